@@ -1,0 +1,203 @@
+"""PoseAwareEncoder: a timm DeiT with PAAB and/or PAAT inserted between its blocks.
+
+The backbone is timm's own ``VisionTransformer``; the pose-aware modules run between
+``blocks[i]`` and never replace timm code. ``forward_features``/``forward_head`` mirror timm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import timm
+import torch
+import torch.nn as nn
+from timm.models.vision_transformer import checkpoint_filter_fn, init_weights_vit_timm
+
+from .attention import PoseAwareAttentionBlock
+from .auxiliary import PatchKeypointClassifier
+from .pose_maps import patch_grid, pose_maps
+
+PRESETS: Dict[str, str] = {
+    "tiny": "deit_tiny_patch16_224",
+    "small": "deit_small_patch16_224",
+    "base": "deit_base_patch16_224",
+}
+METHODS = ("baseline", "paab", "paat", "paab+paat")
+POOLS = ("cls", "mean")
+
+
+@dataclass
+class EncoderOutput:
+    embedding: torch.Tensor  # (B, D) or (B, proj_dim)
+    aux_loss: Optional[torch.Tensor]  # PAAT's λ·BCE in training mode, else None
+
+
+def _choice(name: str, value: str, choices: Tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+class PoseAwareEncoder(nn.Module):
+    """Frame encoder: DeiT backbone plus the pose-aware modules selected by ``method``.
+
+    ``paab_after`` and ``paat_after`` count backbone blocks from 1: ``paat_after=1`` reads the
+    tokens right after the first block; ``paab_after=depth`` (the default) puts PAAB after the last.
+    """
+
+    def __init__(
+        self,
+        method: str = "baseline",
+        img_size: int = 224,
+        patch_size: int = 16,
+        preset: str = "tiny",
+        num_keypoints: Optional[int] = None,
+        depth: Optional[int] = None,
+        paab_variant: str = "spatial",
+        paab_after: Optional[int] = None,
+        paab_count: int = 1,
+        paab_dilation: int = 1,
+        paat_after: int = 1,
+        paat_bottleneck: int = 256,
+        paat_lambda: float = 1.6,
+        paat_target: str = "p3d",
+        pool: str = "cls",
+        proj_dim: Optional[int] = None,
+        drop_path_rate: float = 0.0,
+        pretrained_path: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        self.config: Dict[str, Any] = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.config.pop("pretrained_path")
+        self.method = _choice("method", method, METHODS)
+        _choice("preset", preset, tuple(PRESETS))
+        self.pool = _choice("pool", pool, POOLS)
+        self.image_size = (img_size, img_size)
+        self.patch_size = patch_size
+        patch_grid(self.image_size, patch_size)
+        self.use_paab = "paab" in method
+        self.use_paat = "paat" in method
+        if (self.use_paab or self.use_paat) and not num_keypoints:
+            raise ValueError(f"method {method!r} needs num_keypoints (the K of the (B, K, 2) keypoints)")
+        self.num_keypoints = num_keypoints
+
+        extra = {"depth": depth} if depth else {}
+        self.vit = timm.create_model(
+            PRESETS[preset], pretrained=False, img_size=img_size, patch_size=patch_size,
+            num_classes=0, drop_path_rate=drop_path_rate, **extra,
+        )
+        self.depth = len(self.vit.blocks)
+        dim = self.vit.embed_dim
+        self.embed_dim = proj_dim or dim
+
+        self.paab_after = self.depth if paab_after is None else int(paab_after)
+        self.paab_dilation = int(paab_dilation)
+        self.paab = nn.ModuleList()
+        if self.use_paab:
+            _choice("PAAB variant", paab_variant, ("spatial", "joint", "factorized"))
+            if not 0 <= self.paab_after <= self.depth:
+                raise ValueError(f"paab_after must be in 0..{self.depth} (blocks), got {paab_after}")
+            if paab_count < 1:
+                raise ValueError(f"paab_count must be >= 1, got {paab_count}")
+            heads = self.vit.blocks[0].attn.num_heads
+            mlp_ratio = self.vit.blocks[0].mlp.fc1.out_features / dim
+            self.paab.extend(
+                PoseAwareAttentionBlock(dim, heads, variant=paab_variant, mlp_ratio=mlp_ratio)
+                for _ in range(paab_count)
+            )
+            self.paab.apply(init_weights_vit_timm)
+
+        self.paat_after = int(paat_after)
+        self.paat: Optional[PatchKeypointClassifier] = None
+        if self.use_paat:
+            if not 1 <= self.paat_after <= self.depth:
+                raise ValueError(f"paat_after must be in 1..{self.depth} (blocks), got {paat_after}")
+            self.paat = PatchKeypointClassifier(
+                dim, num_keypoints, bottleneck=paat_bottleneck, target=paat_target, loss_weight=paat_lambda
+            )
+
+        self.head: nn.Module = nn.Linear(dim, proj_dim) if proj_dim else nn.Identity()
+        if pretrained_path:
+            self.load_backbone(pretrained_path)
+
+    def load_backbone(self, path: str) -> None:
+        """Initialise the DeiT backbone from a local timm/DeiT checkpoint; nothing is downloaded."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"pretrained weights not found at {path!r}; give a local .pth path") from None
+        state = state.get("model", state)
+        state = checkpoint_filter_fn(state, self.vit)
+        self.vit.load_state_dict(state, strict=False)
+
+    def _check_inputs(self, images: torch.Tensor, keypoints: Optional[torch.Tensor], need_keypoints: bool) -> None:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        if tuple(images.shape[-2:]) != self.image_size:
+            raise ValueError(
+                f"images are {tuple(images.shape[-2:])} but the encoder was built for {self.image_size}; "
+                f"resize them or build the encoder with img_size={images.shape[-1]}"
+            )
+        if keypoints is None:
+            if need_keypoints:
+                raise ValueError(f"method {self.method!r} needs keypoints (B, K, 2) in this mode, got None")
+            return
+        expected = (images.shape[0], self.num_keypoints, 2)
+        if keypoints.ndim != 3 or keypoints.shape[0] != images.shape[0] or keypoints.shape[-1] != 2 or (
+            self.num_keypoints and keypoints.shape[1] != self.num_keypoints
+        ):
+            raise ValueError(f"keypoints must be (B, K, 2) = {expected}, got {tuple(keypoints.shape)}")
+
+    def forward_features(
+        self, images: torch.Tensor, keypoints: Optional[torch.Tensor] = None
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Final-norm tokens ``(B, 1+N, D)`` and PAAT's auxiliary loss (None outside training)."""
+        train_paat = self.use_paat and self.training
+        self._check_inputs(images, keypoints, need_keypoints=self.use_paab or train_paat)
+        p2d_pose = p3d = p2d = None
+        if keypoints is not None and (self.use_paab or train_paat):
+            p2d, p3d = pose_maps(keypoints, self.image_size, self.patch_size)
+            p2d_pose = pose_maps(keypoints, self.image_size, self.patch_size, self.paab_dilation)[0]
+        vit = self.vit
+        prefix = vit.num_prefix_tokens
+        x = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(images))))
+        aux_loss = None
+        if self.use_paab and self.paab_after == 0:
+            x = self._apply_paab(x, p2d_pose, prefix)
+        for index, block in enumerate(vit.blocks, start=1):
+            x = block(x)
+            if train_paat and index == self.paat_after:
+                aux_loss = self.paat.loss(x[:, prefix:], p2d, p3d)
+            if self.use_paab and index == self.paab_after:
+                x = self._apply_paab(x, p2d_pose, prefix)
+        return vit.norm(x), aux_loss
+
+    def _apply_paab(self, x: torch.Tensor, pose: torch.Tensor, prefix: int) -> torch.Tensor:
+        # Images are single frames: T = 1, so the patches view is (B, 1, N, D).
+        cls, patches = x[:, 0], x[:, prefix:].unsqueeze(1)
+        for block in self.paab:
+            cls, patches = block(cls, patches, pose.unsqueeze(1))
+        return torch.cat([cls.unsqueeze(1), x[:, 1:prefix], patches.squeeze(1)], dim=1)
+
+    def forward_head(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Pool the tokens (CLS or patch mean) and apply the optional projection."""
+        pooled = tokens[:, 0] if self.pool == "cls" else tokens[:, self.vit.num_prefix_tokens:].mean(1)
+        return self.head(pooled)
+
+    def forward(self, images: torch.Tensor, keypoints: Optional[torch.Tensor] = None) -> EncoderOutput:
+        tokens, aux_loss = self.forward_features(images, keypoints)
+        return EncoderOutput(embedding=self.forward_head(tokens), aux_loss=aux_loss)
+
+    @property
+    def needs_keypoints_at_inference(self) -> bool:
+        return self.use_paab
+
+    def export(self) -> Dict[str, torch.Tensor]:
+        """State dict of the deployed encoder: the PAAT head is dropped."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("paat.")}
+
+    def export_config(self) -> Dict[str, Any]:
+        """Constructor arguments of the deployed encoder that ``export()`` weights load into."""
+        config = dict(self.config)
+        config["method"] = "paab" if self.use_paab else "baseline"
+        return config

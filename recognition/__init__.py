@@ -1,0 +1,1 @@
+"""recognition: TimeSformer with PAAB/PAAT for action recognition and retrieval (see README)."""

@@ -1,0 +1,114 @@
+import pytest
+import torch
+
+from poseaware import PoseAwareEncoder
+
+K = 4
+SMALL = dict(img_size=32, patch_size=8, preset="tiny", depth=2, num_keypoints=K)
+
+
+def toy_batch(n=16, seed=0):
+    """Images with one bright dot per keypoint, so keypoints are visible in the pixels."""
+    g = torch.Generator().manual_seed(seed)
+    kp = torch.rand(n, K, 2, generator=g) * 31
+    images = torch.zeros(n, 3, 32, 32)
+    for i in range(n):
+        for k in range(K):
+            x, y = kp[i, k].long()
+            images[i, k % 3, max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = 1.0 + k
+    return images, kp
+
+
+def test_paat_aux_loss_drops_when_training_on_visible_keypoints():
+    torch.manual_seed(0)
+    enc = PoseAwareEncoder(method="paat", paat_lambda=1.0, **SMALL).train()
+    images, kp = toy_batch()
+    opt = torch.optim.Adam(enc.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss = enc(images, keypoints=kp).aux_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_paat_lambda_scales_the_loss():
+    torch.manual_seed(0)
+    a = PoseAwareEncoder(method="paat", paat_lambda=1.0, **SMALL).train()
+    b = PoseAwareEncoder(method="paat", paat_lambda=1.6, **SMALL).train()
+    b.load_state_dict(a.state_dict())
+    images, kp = toy_batch(4)
+    torch.testing.assert_close(b(images, kp).aux_loss, 1.6 * a(images, kp).aux_loss)
+
+
+def test_paat_eval_forward_is_the_baseline_forward_and_export_drops_the_head():
+    torch.manual_seed(0)
+    paat = PoseAwareEncoder(method="paat", **SMALL).eval()
+    exported = paat.export()
+    assert not any(k.startswith("paat.") for k in exported)
+    assert any(k.startswith("paat.") for k in paat.state_dict())
+    baseline = PoseAwareEncoder(**paat.export_config())
+    assert baseline.method == "baseline"
+    baseline.load_state_dict(exported)
+    baseline.eval()
+    images, kp = toy_batch(4)
+    out = paat(images)  # no keypoints needed at inference
+    assert out.aux_loss is None
+    torch.testing.assert_close(out.embedding, baseline(images).embedding, rtol=0, atol=0)
+    assert sum(p.numel() for p in baseline.parameters()) < sum(p.numel() for p in paat.parameters())
+
+
+def test_paab_uses_keypoints_and_baseline_ignores_them():
+    torch.manual_seed(0)
+    images, kp = toy_batch(2)
+    moved = kp.flip(0)
+    paab = PoseAwareEncoder(method="paab", **SMALL).eval()
+    assert not torch.allclose(paab(images, kp).embedding, paab(images, moved).embedding)
+    base = PoseAwareEncoder(method="baseline", **SMALL).eval()
+    torch.testing.assert_close(base(images, kp).embedding, base(images, moved).embedding)
+
+
+def test_paab_with_no_visible_keypoints_is_finite():
+    enc = PoseAwareEncoder(method="paab+paat", **SMALL).train()
+    images, _ = toy_batch(2)
+    out = enc(images, torch.full((2, K, 2), float("nan")))
+    assert torch.isfinite(out.embedding).all() and torch.isfinite(out.aux_loss)
+
+
+def test_pool_and_projection_options():
+    images, kp = toy_batch(2)
+    enc = PoseAwareEncoder(pool="mean", proj_dim=16, **SMALL).eval()
+    assert enc(images).embedding.shape == (2, 16)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="paxx"), "unknown method"),
+        (dict(method="paab", paab_variant="diagonal"), "variant"),
+        (dict(img_size=30), "not divisible"),
+        (dict(method="paat", paat_target="p4d"), "target"),
+        (dict(preset="huge"), "preset"),
+    ],
+)
+def test_bad_construction_names_the_problem(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PoseAwareEncoder(**{**SMALL, **kwargs})
+
+
+def test_bad_forward_inputs_name_the_problem():
+    images, kp = toy_batch(2)
+    paab = PoseAwareEncoder(method="paab", **SMALL)
+    with pytest.raises(ValueError, match="needs keypoints"):
+        paab(images)
+    with pytest.raises(ValueError, match="keypoints must be"):
+        paab(images, kp[..., :1])
+    with pytest.raises(ValueError, match="keypoints must be"):
+        paab(images, kp[:, :2])
+    with pytest.raises(ValueError, match="resize"):
+        paab(torch.zeros(2, 3, 40, 40), kp)
+    paat = PoseAwareEncoder(method="paat", **SMALL).train()
+    with pytest.raises(ValueError, match="needs keypoints"):
+        paat(images)
