@@ -1,0 +1,309 @@
+"""The one module that reads and writes episode files (robomimic HDF5 layout).
+
+Layout::
+
+    data/ (attrs: env_args JSON, total, ...)
+      demo_<i>/ (attrs: num_samples, seed, success, model_file for robosuite)
+        actions, states, rewards, dones
+        obs/<view>_image (T,H,W,3) uint8, obs/<view>_keypoints (T,K,2) float32,
+        obs/<view>_robot_mask (T,H,W) bool, obs/<view>_extrinsics (T,4,4), obs/<low-dim keys>
+    mask/train, mask/valid, mask/test   (demo names)
+
+Writes go to a temp file in the same folder and land with an atomic rename; an interrupted
+writer keeps every finished demo, so re-running with the same output resumes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import h5py
+import numpy as np
+
+FORMAT = "poseaware-episodes/1"
+SPLITS = ("train", "valid", "test")
+_DEMO = re.compile(r"^demo_(\d+)$")
+
+
+class DatasetFormatError(ValueError):
+    """The file is not a readable robomimic-layout episode file."""
+
+
+@dataclass
+class Episode:
+    seed: int
+    success: bool
+    actions: np.ndarray
+    states: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    obs: Dict[str, np.ndarray]
+    cameras: Dict[str, dict] = field(default_factory=dict)
+    model_file: Optional[str] = None
+
+    @property
+    def num_samples(self) -> int:
+        return int(len(self.actions))
+
+
+def demo_name(index: int) -> str:
+    return f"demo_{index}"
+
+
+def demo_index(name: str) -> int:
+    match = _DEMO.match(name)
+    if not match:
+        raise DatasetFormatError(f"unexpected group {name!r} under data/; demos are named demo_<i>")
+    return int(match.group(1))
+
+
+def split_of(index: int) -> str:
+    """Split by episode index (70/10/20), stable when a dataset is resumed, extended or sharded."""
+    r = index % 10
+    return "valid" if r == 1 else "test" if r in (2, 7) else "train"
+
+
+def open_h5(path: str, mode: str = "r") -> h5py.File:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"dataset not found: {path!r}")
+    try:
+        return h5py.File(path, mode)
+    except OSError as err:
+        raise DatasetFormatError(
+            f"{path!r} is not a readable HDF5 file (corrupt, or a partial write?): {err}. "
+            f"Delete it and generate again."
+        ) from None
+
+
+def _check_layout(f: h5py.File, path: str) -> None:
+    if "data" not in f or not isinstance(f["data"], h5py.Group):
+        raise DatasetFormatError(f"{path!r} is not a robomimic-layout dataset: it has no data/ group")
+    for name in f["data"]:
+        group = f["data"][name]
+        demo_index(name)
+        for key in ("actions", "obs"):
+            if key not in group:
+                raise DatasetFormatError(f"{path!r}: data/{name} has no {key!r}; the file is partial or foreign")
+
+
+def _json_attr(group: h5py.Group, key: str, default=None):
+    raw = group.attrs.get(key)
+    return default if raw is None else json.loads(raw)
+
+
+class EpisodeFile:
+    """Read-only view of an episode file (ours or robomimic's)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.file = open_h5(path)
+        try:
+            _check_layout(self.file, path)
+        except Exception:
+            self.file.close()
+            raise
+        data = self.file["data"]
+        self.demos: List[str] = sorted(data.keys(), key=demo_index)
+        self.env_args: dict = _json_attr(data, "env_args", {})
+        self.settings: dict = _json_attr(self.file, "generation", {})
+        self.keypoint_names: List[str] = _json_attr(self.file, "keypoint_names", [])
+        self.cameras: Dict[str, dict] = _json_attr(self.file, "cameras", {})
+        obs_keys = list(data[self.demos[0]]["obs"].keys()) if self.demos else []
+        self.views: List[str] = [k[: -len("_image")] for k in obs_keys if k.endswith("_image")]
+        self.obs_keys = obs_keys
+
+    def __enter__(self) -> "EpisodeFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def split(self, name: str) -> List[str]:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        if "mask" not in self.file or name not in self.file["mask"]:
+            return []
+        return sorted((n.decode() if isinstance(n, bytes) else str(n) for n in self.file["mask"][name][()]),
+                      key=demo_index)
+
+    def demo(self, name: str) -> h5py.Group:
+        if name not in self.file["data"]:
+            raise KeyError(f"{self.path!r} has no demo {name!r}; it has {len(self.demos)} demos")
+        return self.file["data"][name]
+
+    def num_samples(self, name: str) -> int:
+        group = self.demo(name)
+        return int(group.attrs.get("num_samples", len(group["actions"])))
+
+    def obs(self, name: str, key: str, index=slice(None)) -> np.ndarray:
+        obs = self.demo(name)["obs"]
+        if key not in obs:
+            raise KeyError(f"{self.path!r}: data/{name}/obs has no {key!r} (it has {sorted(obs.keys())})")
+        return obs[key][index]
+
+    def has_keypoints(self, view: str) -> bool:
+        return f"{view}_keypoints" in self.obs_keys
+
+
+def read_settings(path: str) -> dict:
+    with EpisodeFile(path) as f:
+        return f.settings
+
+
+class EpisodeWriter:
+    """Append episodes to ``path`` through a temp file, resuming from what ``path`` already holds.
+
+    ``settings`` describe how the episodes were made; an existing file made with other settings
+    is refused rather than silently mixed. Finished demos survive Ctrl-C and errors.
+    """
+
+    def __init__(self, path: str, settings: dict, file_attrs: Dict[str, object],
+                 commit_seconds: float = 120.0, image_compression: str = "lzf") -> None:
+        self.path = os.path.abspath(path)
+        self.settings = settings
+        self.file_attrs = file_attrs
+        self.commit_seconds = commit_seconds
+        self.compression = image_compression
+        self.done: set = set()
+        self._tmp: Optional[str] = None
+        self._file: Optional[h5py.File] = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> "EpisodeWriter":
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=os.path.dirname(self.path),
+                                         prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
+        os.close(fd)
+        if os.path.exists(self.path):
+            with EpisodeFile(self.path) as existing:
+                self._check_settings(existing.settings)
+                self.done = {demo_index(n) for n in existing.demos}
+            shutil.copyfile(self.path, self._tmp)
+            self._file = h5py.File(self._tmp, "a")
+        else:
+            self._file = h5py.File(self._tmp, "w")
+            self._file.create_group("data")
+        self._last_commit = time.monotonic()
+        return self
+
+    def _check_settings(self, existing: dict) -> None:
+        differ = sorted(k for k in set(existing) | set(self.settings) if existing.get(k) != self.settings.get(k))
+        if differ:
+            detail = ", ".join(f"{k}: file has {existing.get(k)!r}, asked {self.settings.get(k)!r}" for k in differ)
+            raise ValueError(
+                f"{self.path!r} was written with other settings ({detail}); "
+                f"use the same settings to resume, or choose another output path"
+            )
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._finalize()
+            os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp and os.path.exists(self._tmp):
+                os.remove(self._tmp)
+
+    def _finalize(self) -> None:
+        f = self._file
+        f.attrs["format"] = FORMAT
+        f.attrs["generation"] = json.dumps(self.settings, sort_keys=True)
+        for key, value in self.file_attrs.items():
+            f.attrs[key] = value if isinstance(value, str) else json.dumps(value)
+        names = sorted(f["data"].keys(), key=demo_index)
+        f["data"].attrs["total"] = int(sum(f["data"][n].attrs["num_samples"] for n in names))
+        if "mask" in f:
+            del f["mask"]
+        for split in SPLITS:
+            members = [n for n in names if split_of(demo_index(n)) == split]
+            f.create_dataset(f"mask/{split}", data=np.array(members, dtype="S"))
+        f.close()
+
+    def commit_if_due(self) -> None:
+        """Land what is written so far, so a hard kill loses at most ``commit_seconds`` of work."""
+        if time.monotonic() - self._last_commit < self.commit_seconds:
+            return
+        self._finalize()
+        os.replace(self._tmp, self.path)
+        shutil.copyfile(self.path, self._tmp)
+        self._file = h5py.File(self._tmp, "a")
+        self._last_commit = time.monotonic()
+
+    # -- writing -------------------------------------------------------------------------------
+    def set_env_args(self, env_args: str) -> None:
+        """robomimic's ``data.attrs["env_args"]`` (JSON)."""
+        self._file["data"].attrs["env_args"] = env_args
+
+    def add(self, index: int, episode: Episode) -> None:
+        name = demo_name(index)
+        data = self._file["data"]
+        if name in data:
+            raise ValueError(f"{name} is already in {self.path!r}")
+        try:
+            self._write_demo(data.create_group(name), episode)
+        except BaseException:
+            del data[name]  # never leave half a demo behind
+            raise
+        self.done.add(index)
+        self.commit_if_due()
+
+    def _write_demo(self, group: h5py.Group, ep: Episode) -> None:
+        group.attrs["num_samples"] = ep.num_samples
+        group.attrs["seed"] = int(ep.seed)
+        group.attrs["success"] = bool(ep.success)
+        if ep.cameras:
+            group.attrs["cameras"] = json.dumps(ep.cameras)
+        if ep.model_file is not None:
+            group.attrs["model_file"] = ep.model_file
+        for key in ("actions", "states", "rewards", "dones"):
+            group.create_dataset(key, data=getattr(ep, key))
+        obs = group.create_group("obs")
+        for key, value in ep.obs.items():
+            if value.ndim >= 3 and key.endswith(("_image", "_robot_mask")):
+                obs.create_dataset(key, data=value, chunks=(1,) + value.shape[1:], compression=self.compression)
+            else:
+                obs.create_dataset(key, data=value)
+
+
+def merge_files(inputs: Sequence[str], out: str) -> int:
+    """Merge shard files written with the same settings into ``out``; returns the number of demos."""
+    if not inputs:
+        raise ValueError("merge needs at least one input file")
+    settings, attrs = None, {}
+    with EpisodeFile(inputs[0]) as first:
+        settings = {k: v for k, v in first.settings.items() if k not in ("shard", "num_shards")}
+        for key in ("keypoint_names", "cameras"):
+            if key in first.file.attrs:
+                attrs[key] = first.file.attrs[key]
+        attrs_data = dict(first.file["data"].attrs)
+    with EpisodeWriter(out, settings, attrs) as writer:
+        for key, value in attrs_data.items():
+            if key != "total":
+                writer._file["data"].attrs[key] = value
+        for path in inputs:
+            with EpisodeFile(path) as shard:
+                mine = {k: v for k, v in shard.settings.items() if k not in ("shard", "num_shards")}
+                if mine != settings:
+                    raise ValueError(f"{path!r} was generated with other settings than {inputs[0]!r}; cannot merge")
+                for name in shard.demos:
+                    if demo_index(name) in writer.done:
+                        continue
+                    shard.file.copy(shard.file["data"][name], writer._file["data"], name=name)
+                    writer.done.add(demo_index(name))
+        return len(writer.done)
+
+
+def iter_demo_indices(done: Iterable[int], episodes: int, shard: int, num_shards: int) -> List[int]:
+    """Episode indices this shard still has to make."""
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise ValueError(f"shard must be in 0..num_shards-1 with num_shards >= 1, got shard={shard} num_shards={num_shards}")
+    done = set(done)
+    return [i for i in range(episodes) if i % num_shards == shard and i not in done]

@@ -1,0 +1,76 @@
+"""Run the scripted policy in a simulator and record every view, keypoint and mask per step."""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from .cameras import Camera, RigConfig, cameras_json, make_rig, project, view_names
+from .dataset_io import Episode
+from .simulator import Simulator
+
+SUCCESS_HOLD_STEPS = 10  # keep recording briefly after success so the end state is visible
+
+
+def views_now(sim: Simulator, rig: List[Camera], first_person: bool, size: int) -> List[Camera]:
+    return rig + ([sim.first_person_camera(size, size)] if first_person else [])
+
+
+def observe(sim: Simulator, cameras: List[Camera]) -> Dict[str, np.ndarray]:
+    """One frame of observations: per view image, keypoints, robot mask, extrinsics; plus low-dim."""
+    keypoints = sim.keypoints_world()
+    obs: Dict[str, np.ndarray] = {}
+    for cam in cameras:
+        frame = sim.render(cam)
+        obs[f"{cam.name}_image"] = frame.image
+        obs[f"{cam.name}_keypoints"] = project(keypoints, cam)
+        obs[f"{cam.name}_robot_mask"] = frame.robot_mask
+        obs[f"{cam.name}_extrinsics"] = cam.extrinsics.astype(np.float32)
+    obs.update(sim.low_dim_obs())
+    return obs
+
+
+def stack(frames: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+    return {k: np.stack([f[k] for f in frames]) for k in frames[0]}
+
+
+def record_episode(sim: Simulator, rig_config: RigConfig, seed: int, image_size: int,
+                   first_person: bool = True) -> Episode:
+    sim.reset(seed)
+    rig = make_rig(rig_config, image_size, image_size, seed)
+    sim.set_rig(rig)
+    frames, actions, states, rewards = [], [], [], []
+    held = 0
+    for _ in range(sim.max_steps):
+        cams = views_now(sim, rig, first_person, image_size)
+        frames.append(observe(sim, cams))
+        states.append(sim.get_state())
+        action = sim.scripted_action()
+        rewards.append(sim.step(action))
+        actions.append(action)
+        held = held + 1 if sim.success() else 0
+        if held >= SUCCESS_HOLD_STEPS:
+            break
+    dones = np.zeros(len(actions), dtype=np.int64)
+    dones[-1] = 1
+    cameras = cameras_json(rig)
+    if first_person:
+        cameras["first_person"] = {**cams[-1].to_json(), "moving": True}
+    return Episode(
+        seed=seed, success=sim.success(), actions=np.asarray(actions, dtype=np.float32),
+        states=np.asarray(states, dtype=np.float64), rewards=np.asarray(rewards, dtype=np.float32),
+        dones=dones, obs=stack(frames), cameras=cameras, model_file=sim.model_file(),
+    )
+
+
+def rig_for(sim_cls, num_views=None, **overrides) -> RigConfig:
+    """The env's default rig with user overrides (``None`` keeps the default)."""
+    rig = sim_cls.default_rig()
+    values = {**rig.to_json(), **{k: v for k, v in overrides.items() if v is not None}}
+    if num_views is not None:
+        values["num_views"] = num_views
+    return RigConfig(**values)
+
+
+def all_view_names(rig: RigConfig, first_person: bool) -> List[str]:
+    return view_names(rig.num_views, first_person)

@@ -1,0 +1,93 @@
+"""The interface every simulator backend implements, and the frame it records per step."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .cameras import Camera, RigConfig
+
+PANDA_KEYPOINTS: Tuple[str, ...] = (
+    "base", "joint1", "joint2", "joint3", "joint4", "joint5", "joint6", "joint7",
+    "hand", "left_fingertip", "right_fingertip",
+)
+
+
+@dataclass
+class ViewFrame:
+    image: np.ndarray  # (H, W, 3) uint8
+    robot_mask: np.ndarray  # (H, W) bool
+
+
+class Simulator(abc.ABC):
+    """A real simulator in-process, with a scripted policy and multi-camera rendering."""
+
+    #: short env name, e.g. "lift"
+    name: str = ""
+    keypoint_names: Tuple[str, ...] = PANDA_KEYPOINTS
+    action_dim: int = 0
+    max_steps: int = 200
+    #: robomimic env type: 1 robosuite, 2 gym
+    env_type: int = 2
+
+    @staticmethod
+    @abc.abstractmethod
+    def default_rig() -> RigConfig:
+        """The paper's camera rig for this env."""
+
+    @abc.abstractmethod
+    def reset(self, seed: int) -> None:
+        """Start a new episode; everything random (object pose, colour) follows ``seed``."""
+
+    @abc.abstractmethod
+    def scripted_action(self) -> np.ndarray:
+        """The scripted policy's action for the current state."""
+
+    @abc.abstractmethod
+    def step(self, action: np.ndarray) -> float:
+        """Advance one control step and return the reward."""
+
+    @abc.abstractmethod
+    def success(self) -> bool:
+        """Whether the task is solved in the current state."""
+
+    @abc.abstractmethod
+    def keypoints_world(self) -> np.ndarray:
+        """World positions ``(K, 3)`` of the keypoints, in ``keypoint_names`` order."""
+
+    @abc.abstractmethod
+    def first_person_camera(self, width: int, height: int) -> Camera:
+        """The camera attached to the hand, at the current state."""
+
+    @abc.abstractmethod
+    def set_rig(self, cameras: List[Camera]) -> None:
+        """Install the third-person cameras to render from (before the episode starts)."""
+
+    @abc.abstractmethod
+    def render(self, camera: Camera) -> ViewFrame:
+        """Render one view with its robot segmentation mask."""
+
+    @abc.abstractmethod
+    def get_state(self) -> np.ndarray:
+        """Flattened simulator state, replayable with ``set_state``."""
+
+    @abc.abstractmethod
+    def set_state(self, state: np.ndarray) -> None:
+        """Restore a state from ``get_state``."""
+
+    @abc.abstractmethod
+    def low_dim_obs(self) -> Dict[str, np.ndarray]:
+        """Proprioceptive and object observations, robomimic-style keys."""
+
+    def model_file(self) -> Optional[str]:
+        """The MJCF model XML for robosuite envs (robomimic's ``model_file``), else None."""
+        return None
+
+    @abc.abstractmethod
+    def env_args(self) -> dict:
+        """robomimic ``env_args``: env_name, type and env_kwargs."""
+
+    def close(self) -> None:
+        """Release the simulator."""
