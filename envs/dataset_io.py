@@ -169,7 +169,7 @@ class EpisodeWriter:
     def __init__(self, path: str, settings: dict, file_attrs: Dict[str, object],
                  commit_seconds: float = 120.0, image_compression: str = "lzf") -> None:
         self.path = os.path.abspath(path)
-        self.settings = settings
+        self.settings = json.loads(json.dumps(settings))  # as it will read back (tuples become lists)
         self.file_attrs = file_attrs
         self.commit_seconds = commit_seconds
         self.compression = image_compression

@@ -8,21 +8,15 @@ import time
 from typing import Dict, Optional, Tuple
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from .dataset_io import Episode, EpisodeWriter, iter_demo_indices
 from .cameras import RigConfig
-from .recorder import all_view_names, record_episode, rig_for
+from .recorder import all_view_names, episode_seed, record_episode, rig_for
 from .registry import simulator_class
 
 _worker: dict = {}
-
-
-def episode_seed(seed: int, index: int) -> int:
-    """Independent per-episode seed, so any episode can be made alone (resume, shards, workers)."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def shard_path(out: str, shard: int, num_shards: int) -> str:

@@ -12,6 +12,11 @@ from .simulator import Simulator
 SUCCESS_HOLD_STEPS = 10  # keep recording briefly after success so the end state is visible
 
 
+def episode_seed(seed: int, index: int) -> int:
+    """Independent per-episode seed, so any episode can be made alone (resume, shards, workers)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
 def views_now(sim: Simulator, rig: List[Camera], first_person: bool, size: int) -> List[Camera]:
     return rig + ([sim.first_person_camera(size, size)] if first_person else [])
 

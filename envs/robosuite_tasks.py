@@ -173,6 +173,9 @@ class RobosuiteSimulator(Simulator):
         self.env.sim.forward()
 
     def low_dim_obs(self) -> Dict[str, np.ndarray]:
+        # Relative sensors (e.g. Can_to_robot0_eef_pos) read robosuite's obs cache, which may hold
+        # values from before a reset or set_state; a second pass reads the fresh cache.
+        self.env._get_observations(force_update=True)
         obs = self.env._get_observations(force_update=True)
         return {k: np.asarray(v, dtype=np.float32) for k, v in obs.items()
                 if not k.endswith(("_image", "_depth", "_segmentation_instance"))}

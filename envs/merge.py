@@ -1,0 +1,23 @@
+"""Merge generation shards: ``python -m envs.merge out=data/lift.hdf5 inputs='data/lift.shard*.hdf5'``."""
+from __future__ import annotations
+
+import glob
+
+import hydra
+from omegaconf import DictConfig
+
+from .dataset_io import merge_files
+
+
+@hydra.main(config_path="pkg://configs", config_name="merge", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    patterns = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
+    paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
+    if not paths:
+        raise FileNotFoundError(f"no shard files match {patterns}")
+    count = merge_files(paths, cfg.out)
+    print(f"merged {len(paths)} shards into {cfg.out}: {count} demos")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Re-rendering, the gymnasium API and the preview video."""
+import hashlib
+
+import gymnasium
+import h5py
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401  (registers the gymnasium ids)
+from envs.dataset_io import Episode, EpisodeFile, EpisodeWriter
+from envs.preview import write_preview
+from envs.registry import make_simulator
+from envs.rerender import rerender_dataset
+
+
+@pytest.fixture(scope="module")
+def lift_states_only(tmp_path_factory):
+    """A Lift file in robomimic's original layout: states, actions and model_file, no images."""
+    path = str(tmp_path_factory.mktemp("rr") / "lift_raw.hdf5")
+    sim = make_simulator("lift")
+    sim.reset(0)
+    states, actions = [], []
+    for _ in range(12):
+        states.append(sim.get_state())
+        action = sim.scripted_action()
+        sim.step(action)
+        actions.append(action)
+    model_file = sim.model_file()
+    env_args = '{"env_name": "Lift", "type": 1, "env_kwargs": {}}'
+    sim.close()
+    with EpisodeWriter(path, {}, {}) as w:
+        w.set_env_args(env_args)
+        w.add(0, Episode(seed=0, success=False, actions=np.array(actions), states=np.array(states),
+                         rewards=np.zeros(12, np.float32), dones=np.eye(12, dtype=np.int64)[-1],
+                         obs={"robot0_eef_pos": np.zeros((12, 3), np.float32)}, model_file=model_file))
+    return path
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_rerender_a_states_only_file_from_a_new_rig(lift_states_only, tmp_path):
+    before = digest(lift_states_only)
+    out = str(tmp_path / "views.hdf5")
+    rerender_dataset(lift_states_only, out, num_views=2, image_size=32, progress=False)
+    assert digest(lift_states_only) == before
+    with EpisodeFile(out) as f:
+        assert f.views == ["cam0", "cam1", "first_person"]
+        kp = f.obs("demo_0", "cam0_keypoints")
+        assert kp.shape == (12, 11, 2) and np.isfinite(kp).mean() > 0.8
+        image = f.obs("demo_0", "cam1_image")
+        assert image.shape == (12, 32, 32, 3) and image.std() > 5
+        assert f.demo("demo_0")["states"].shape[0] == 12
+
+
+def test_rerender_without_model_file_names_it(lift_states_only, tmp_path):
+    raw = str(tmp_path / "no_model.hdf5")
+    with open(lift_states_only, "rb") as src, open(raw, "wb") as dst:
+        dst.write(src.read())
+    with h5py.File(raw, "a") as f:
+        del f["data/demo_0"].attrs["model_file"]
+    with pytest.raises(ValueError, match="model_file"):
+        rerender_dataset(raw, str(tmp_path / "out.hdf5"), num_views=1, image_size=32, progress=False)
+
+
+@pytest.mark.parametrize("env_id", ["envs/Pick-v0", "envs/Lift-v0"])
+def test_gymnasium_env_passes_check_env(env_id):
+    env = gymnasium.make(env_id, image_size=32, num_views=2, render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=False)
+    obs, _ = env.reset(seed=0)
+    assert obs["cam0_image"].shape == (32, 32, 3)
+    assert obs["cam0_keypoints"].shape == (11, 2)
+    assert env.render().shape == (32, 32 * 3, 3)
+    env.close()
+
+
+def test_preview_writes_a_video_grid(tmp_path):
+    from envs.generate import generate_dataset
+
+    data = str(tmp_path / "pick.hdf5")
+    generate_dataset("pick", data, episodes=1, image_size=32, num_views=2, progress=False)
+    for ext in ("gif", "mp4"):
+        out = write_preview(data, 0, str(tmp_path / f"preview.{ext}"))
+        frames = imageio.mimread(out)
+        assert len(frames) > 5 and frames[0].shape[0] >= 128

@@ -1,0 +1,132 @@
+"""Episode files: layout, robomimic compatibility, resume, shards, bad input."""
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from envs import dataset_io
+from envs.dataset_io import EpisodeFile, DatasetFormatError
+from envs.generate import generate_dataset, shard_path
+
+SMALL = dict(env="pick", image_size=32, num_views=2, first_person=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def pick_file(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("pick") / "pick.hdf5")
+    summary = generate_dataset(out=path, episodes=3, **SMALL)
+    assert summary["episodes"] == 3 and summary["success_rate"] == 1.0
+    return path
+
+
+def test_layout_and_attributes(pick_file):
+    with h5py.File(pick_file) as f:
+        data = f["data"]
+        assert json.loads(data.attrs["env_args"])["env_name"] == "envs/Pick-v0"
+        assert sorted(data) == ["demo_0", "demo_1", "demo_2"]
+        demo = data["demo_0"]
+        t = demo.attrs["num_samples"]
+        assert data.attrs["total"] == sum(data[d].attrs["num_samples"] for d in data)
+        assert bool(demo.attrs["success"]) and "seed" in demo.attrs
+        assert demo["actions"].shape == (t, 4) and demo["rewards"].shape == (t,) and demo["dones"][-1] == 1
+        obs = demo["obs"]
+        for view in ("cam0", "cam1", "first_person"):
+            assert obs[f"{view}_image"].shape == (t, 32, 32, 3) and obs[f"{view}_image"].dtype == np.uint8
+            assert obs[f"{view}_image"].compression is not None
+            assert obs[f"{view}_keypoints"].shape == (t, 11, 2) and obs[f"{view}_keypoints"].dtype == np.float32
+            assert obs[f"{view}_robot_mask"].dtype == bool
+            assert obs[f"{view}_extrinsics"].shape == (t, 4, 4)
+        assert "robot0_eef_pos" in obs
+        assert json.loads(f.attrs["keypoint_names"])[0] == "base"
+        cams = json.loads(demo.attrs["cameras"])
+        assert np.array(cams["cam0"]["intrinsics"]).shape == (3, 3) and cams["cam0"]["image_size"] == [32, 32]
+        assert [m.decode() for m in f["mask/train"][()]] == ["demo_0"]
+        assert [m.decode() for m in f["mask/valid"][()]] == ["demo_1"]
+        assert [m.decode() for m in f["mask/test"][()]] == ["demo_2"]
+
+
+def test_robomimic_sequence_dataset_loads_the_file(pick_file):
+    import robomimic.utils.obs_utils as ObsUtils
+    from robomimic.utils.dataset import SequenceDataset
+
+    ObsUtils.initialize_obs_modality_mapping_from_dict(
+        {"low_dim": ["robot0_eef_pos", "cam0_keypoints"], "rgb": ["cam0_image"]})
+    ds = SequenceDataset(
+        hdf5_path=pick_file, obs_keys=["robot0_eef_pos", "cam0_keypoints", "cam0_image"],
+        dataset_keys=["actions", "rewards", "dones"], load_next_obs=False, frame_stack=1, seq_length=4,
+        pad_frame_stack=True, pad_seq_length=True, get_pad_mask=False, goal_mode=None,
+        hdf5_cache_mode=None, hdf5_use_swmr=True, hdf5_normalize_obs=False, filter_by_attribute="train",
+    )
+    item = ds[0]
+    assert item["obs"]["cam0_image"].shape == (4, 32, 32, 3)
+    assert item["actions"].shape == (4, 4)
+
+
+def test_interrupted_generation_resumes_with_only_missing_demos(tmp_path, monkeypatch):
+    path = str(tmp_path / "pick.hdf5")
+    real_add = dataset_io.EpisodeWriter.add
+    calls = {"n": 0}
+
+    def add_then_interrupt(self, index, episode):
+        real_add(self, index, episode)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(dataset_io.EpisodeWriter, "add", add_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(out=path, episodes=2, **SMALL)
+    monkeypatch.setattr(dataset_io.EpisodeWriter, "add", real_add)
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    with EpisodeFile(path) as f:
+        assert f.demos == ["demo_0"]
+        first = f.obs("demo_0", "cam0_image")
+    summary = generate_dataset(out=path, episodes=2, **SMALL)
+    assert summary["episodes"] == 1  # only the missing demo was made
+    with EpisodeFile(path) as f:
+        assert f.demos == ["demo_0", "demo_1"]
+        np.testing.assert_array_equal(f.obs("demo_0", "cam0_image"), first)
+
+
+def test_shards_and_merge_equal_a_single_run(tmp_path, pick_file):
+    out = str(tmp_path / "pick.hdf5")
+    for shard in (0, 1):
+        generate_dataset(out=out, episodes=3, shard=shard, num_shards=2, **SMALL)
+    with EpisodeFile(shard_path(out, 0, 2)) as f:
+        assert f.demos == ["demo_0", "demo_2"]
+    merged = str(tmp_path / "merged.hdf5")
+    assert dataset_io.merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3
+    with EpisodeFile(merged) as m, EpisodeFile(pick_file) as single:
+        assert m.demos == single.demos and m.split("test") == single.split("test")
+        np.testing.assert_array_equal(m.obs("demo_1", "cam1_keypoints"), single.obs("demo_1", "cam1_keypoints"))
+
+
+def test_existing_output_with_other_settings_is_refused(pick_file):
+    with pytest.raises(ValueError, match="other settings.*image_size"):
+        generate_dataset(out=pick_file, episodes=3, **{**SMALL, "image_size": 64})
+
+
+def test_unknown_env_lists_choices(tmp_path):
+    with pytest.raises(ValueError, match="unknown env 'lfit'; choose one of can, lift, pick"):
+        generate_dataset(out=str(tmp_path / "x.hdf5"), episodes=1, **{**SMALL, "env": "lfit"})
+
+
+def test_zero_views_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="num_views"):
+        generate_dataset(out=str(tmp_path / "x.hdf5"), episodes=1, **{**SMALL, "num_views": 0})
+
+
+def test_corrupt_and_foreign_files_are_named(tmp_path):
+    corrupt = tmp_path / "corrupt.hdf5"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    with pytest.raises(DatasetFormatError, match="not a readable HDF5"):
+        EpisodeFile(str(corrupt))
+    foreign = str(tmp_path / "foreign.hdf5")
+    with h5py.File(foreign, "w") as f:
+        f.create_dataset("images", data=np.zeros(3))
+    with pytest.raises(DatasetFormatError, match="no data/ group"):
+        EpisodeFile(foreign)
+    with pytest.raises(FileNotFoundError):
+        EpisodeFile(str(tmp_path / "missing.hdf5"))
