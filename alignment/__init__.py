@@ -1,0 +1,1 @@
+"""alignment: view-invariant frame embeddings (DeiT + TCN) with baseline, PAAB or PAAT, scored by alignment error."""

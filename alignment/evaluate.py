@@ -1,0 +1,33 @@
+"""``python -m alignment.evaluate checkpoint=runs/.../best.pt [data=...]``: print and write the metrics table."""
+import json
+import os
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from .data import load_frames
+from .trainer import atomic_write_text, evaluate, format_table, load_deployed_encoder
+
+
+def evaluate_checkpoint(checkpoint: str, data: str = None, split: str = "test") -> dict:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    encoder, ckpt = load_deployed_encoder(checkpoint, device)
+    info = ckpt["data"]
+    path = data or info["path"]
+    views = info["train_views"] + info["test_views"]
+    frames = load_frames(path, split, views, keypoints=encoder.needs_keypoints_at_inference)
+    return evaluate(encoder, frames, info["train_views"], device)
+
+
+@hydra.main(config_path="pkg://configs", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    metrics = evaluate_checkpoint(cfg.checkpoint, cfg.data, cfg.split)
+    print(format_table(metrics))
+    out = cfg.out or os.path.join(os.path.dirname(os.path.abspath(cfg.checkpoint)), f"eval_{cfg.split}.json")
+    atomic_write_text(out, json.dumps(metrics, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

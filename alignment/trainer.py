@@ -1,0 +1,256 @@
+"""Training loop for view-invariant frame embeddings: TCN loss, PAAT aux loss, validation, resume, DDP."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from envs.generate import generate_dataset
+from poseaware import PoseAwareEncoder
+
+from .data import Frames, ViewSplit, augment, image_size_of, load_frames, sample_pair, split_views, to_model_input
+from .losses import tcn_loss
+from .metrics import score_trajectories
+
+ENCODER_KEYS = ("preset", "depth", "patch_size", "pool", "proj_dim", "drop_path_rate", "paab_variant",
+                "paab_after", "paab_count", "paab_dilation", "paat_after", "paat_bottleneck", "paat_lambda",
+                "paat_target", "pretrained_path")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def atomic_torch_save(obj: dict, path: str) -> None:
+    tmp = f"{path}.tmp"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def distributed() -> Tuple[int, int]:
+    """(rank, world size); joins the torchrun process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def ensure_dataset(cfg: DictConfig, rank: int) -> str:
+    path = cfg.data
+    if not os.path.exists(path):
+        if not cfg.generate_if_missing:
+            raise FileNotFoundError(f"dataset {path!r} not found; generate it with "
+                                    f"`python -m envs.generate env={cfg.env.name} out={path}`")
+        if rank == 0:
+            d = cfg.default_data
+            print(f"dataset {path} not found: generating a small default dataset with envs.generate "
+                  f"({d.episodes} episodes, {d.image_size} px)")
+            generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
+                             num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
+        if dist.is_initialized():
+            dist.barrier()
+    return path
+
+
+def build_encoder(cfg: DictConfig, num_keypoints: Optional[int], img_size: int) -> PoseAwareEncoder:
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    method = OmegaConf.to_container(cfg.method, resolve=True)
+    kwargs = {k: v for k, v in {**model, **method}.items() if k in ENCODER_KEYS and v is not None}
+    return PoseAwareEncoder(method=cfg.method.name, img_size=img_size, num_keypoints=num_keypoints, **kwargs)
+
+
+@torch.no_grad()
+def embed_video(encoder: PoseAwareEncoder, images: np.ndarray, keypoints: Optional[np.ndarray],
+                device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """Embed every frame of one view: uint8 ``(T,H,W,3)`` -> ``(T,D)`` float32."""
+    encoder.eval()
+    size = encoder.image_size[0]
+    out = []
+    for s in range(0, len(images), batch_size):
+        kp = None if keypoints is None or not encoder.needs_keypoints_at_inference else keypoints[s:s + batch_size]
+        x, k = to_model_input(images[s:s + batch_size], kp, size, device)
+        out.append(encoder(x, k).embedding.float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def evaluate(encoder: PoseAwareEncoder, frames: Frames, seen_views, device: torch.device) -> Dict[str, float]:
+    embeddings = {demo: {v: embed_video(encoder, im, kp, device) for v, (im, kp) in views.items()}
+                  for demo, views in frames.items()}
+    return score_trajectories(embeddings, seen_views)
+
+
+def checkpoint_payload(encoder, optimizer, scheduler, epoch, best, history, cfg, data_info) -> dict:
+    return {
+        "encoder_config": encoder.config, "state_dict": encoder.state_dict(),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+        "epoch": epoch, "best": best, "history": history, "rng": {
+            "torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "config": OmegaConf.to_container(cfg, resolve=True), "data": data_info,
+    }
+
+
+def load_deployed_encoder(path: str, device: torch.device) -> Tuple[PoseAwareEncoder, dict]:
+    """The encoder as deployed: PAAT heads dropped; needs keypoints only for PAAB."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path!r}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    full = PoseAwareEncoder(**ckpt["encoder_config"])
+    full.load_state_dict(ckpt["state_dict"])
+    deployed = PoseAwareEncoder(**full.export_config())
+    deployed.load_state_dict(full.export())
+    return deployed.to(device).eval(), ckpt
+
+
+def format_table(metrics: Dict[str, float]) -> str:
+    rows = ["| views | alignment error | cycle error | Kendall tau |", "| --- | --- | --- | --- |"]
+    for group in ("seen", "unseen"):
+        if f"{group}/alignment_error" in metrics:
+            rows.append(f"| {group} | {metrics[f'{group}/alignment_error']:.4f} | "
+                        f"{metrics[f'{group}/cycle_error']:.4f} | {metrics[f'{group}/kendall_tau']:.4f} |")
+    return "\n".join(rows)
+
+
+def train(cfg: DictConfig) -> Dict[str, float]:
+    """Train, validate every epoch, keep the best checkpoint, score the test split; returns test metrics."""
+    rank, world = distributed()
+    seed_everything(cfg.seed + rank)
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() \
+        else torch.device("cpu")
+    path = ensure_dataset(cfg, rank)
+    from envs.dataset_io import EpisodeFile
+
+    with EpisodeFile(path) as f:
+        all_views, keypoint_names = f.views, f.keypoint_names
+    views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)
+    needs_kp = cfg.method.name != "baseline"
+    img_size = cfg.model.img_size or image_size_of(path)
+    train_frames = load_frames(path, "train", views.train, keypoints=needs_kp)
+    valid_frames = load_frames(path, "valid", views.train + views.test, keypoints=needs_kp)
+    encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size).to(device)
+    model = DistributedDataParallel(encoder, find_unused_parameters=True) if world > 1 else encoder
+
+    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optim.name]
+    optimizer = opt_cls(encoder.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    total_steps = cfg.train.epochs * cfg.train.steps_per_epoch
+    warmup = max(1, int(cfg.optim.warmup_fraction * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup) * (
+        0.5 * (1 + np.cos(np.pi * min(1.0, s / total_steps))) if cfg.optim.cosine else 1.0))
+
+    run_dir = cfg.run_dir
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    if rank == 0:
+        os.makedirs(ckpt_dir, exist_ok=True)
+        atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
+    data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
+                 "train_views": views.train, "test_views": views.test}
+
+    start_epoch, best, history = 0, {"epoch": -1, "valid/seen/alignment_error": float("inf")}, []
+    last = os.path.join(ckpt_dir, "last.pt")
+    if cfg.resume and os.path.exists(last):
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        encoder.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        np.random.set_state(ckpt["rng"]["numpy"])
+        random.setstate(ckpt["rng"]["python"])
+        if rank == 0:
+            print(f"resuming {run_dir} from epoch {start_epoch}")
+
+    tb = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+    use_amp = device.type == "cuda"
+    for epoch in range(start_epoch, cfg.train.epochs):
+        if epoch - best["epoch"] > cfg.train.patience and best["epoch"] >= 0:
+            break
+        rng = np.random.default_rng([cfg.seed, rank, epoch])
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        encoder.train()
+        losses = []
+        bar = tqdm(range(cfg.train.steps_per_epoch), desc=f"epoch {epoch}", disable=rank != 0, leave=False)
+        for _ in bar:
+            (im_a, kp_a), (im_b, kp_b), times = sample_pair(train_frames, views.train, cfg.train.batch_frames, rng)
+            xa, ka = to_model_input(im_a, kp_a, img_size, device)
+            xb, kb = to_model_input(im_b, kp_b, img_size, device)
+            if cfg.train.augment:
+                xa, ka = augment(xa, ka, gen)
+                xb, kb = augment(xb, kb, gen)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                out = model(torch.cat([xa, xb]), None if ka is None else torch.cat([ka, kb]))
+            emb = out.embedding.float()
+            t = torch.as_tensor(times, device=device)
+            loss = tcn_loss(cfg.loss.name, emb[:len(t)], emb[len(t):], t, cfg.loss.window, cfg.loss.margin,
+                            cfg.loss.temperature, cfg.loss.near_positives)
+            if out.aux_loss is not None:
+                loss = loss + out.aux_loss.float()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(encoder.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        if rank == 0:
+            valid = {f"valid/{k}": v for k, v in evaluate(encoder, valid_frames, views.train, device).items()}
+            record = {"epoch": epoch, "train/loss": float(np.mean(losses)), **valid}
+            history.append(record)
+            for k, v in record.items():
+                if k != "epoch":
+                    tb.add_scalar(k, v, epoch)
+            improved = valid["valid/seen/alignment_error"] < best["valid/seen/alignment_error"]
+            if improved:
+                best = {"epoch": epoch, **valid}
+            print(f"epoch {epoch}: loss {record['train/loss']:.4f}  valid seen AE "
+                  f"{valid['valid/seen/alignment_error']:.4f}  unseen AE {valid['valid/unseen/alignment_error']:.4f}"
+                  + ("  (best)" if improved else ""))
+            payload = checkpoint_payload(encoder, optimizer, scheduler, epoch, best, history, cfg, data_info)
+            if improved:
+                atomic_torch_save(payload, os.path.join(ckpt_dir, "best.pt"))
+            atomic_torch_save(payload, last)
+            write_metrics(run_dir, history, best, None)
+        if dist.is_initialized():
+            dist.barrier()
+
+    result: Dict[str, float] = {}
+    if rank == 0:
+        tb.close()
+        deployed, _ = load_deployed_encoder(os.path.join(ckpt_dir, "best.pt"), device)
+        test_frames = load_frames(path, "test", views.train + views.test, keypoints=needs_kp)
+        result = evaluate(deployed, test_frames, views.train, device)
+        write_metrics(run_dir, history, best, result)
+        from .plots import plot_alignment
+
+        plot_alignment(deployed, test_frames, views, device, os.path.join(run_dir, "plots"))
+        print(f"\ntest split, {cfg.env.name}, method={cfg.method.name} (run dir {run_dir})")
+        print(format_table(result))
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    return result
+
+
+def write_metrics(run_dir: str, history, best, test) -> None:
+    atomic_write_text(os.path.join(run_dir, "metrics.json"),
+                      json.dumps({"history": history, "best": best, "test": test}, indent=2))
