@@ -1,0 +1,106 @@
+"""End to end on a tiny generated Pick dataset: train, resume, DDP, evaluate, embed, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_module
+
+from alignment.embed import embed_file
+from alignment.evaluate import evaluate_checkpoint
+from alignment.trainer import train
+from envs.generate import generate_dataset
+
+TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1",
+        "train.steps_per_epoch=2", "train.batch_frames=6"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "pick.hdf5")
+    generate_dataset("pick", path, episodes=3, image_size=32, num_views=3, progress=False)
+    return path
+
+
+def config(data, run_dir, *overrides):
+    with initialize_config_module("configs", version_base="1.3"):
+        return compose("train", overrides=[f"env=pick", f"data={data}", f"run_dir={run_dir}", *TINY, *overrides])
+
+
+@pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat"])
+def test_one_epoch_writes_checkpoint_metrics_and_plots(data, tmp_path, method):
+    run = str(tmp_path / method)
+    result = train(config(data, run, f"method={method}"))
+    for group in ("seen", "unseen"):
+        assert 0 <= result[f"{group}/alignment_error"] < 1
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert metrics["test"] == result and len(metrics["history"]) == 1
+    for name in ("checkpoints/best.pt", "checkpoints/last.pt", "config.yaml",
+                 "plots/distance_matrix.png", "plots/matched_frames.png"):
+        assert os.path.exists(os.path.join(run, name)), name
+    assert os.listdir(os.path.join(run, "tensorboard"))
+
+
+def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(config(data, run, "method=paat"))
+    train(config(data, run, "method=paat", "train.epochs=2", "resume=true"))
+    history = json.load(open(os.path.join(run, "metrics.json")))["history"]
+    assert [h["epoch"] for h in history] == [0, 1]
+
+
+def test_evaluate_and_embed_a_checkpoint(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(config(data, run, "method=paat"))
+    ckpt = os.path.join(run, "checkpoints", "best.pt")
+    assert set(evaluate_checkpoint(ckpt)) >= {"seen/alignment_error", "unseen/alignment_error"}
+    out = str(tmp_path / "emb.hdf5")
+    embed_file(ckpt, data, out, progress=False)
+    with h5py.File(out) as f, h5py.File(data) as src:
+        for demo in src["data"]:
+            t = src["data"][demo].attrs["num_samples"]
+            for view in ("cam0", "cam1", "cam2", "first_person"):
+                emb = f["data"][demo]["obs"][f"{view}_embedding"]
+                assert emb.shape == (t, 16) and emb.dtype == np.float32
+        assert "cam0_embedding" not in src["data/demo_0/obs"]
+
+
+def test_ddp_with_two_gloo_processes(data, tmp_path):
+    run = str(tmp_path / "ddp")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "alignment.train",
+           "env=pick", "method=paab", f"data={data}", f"run_dir={run}", *TINY]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert set(metrics) == {"history", "best", "test"} and "unseen/alignment_error" in metrics["test"]
+
+
+def test_bad_input_is_named(data, tmp_path):
+    cfg = config(data, str(tmp_path / "x"), "method=paab")
+    cfg.method.name = "pab"
+    with pytest.raises(ValueError, match="unknown method 'pab'; choose one of"):
+        train(cfg)
+    with pytest.raises(ValueError, match="overlap"):
+        train(config(data, str(tmp_path / "x"), "views.train=[cam0]", "views.test=[cam0,cam1]"))
+    with pytest.raises(ValueError, match="unknown env 'minecraf'; choose one of"):
+        cfg = config(str(tmp_path / "none.hdf5"), str(tmp_path / "x"))
+        cfg.env.name = "minecraf"
+        train(cfg)
+    no_kp = str(tmp_path / "no_kp.hdf5")
+    with open(data, "rb") as src, open(no_kp, "wb") as dst:
+        dst.write(src.read())
+    with h5py.File(no_kp, "a") as f:
+        for demo in f["data"]:
+            for key in list(f["data"][demo]["obs"]):
+                if key.endswith("_keypoints"):
+                    del f["data"][demo]["obs"][key]
+    with pytest.raises(ValueError, match="no keypoints"):
+        train(config(no_kp, str(tmp_path / "x"), "method=paab"))
+    one = str(tmp_path / "one.hdf5")
+    generate_dataset("pick", one, episodes=1, image_size=32, num_views=3, progress=False)
+    with pytest.raises(ValueError, match="'valid' split .* is empty"):
+        train(config(one, str(tmp_path / "x"), "method=baseline"))
