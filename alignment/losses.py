@@ -18,7 +18,10 @@ def _masks(times: torch.Tensor, window: int):
 
 def tcn_triplet_loss(anchor: torch.Tensor, other: torch.Tensor, times: torch.Tensor,
                      window: int, margin: float) -> torch.Tensor:
-    """3DTRL/TCN triplet form: squared distances, hinge at ``margin``, averaged over valid triplets."""
+    """3DTRL/TCN triplet form: squared distances between L2-normalised embeddings (as TCN does;
+    unnormalised ones can collapse to a point where every distance and gradient is 0), hinge at
+    ``margin``, averaged over valid triplets."""
+    anchor, other = F.normalize(anchor, dim=-1), F.normalize(other, dim=-1)
     candidates = torch.cat([anchor, other])  # (2B, D): view i frames, then view j frames
     d = torch.cdist(anchor, candidates).pow(2)  # (B, 2B)
     far, _ = _masks(times, window)
@@ -46,7 +49,13 @@ def tcn_infonce_loss(anchor: torch.Tensor, other: torch.Tensor, times: torch.Ten
 
 
 def tcn_loss(name: str, anchor: torch.Tensor, other: torch.Tensor, times: torch.Tensor, window: int,
-             margin: float = 1.0, temperature: float = 0.1, near_positives: bool = False) -> torch.Tensor:
+             margin: float = 1.0, temperature: float = 0.1, near_positives: bool = False,
+             center_views: bool = False) -> torch.Tensor:
+    """``center_views`` subtracts each view's batch mean first: both batches hold the same time
+    steps of one trajectory, so this removes only what is constant within a view (its static
+    background), which otherwise dominates the similarities and drives training to collapse."""
+    if center_views:
+        anchor, other = anchor - anchor.mean(0, keepdim=True), other - other.mean(0, keepdim=True)
     if name == "triplet":
         return tcn_triplet_loss(anchor, other, times, window, margin)
     if name == "infonce":

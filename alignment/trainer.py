@@ -202,7 +202,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
             emb = out.embedding.float()
             t = torch.as_tensor(times, device=device)
             loss = tcn_loss(cfg.loss.name, emb[:len(t)], emb[len(t):], t, cfg.loss.window, cfg.loss.margin,
-                            cfg.loss.temperature, cfg.loss.near_positives)
+                            cfg.loss.temperature, cfg.loss.near_positives, cfg.loss.center_views)
             if out.aux_loss is not None:
                 loss = loss + out.aux_loss.float()
             optimizer.zero_grad(set_to_none=True)

@@ -33,3 +33,14 @@ def test_frames_within_the_window_are_not_negatives():
 def test_unknown_loss_lists_choices():
     with pytest.raises(ValueError, match="choose one of triplet, infonce"):
         tcn_loss("cosine", torch.zeros(2, 4), torch.zeros(2, 4), torch.tensor([0, 5]), 1)
+
+
+@pytest.mark.parametrize("name", ["triplet", "infonce"])
+def test_centering_ignores_a_constant_offset_per_view(name):
+    torch.manual_seed(0)
+    a, b = torch.randn(8, 16), torch.randn(8, 16)
+    times = torch.arange(8) * 3
+    plain = tcn_loss(name, a, b, times, 2, center_views=True)
+    shifted = tcn_loss(name, a + 5.0, b - 3.0, times, 2, center_views=True)
+    torch.testing.assert_close(plain, shifted)
+    assert not torch.allclose(tcn_loss(name, a, b, times, 2), tcn_loss(name, a + 5.0, b - 3.0, times, 2))
