@@ -34,7 +34,7 @@ def run(env, method, seed, args) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--envs", nargs="+", default=["lift", "pick"])
+    p.add_argument("--envs", nargs="+", default=["lift", "pick", "minecraft"])
     p.add_argument("--methods", nargs="+", default=["baseline", "paab", "paat"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=8)

@@ -35,7 +35,7 @@ def bare_loop(sim, rig_cfg, seed: int, size: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--envs", nargs="+", default=["pick", "lift", "can"])
+    parser.add_argument("--envs", nargs="+", default=["pick", "lift", "can", "minecraft"])
     parser.add_argument("--episodes", type=int, default=2)
     parser.add_argument("--image-size", type=int, default=128)
     args = parser.parse_args()

@@ -26,12 +26,9 @@ def shard_path(out: str, shard: int, num_shards: int) -> str:
     return f"{stem}.shard{shard:03d}-of-{num_shards:03d}{ext or '.hdf5'}"
 
 
-def _sim_kwargs(env: str, renderer: str) -> dict:
-    return {"renderer": renderer} if env == "pick" else {}
-
-
-def _init_worker(env: str, renderer: str) -> None:
-    _worker["sim"] = simulator_class(env)(**_sim_kwargs(env, renderer))
+def _init_worker(env: str, renderer: str, backend: str) -> None:
+    kwargs = {"renderer": renderer} if env == "pick" else {}
+    _worker["sim"] = simulator_class(env, backend)(**kwargs)
 
 
 def _run(job: Tuple[int, int, dict, int, bool]) -> Tuple[int, Episode, str]:
@@ -53,12 +50,13 @@ def generate_dataset(
     shard: int = 0,
     num_shards: int = 1,
     renderer: str = "tiny",
+    backend: str = "voxel",
     rig_overrides: Optional[dict] = None,
     commit_seconds: float = 120.0,
     progress: bool = True,
 ) -> Dict[str, float]:
     """Generate (or resume) ``episodes`` demos into ``out``; returns a summary."""
-    sim_cls = simulator_class(env)
+    sim_cls = simulator_class(env, backend)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if image_size < 8:
@@ -69,11 +67,14 @@ def generate_dataset(
         "env": env, "image_size": image_size, "num_views": rig.num_views, "first_person": bool(first_person),
         "seed": seed, "rig": rig.to_json(), "shard": shard, "num_shards": num_shards,
         **({"renderer": renderer} if env == "pick" else {}),
+        **({"backend": backend} if env == "minecraft" else {}),
     }
     file_attrs = {
         "keypoint_names": list(sim_cls.keypoint_names),
-        "views": all_view_names(rig, first_person),
+        "views": all_view_names(rig, first_person) if sim_cls.third_person_views else ["first_person"],
     }
+    if sim_cls.keypoints_note:
+        file_attrs["keypoints_note"] = sim_cls.keypoints_note
     start = time.time()
     successes = frames = made = 0
     with EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
@@ -81,10 +82,10 @@ def generate_dataset(
         jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person) for i in todo]
         bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
         if num_workers <= 1:
-            _init_worker(env, renderer)
+            _init_worker(env, renderer, backend)
             results = map(_run, jobs)
         else:
-            pool = mp.get_context("spawn").Pool(num_workers, _init_worker, (env, renderer))
+            pool = mp.get_context("spawn").Pool(num_workers, _init_worker, (env, renderer, backend))
             results = pool.imap_unordered(_run, jobs)
         try:
             for index, episode, env_args in results:
@@ -119,7 +120,7 @@ def main(cfg: DictConfig) -> None:
     summary = generate_dataset(
         env=cfg.env.name, out=cfg.out, episodes=cfg.episodes, image_size=cfg.image_size,
         num_views=cfg.num_views, first_person=cfg.first_person, seed=cfg.seed, num_workers=cfg.num_workers,
-        shard=cfg.shard, num_shards=cfg.num_shards, renderer=cfg.renderer,
+        shard=cfg.shard, num_shards=cfg.num_shards, renderer=cfg.renderer, backend=cfg.backend,
         rig_overrides=OmegaConf.to_container(cfg.rig), commit_seconds=cfg.commit_seconds,
     )
     print_summary(summary)

@@ -42,7 +42,8 @@ def stack(frames: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
 def record_episode(sim: Simulator, rig_config: RigConfig, seed: int, image_size: int,
                    first_person: bool = True) -> Episode:
     sim.reset(seed)
-    rig = make_rig(rig_config, image_size, image_size, seed)
+    rig = make_rig(rig_config, image_size, image_size, seed) if sim.third_person_views else []
+    first_person = first_person or not sim.third_person_views
     sim.set_rig(rig)
     frames, actions, states, rewards = [], [], [], []
     held = 0

@@ -31,6 +31,10 @@ class Simulator(abc.ABC):
     max_steps: int = 200
     #: robomimic env type: 1 robosuite, 2 gym
     env_type: int = 2
+    #: False where the simulator can render only the first-person view (MineRL)
+    third_person_views: bool = True
+    #: said in the file's attributes where keypoints are not what they seem (e.g. all NaN)
+    keypoints_note: str = ""
 
     @staticmethod
     @abc.abstractmethod

@@ -66,7 +66,7 @@ def test_rerender_without_model_file_names_it(lift_states_only, tmp_path):
         rerender_dataset(raw, str(tmp_path / "out.hdf5"), num_views=1, image_size=32, progress=False)
 
 
-@pytest.mark.parametrize("env_id", ["envs/Pick-v0", "envs/Lift-v0"])
+@pytest.mark.parametrize("env_id", ["envs/Pick-v0", "envs/Lift-v0", "envs/Minecraft-v0"])
 def test_gymnasium_env_passes_check_env(env_id):
     env = gymnasium.make(env_id, image_size=32, num_views=2, render_mode="rgb_array")
     check_env(env.unwrapped, skip_render_check=False)

@@ -64,8 +64,9 @@ def test_robomimic_sequence_dataset_loads_the_file(pick_file):
     assert item["actions"].shape == (4, 4)
 
 
-def test_interrupted_generation_resumes_with_only_missing_demos(tmp_path, monkeypatch):
-    path = str(tmp_path / "pick.hdf5")
+@pytest.mark.parametrize("env", ["pick", "minecraft"])
+def test_interrupted_generation_resumes_with_only_missing_demos(tmp_path, monkeypatch, env):
+    path = str(tmp_path / f"{env}.hdf5")
     real_add = dataset_io.EpisodeWriter.add
     calls = {"n": 0}
 
@@ -77,13 +78,13 @@ def test_interrupted_generation_resumes_with_only_missing_demos(tmp_path, monkey
 
     monkeypatch.setattr(dataset_io.EpisodeWriter, "add", add_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        generate_dataset(out=path, episodes=2, **SMALL)
+        generate_dataset(out=path, episodes=2, **{**SMALL, "env": env})
     monkeypatch.setattr(dataset_io.EpisodeWriter, "add", real_add)
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
     with EpisodeFile(path) as f:
         assert f.demos == ["demo_0"]
         first = f.obs("demo_0", "cam0_image")
-    summary = generate_dataset(out=path, episodes=2, **SMALL)
+    summary = generate_dataset(out=path, episodes=2, **{**SMALL, "env": env})
     assert summary["episodes"] == 1  # only the missing demo was made
     with EpisodeFile(path) as f:
         assert f.demos == ["demo_0", "demo_1"]
@@ -109,7 +110,7 @@ def test_existing_output_with_other_settings_is_refused(pick_file):
 
 
 def test_unknown_env_lists_choices(tmp_path):
-    with pytest.raises(ValueError, match="unknown env 'lfit'; choose one of can, lift, pick"):
+    with pytest.raises(ValueError, match="unknown env 'lfit'; choose one of can, lift, minecraft, pick"):
         generate_dataset(out=str(tmp_path / "x.hdf5"), episodes=1, **{**SMALL, "env": "lfit"})
 
 

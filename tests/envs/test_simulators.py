@@ -6,7 +6,7 @@ from envs.cameras import make_rig, project
 from envs.recorder import observe, rig_for, views_now
 from envs.registry import make_simulator
 
-ENVS = ["pick", "lift", "can"]
+ENVS = ["pick", "lift", "can", "minecraft"]
 
 
 @pytest.fixture(scope="module", params=ENVS)
