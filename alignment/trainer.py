@@ -140,6 +140,9 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     with EpisodeFile(path) as f:
         all_views, keypoint_names = f.views, f.keypoint_names
     views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)
+    if cfg.train.batch_frames < 2 * cfg.loss.window + 2:
+        raise ValueError(f"train.batch_frames={cfg.train.batch_frames} leaves no negatives beyond the window "
+                         f"({cfg.loss.window}); use at least {2 * cfg.loss.window + 2}")
     needs_kp = cfg.method.name != "baseline"
     img_size = cfg.model.img_size or image_size_of(path)
     train_frames = load_frames(path, "train", views.train, keypoints=needs_kp)
