@@ -1,0 +1,98 @@
+import pytest
+import timm
+import torch
+
+from recognition.timesformer import PoseAwareTimeSformer, frames_to_tokens, tokens_to_frames
+
+SMALL = dict(num_frames=3, img_size=32, patch_size=8, preset="micro", num_keypoints=2)
+
+
+def test_token_order_is_patch_major_time_minor():
+    patches = torch.arange(2 * 3 * 4).float().reshape(1, 3, 4, 2)[..., :1].expand(1, 3, 4, 5)  # (B,T,N,D)
+    tokens = frames_to_tokens(patches)
+    for t in range(3):
+        for n in range(4):
+            assert torch.equal(tokens[0, n * 3 + t], patches[0, t, n])
+    assert torch.equal(tokens_to_frames(tokens, 3), patches)
+
+
+def test_a_single_lit_keypoint_updates_exactly_its_video_token():
+    torch.manual_seed(0)
+    model = PoseAwareTimeSformer(method="paab", paab_dilation=0, **SMALL).eval()
+    x = torch.randn(1, 1 + 16 * 3, model.norm.normalized_shape[0])
+    kp = torch.full((1, 3, 2, 2), float("nan"))
+    kp[0, 2, 1] = torch.tensor([20.0, 9.0])  # frame t=2, pixel (x=20, y=9) -> row 1, col 2 -> patch n=6
+    from poseaware import pose_maps
+
+    pose = pose_maps(kp, (32, 32), 8)[0]
+    out = model.apply_paab(x, pose, frames=3)
+    changed = torch.nonzero((out - x).abs().sum(-1)[0] > 0).flatten().tolist()
+    assert changed == [0, 1 + 6 * 3 + 2]  # CLS and token 1 + n*T + t
+
+
+def test_divided_attention_temporal_fc_starts_at_zero_and_frames_interact():
+    torch.manual_seed(0)
+    model = PoseAwareTimeSformer(**{**SMALL, "num_keypoints": None}).eval()
+    assert all(b.temporal_fc.weight.abs().sum() == 0 for b in model.blocks)
+    video = torch.randn(1, 3, 3, 32, 32)
+    base = model(video).features
+    for b in model.blocks:
+        torch.nn.init.normal_(b.temporal_fc.weight, std=0.1)
+    other = video.clone()
+    other[:, 2] = torch.randn_like(other[:, 2])
+    assert not torch.allclose(model(video).features, base)
+    assert model(other).features.shape == (1, 96)
+
+
+@pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat"])
+@pytest.mark.parametrize("variant", ["spatial", "joint", "factorized"])
+def test_methods_and_variants_run_on_clips(method, variant):
+    model = PoseAwareTimeSformer(method=method, paab_variant=variant, num_classes=5, **SMALL).train()
+    kp = torch.rand(2, 3, 2, 2) * 32
+    out = model(torch.randn(2, 3, 3, 32, 32), kp)
+    assert out.logits.shape == (2, 5) and torch.isfinite(out.logits).all()
+    assert (out.aux_loss is not None) == ("paat" in method)
+
+
+def test_paat_eval_matches_exported_baseline():
+    torch.manual_seed(0)
+    paat = PoseAwareTimeSformer(method="paat", num_classes=4, **SMALL).eval()
+    base = PoseAwareTimeSformer(method="baseline", num_classes=4, **{**SMALL, "num_keypoints": None}).eval()
+    base.load_state_dict(paat.export())
+    video = torch.randn(2, 3, 3, 32, 32)
+    torch.testing.assert_close(paat(video).logits, base(video).logits, rtol=0, atol=0)
+
+
+def test_load_pretrained_from_a_local_deit_state_dict_seeds_spatial_and_temporal(tmp_path):
+    vit = timm.create_model("deit_tiny_patch16_224", pretrained=False, num_classes=0)
+    path = tmp_path / "deit.pth"
+    torch.save({"model": vit.state_dict()}, path)
+    model = PoseAwareTimeSformer(num_frames=2, img_size=64, patch_size=16, preset="tiny")
+    missing, _ = model.load_pretrained(str(path))
+    assert torch.equal(model.blocks[3].attn.qkv.weight, vit.blocks[3].attn.qkv.weight)
+    assert torch.equal(model.blocks[3].temporal_attn.qkv.weight, vit.blocks[3].attn.qkv.weight)
+    assert model.pos_embed.shape == (1, 1 + 16, 192)
+    assert all("temporal_fc" in k or "time_embed" in k or "temporal_norm1" in k for k in missing)
+
+
+def test_load_a_facebookresearch_pyth_checkpoint(tmp_path):
+    src = PoseAwareTimeSformer(num_frames=2, img_size=32, patch_size=8, preset="micro", num_classes=3)
+    path = tmp_path / "TimeSformer.pyth"
+    torch.save({"model_state": {f"model.{k}": v for k, v in src.state_dict().items()}}, path)
+    dst = PoseAwareTimeSformer(num_frames=2, img_size=32, patch_size=8, preset="micro", num_classes=3)
+    missing, unexpected = dst.load_pretrained(str(path))
+    assert not missing and not unexpected
+    video = torch.randn(1, 2, 3, 32, 32)
+    torch.testing.assert_close(dst.eval()(video).logits, src.eval()(video).logits)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="unknown method"):
+        PoseAwareTimeSformer(method="pab", **SMALL)
+    model = PoseAwareTimeSformer(method="paab", **SMALL)
+    with pytest.raises(ValueError, match="needs keypoints"):
+        model(torch.randn(1, 3, 3, 32, 32))
+    with pytest.raises(ValueError, match="frames"):
+        model(torch.randn(1, 4, 3, 32, 32), torch.zeros(1, 4, 2, 2))
+    with pytest.raises(FileNotFoundError):
+        model.load_pretrained("/nonexistent.pyth")
