@@ -7,7 +7,9 @@ import torch
 from omegaconf import DictConfig
 
 from .data import load_frames
-from .trainer import atomic_write_text, evaluate, format_table, load_deployed_encoder
+from poseaware.runs import atomic_write_text
+
+from .trainer import evaluate, format_table, load_deployed_encoder
 
 
 def evaluate_checkpoint(checkpoint: str, data: str = None, split: str = "test") -> dict:

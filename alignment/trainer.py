@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import time
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from envs.generate import generate_dataset
 from poseaware import PoseAwareEncoder
+from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
+                            finish_distributed, rng_state, seed_everything, set_rng_state)
 
 from .data import Frames, ViewSplit, augment, image_size_of, load_frames, sample_pair, split_views, to_model_input
 from .losses import tcn_loss
@@ -24,33 +23,6 @@ from .metrics import score_trajectories
 ENCODER_KEYS = ("preset", "depth", "patch_size", "pool", "proj_dim", "drop_path_rate", "paab_variant",
                 "paab_after", "paab_count", "paab_dilation", "paat_after", "paat_bottleneck", "paat_lambda",
                 "paat_target", "pretrained_path")
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def atomic_torch_save(obj: dict, path: str) -> None:
-    tmp = f"{path}.tmp"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def distributed() -> Tuple[int, int]:
-    """(rank, world size); joins the torchrun process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
 def ensure_dataset(cfg: DictConfig, rank: int) -> str:
@@ -65,8 +37,7 @@ def ensure_dataset(cfg: DictConfig, rank: int) -> str:
                   f"({d.episodes} episodes, {d.image_size} px)")
             generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
                              num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
-        if dist.is_initialized():
-            dist.barrier()
+        barrier()
     return path
 
 
@@ -101,8 +72,7 @@ def checkpoint_payload(encoder, optimizer, scheduler, epoch, best, history, cfg,
     return {
         "encoder_config": encoder.config, "state_dict": encoder.state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-        "epoch": epoch, "best": best, "history": history, "rng": {
-            "torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "epoch": epoch, "best": best, "history": history, "rng": rng_state(),
         "config": OmegaConf.to_container(cfg, resolve=True), "data": data_info,
     }
 
@@ -132,8 +102,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     """Train, validate every epoch, keep the best checkpoint, score the test split; returns test metrics."""
     rank, world = distributed()
     seed_everything(cfg.seed + rank)
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() \
-        else torch.device("cpu")
+    device = device_for_rank()
     path = ensure_dataset(cfg, rank)
     from envs.dataset_io import EpisodeFile
 
@@ -173,9 +142,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        np.random.set_state(ckpt["rng"]["numpy"])
-        random.setstate(ckpt["rng"]["python"])
+        set_rng_state(ckpt["rng"])
         if rank == 0:
             print(f"resuming {run_dir} from epoch {start_epoch}")
 
@@ -233,8 +200,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
                 atomic_torch_save(payload, os.path.join(ckpt_dir, "best.pt"))
             atomic_torch_save(payload, last)
             write_metrics(run_dir, history, best, None)
-        if dist.is_initialized():
-            dist.barrier()
+        barrier()
 
     result: Dict[str, float] = {}
     if rank == 0:
@@ -248,9 +214,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
         plot_alignment(deployed, test_frames, views, device, os.path.join(run_dir, "plots"))
         print(f"\ntest split, {cfg.env.name}, method={cfg.method.name} (run dir {run_dir})")
         print(format_table(result))
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    finish_distributed()
     return result
 
 

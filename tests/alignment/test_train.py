@@ -15,7 +15,7 @@ from alignment.trainer import train
 from envs.generate import generate_dataset
 
 TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1",
-        "train.steps_per_epoch=2", "train.batch_frames=6"]
+        "train.steps_per_epoch=2", "train.batch_frames=8"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,55 @@
+"""Northwestern-UCLA: ``view_{1,2,3}/aAA_sSS_eEE.mp4`` with OpenPose-18 skeletons in Smarthome-style JSON."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from typing import List
+
+import numpy as np
+
+from envs.skeletons import OPENPOSE18
+
+from .records import DatasetSplit, VideoRecord, require
+
+ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # a01..a06, a08, a09, a11, a12 -> classes 0..9
+CLASSES = tuple(f"a{a:02d}" for a in ACTIONS)
+PROTOCOLS = ("CV1", "CV2", "CV3")  # CVk: test on view k, train on the other two
+_NAME = re.compile(r"^a(?P<action>\d+)_s(?P<subject>\d+)_e(?P<episode>\d+)$")
+
+
+def read_openpose(path: str) -> np.ndarray:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"skeleton file not found: {path!r}")
+    with open(path) as f:
+        data = json.load(f)
+    njts = int(data.get("njts", 18))
+    require(njts == 18, f"{path!r}: OpenPose skeletons have 18 joints, file says {njts}")
+    out = np.full((len(data["frames"]), njts, 2), np.nan, dtype=np.float32)
+    for t, people in enumerate(data["frames"]):
+        if people:
+            pose = np.asarray(people[0]["pose2d"], dtype=np.float32)
+            out[t, :, 0], out[t, :, 1] = pose[:njts], pose[njts:2 * njts]
+    out[(out < 0).any(-1)] = np.nan
+    return out
+
+
+def load_split(root: str, protocol: str, split: str) -> DatasetSplit:
+    require(protocol in PROTOCOLS, f"unknown N-UCLA protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    test_view = int(protocol[-1])
+    records: List[VideoRecord] = []
+    videos = sorted(glob.glob(os.path.join(root, "view_*", "*.mp4")))
+    require(bool(videos), f"no view_*/a*_s*_e*.mp4 videos under {root!r}; point data_root at N-UCLA")
+    for path in videos:
+        view = int(os.path.basename(os.path.dirname(path)).removeprefix("view_"))
+        stem = os.path.splitext(os.path.basename(path))[0]
+        match = _NAME.match(stem)
+        require(match is not None, f"{path!r} is not an N-UCLA name aAA_sSS_eEE")
+        action = int(match.group("action"))
+        require(action in ACTIONS, f"{path!r}: unknown N-UCLA action a{action:02d}; classes are {', '.join(CLASSES)}")
+        if (view == test_view) != (split != "train"):
+            continue
+        records.append(VideoRecord(path, ACTIONS.index(action), os.path.join(os.path.dirname(path), f"{stem}.json"),
+                                   {"view": view, "subject": int(match.group("subject"))}))
+    return DatasetSplit(f"nucla/{protocol}/{split}", records, CLASSES, OPENPOSE18, read_openpose, "top1")
