@@ -117,6 +117,15 @@ def print_summary(summary: Dict[str, float]) -> None:
 
 @hydra.main(config_path="pkg://configs", config_name="generate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    if cfg.env.name == "mocap":  # a video folder in the Smarthome layout, not an HDF5 file
+        from .mocap import MocapConfig, generate_mocap
+
+        size = cfg.image_size
+        summary = generate_mocap(cfg.out, MocapConfig(
+            num_cameras=cfg.num_views or 4, videos_per_class=cfg.episodes, seed=cfg.seed,
+            image_size=(size, size * 4 // 3)))
+        print(f"wrote {summary['videos']} videos ({summary['classes']} classes x {summary['cameras']} cameras) to {cfg.out}")
+        return
     summary = generate_dataset(
         env=cfg.env.name, out=cfg.out, episodes=cfg.episodes, image_size=cfg.image_size,
         num_views=cfg.num_views, first_person=cfg.first_person, seed=cfg.seed, num_workers=cfg.num_workers,

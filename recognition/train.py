@@ -1,0 +1,14 @@
+"""``python -m recognition.train dataset=smarthome protocol=CS method=paab data_root=...``"""
+import hydra
+from omegaconf import DictConfig
+
+from .trainer import train
+
+
+@hydra.main(config_path="pkg://configs", config_name="recognition", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Training and evaluation of the pose-aware TimeSformer on action datasets."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
+                            finish_distributed, rng_state, seed_everything, set_rng_state)
+
+from .clips import ClipDataset
+from .datasets import DatasetSplit, load_split
+from .metrics import confusion_matrix, mean_class_accuracy, top1_accuracy
+from .timesformer import PoseAwareTimeSformer
+
+MODEL_KEYS = set(inspect.signature(PoseAwareTimeSformer).parameters)
+
+
+def ensure_data(cfg: DictConfig, rank: int) -> None:
+    """The mocap set is generated on first use; real datasets must already be on disk."""
+    root = cfg.data_root
+    if os.path.isdir(root) and any(f.endswith(".mp4") or f.endswith(".avi") or f.startswith("view_")
+                                   for f in os.listdir(root)):
+        return
+    if cfg.dataset.name != "mocap":
+        raise FileNotFoundError(f"no {cfg.dataset.name} videos at data_root={root!r}; download the dataset "
+                                f"yourself and point data_root at it (nothing is downloaded here)")
+    if rank == 0:
+        from envs.mocap import MocapConfig, generate_mocap
+
+        print(f"mocap set not found at {root}: generating it with envs.generate env=mocap")
+        generate_mocap(root, MocapConfig(**OmegaConf.to_container(cfg.dataset.generate)))
+    barrier()
+
+
+def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
+    options = {**OmegaConf.to_container(cfg.model, resolve=True), **OmegaConf.to_container(cfg.method, resolve=True)}
+    kwargs = {k: v for k, v in options.items() if k in MODEL_KEYS and v is not None and k != "method"}
+    needs_kp = cfg.method.name != "baseline"
+    return PoseAwareTimeSformer(method=cfg.method.name, num_classes=len(split.classes),
+                                num_frames=cfg.dataset.num_frames, img_size=cfg.dataset.img_size,
+                                num_keypoints=len(split.skeleton.joints) if needs_kp else None, **kwargs)
+
+
+def make_dataset(cfg: DictConfig, split: str, train: bool) -> Tuple[DatasetSplit, ClipDataset]:
+    records = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, split)
+    clips = ClipDataset(records, cfg.dataset.num_frames, cfg.dataset.img_size, train=train,
+                        num_clips=cfg.dataset.test_clips, seed=cfg.seed)
+    return records, clips
+
+
+@torch.no_grad()
+def predict(model: PoseAwareTimeSformer, clips: ClipDataset, device: torch.device, batch_size: int,
+            workers: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-video logits and features, averaged over the test clips (ensembling), and labels."""
+    model.eval()
+    n = len(clips.split.records)
+    logits = features = None
+    labels = np.zeros(n, dtype=np.int64)
+    loader = DataLoader(clips, batch_size=batch_size, num_workers=workers)
+    for batch in loader:
+        kp = batch["keypoints"].to(device) if model.use_paab else None
+        out = model(batch["video"].to(device), kp)
+        if logits is None:
+            logits = np.zeros((n, out.logits.shape[1]), np.float64)
+            features = np.zeros((n, out.features.shape[1]), np.float64)
+        idx = batch["index"].numpy()
+        np.add.at(logits, idx, out.logits.float().cpu().numpy() / clips.num_clips)
+        np.add.at(features, idx, out.features.float().cpu().numpy() / clips.num_clips)
+        labels[idx] = batch["label"].numpy()
+    return logits, features, labels
+
+
+def score(logits: np.ndarray, labels: np.ndarray, split: DatasetSplit) -> Dict[str, float]:
+    pred = logits.argmax(1)
+    result = {"top1": top1_accuracy(labels, pred), "mca": mean_class_accuracy(labels, pred, len(split.classes))}
+    result["metric"] = result[split.metric]
+    return result
+
+
+def train(cfg: DictConfig) -> Dict[str, float]:
+    rank, world = distributed()
+    seed_everything(cfg.seed + rank)
+    device = device_for_rank()
+    ensure_data(cfg, rank)
+    train_split, train_clips = make_dataset(cfg, "train", train=True)
+    valid_split, valid_clips = make_dataset(cfg, "valid", train=False)
+    model = build_model(cfg, train_split).to(device)
+    if cfg.model.pretrained_path:
+        model.load_pretrained(cfg.model.pretrained_path)
+    wrapped = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                weight_decay=cfg.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(cfg.optim.milestones), gamma=0.1)
+    sampler = DistributedSampler(train_clips, seed=cfg.seed) if world > 1 else None
+    loader = DataLoader(train_clips, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.num_workers, drop_last=len(train_clips) > cfg.batch_size,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    run_dir, ckpt_dir = cfg.run_dir, os.path.join(cfg.run_dir, "checkpoints")
+    if rank == 0:
+        os.makedirs(ckpt_dir, exist_ok=True)
+        atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
+    start, best, history = 0, {"epoch": -1, "valid/metric": -1.0}, []
+    last = os.path.join(ckpt_dir, "last.pt")
+    if cfg.resume and os.path.exists(last):
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
+        set_rng_state(ckpt["rng"])
+        if rank == 0:
+            print(f"resuming {run_dir} from epoch {start}")
+    tb = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+    info = {"dataset": cfg.dataset.name, "protocol": cfg.protocol, "data_root": cfg.data_root,
+            "classes": list(train_split.classes), "skeleton": train_split.skeleton.name}
+    for epoch in range(start, cfg.optim.epochs):
+        model.train()
+        train_clips.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        losses = []
+        for batch in tqdm(loader, desc=f"epoch {epoch}", disable=rank != 0, leave=False):
+            kp = batch["keypoints"].to(device) if cfg.method.name != "baseline" else None
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                out = wrapped(batch["video"].to(device), kp)
+            loss = F.cross_entropy(out.logits.float(), batch["label"].to(device))
+            if out.aux_loss is not None:
+                loss = loss + out.aux_loss.float()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        scheduler.step()
+        if rank == 0:
+            logits, _, labels = predict(model, valid_clips, device, cfg.batch_size)
+            valid = {f"valid/{k}": v for k, v in score(logits, labels, valid_split).items()}
+            record = {"epoch": epoch, "train/loss": float(np.mean(losses)), **valid}
+            history.append(record)
+            for k, v in record.items():
+                if k != "epoch":
+                    tb.add_scalar(k, v, epoch)
+            improved = valid["valid/metric"] > best["valid/metric"]
+            if improved:
+                best = {"epoch": epoch, **valid}
+            print(f"epoch {epoch}: loss {record['train/loss']:.4f}  valid {valid_split.metric} "
+                  f"{valid['valid/metric']:.4f}" + ("  (best)" if improved else ""))
+            payload = {"model_config": model.config, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                       "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "history": history,
+                       "rng": rng_state(), "config": OmegaConf.to_container(cfg, resolve=True), "data": info}
+            if improved:
+                atomic_torch_save(payload, os.path.join(ckpt_dir, "best.pt"))
+            atomic_torch_save(payload, last)
+            atomic_write_text(os.path.join(run_dir, "metrics.json"),
+                              json.dumps({"history": history, "best": best, "test": None}, indent=2))
+        barrier()
+    result: Dict[str, float] = {}
+    if rank == 0:
+        tb.close()
+        from .evaluate import evaluate_checkpoint
+
+        result = evaluate_checkpoint(os.path.join(ckpt_dir, "best.pt"), out_dir=run_dir)
+        atomic_write_text(os.path.join(run_dir, "metrics.json"),
+                          json.dumps({"history": history, "best": best, "test": result}, indent=2))
+    finish_distributed()
+    return result
+
+
+def load_checkpoint(path: str, device: torch.device) -> Tuple[PoseAwareTimeSformer, dict]:
+    """The deployed model (PAAT head dropped) and the checkpoint's metadata."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path!r}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    full = PoseAwareTimeSformer(**ckpt["model_config"])
+    full.load_state_dict(ckpt["state_dict"])
+    config = dict(ckpt["model_config"], method="paab" if full.use_paab else "baseline")
+    if not full.use_paab:
+        config["num_keypoints"] = None
+    deployed = PoseAwareTimeSformer(**config)
+    deployed.load_state_dict(full.export())
+    return deployed.to(device).eval(), ckpt
+
+
+def clips_for(ckpt: dict, dataset: str, protocol: str, split: str, data_root: Optional[str]) -> ClipDataset:
+    cfg = ckpt["config"]
+    records = load_split(dataset, data_root or ckpt["data"]["data_root"], protocol, split)
+    return ClipDataset(records, cfg["dataset"]["num_frames"], cfg["dataset"]["img_size"], train=False,
+                       num_clips=cfg["dataset"]["test_clips"])
