@@ -56,10 +56,21 @@ class PoseAwareAttentionBlock(nn.Module):
             self.temporal = Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=drop_path)
 
     def _masked(self, tokens: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-        """Run the masked block on ``(B', 1+L, D)`` and keep non-pose tokens as they were."""
-        out = self.block(tokens, attn_mask=pose_attention_mask(pose))
-        keep = torch.cat([pose.new_ones(pose.shape[0], 1), pose], dim=1).unsqueeze(-1)
-        return torch.where(keep, out, tokens)
+        """Run the block on CLS + pose tokens of ``(B', 1+L, D)``; the other tokens stay as they were.
+
+        Masked-out tokens neither attend nor are attended, and LayerNorm and MLP act per token, so
+        running the block on the gathered CLS + pose tokens alone (padded to the longest row, padding
+        masked) is the same computation as masking the full sequence, at a fraction of the cost.
+        """
+        keep = torch.cat([pose.new_ones(pose.shape[0], 1), pose], dim=1)  # (B', 1+L)
+        counts = keep.sum(1)
+        width = int(counts.max())
+        index = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)[:, :width]  # kept tokens first
+        valid = torch.arange(width, device=pose.device) < counts.unsqueeze(1)
+        picked = tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+        out = self.block(picked, attn_mask=pose_attention_mask(valid[:, 1:]))
+        out = torch.where(valid.unsqueeze(-1), out, picked)  # padding rows write back what they read
+        return tokens.scatter(1, index.unsqueeze(-1).expand_as(out), out)
 
     def forward(
         self, cls: torch.Tensor, patches: torch.Tensor, pose: torch.Tensor

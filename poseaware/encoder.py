@@ -15,7 +15,7 @@ from timm.models.vision_transformer import checkpoint_filter_fn, init_weights_vi
 
 from .attention import PoseAwareAttentionBlock
 from .auxiliary import PatchKeypointClassifier
-from .pose_maps import patch_grid, pose_maps
+from .pose_maps import dilate_token_mask, patch_grid, pose_maps
 
 PRESETS: Dict[str, str] = {
     "tiny": "deit_tiny_patch16_224",
@@ -157,7 +157,7 @@ class PoseAwareEncoder(nn.Module):
         p2d_pose = p3d = p2d = None
         if keypoints is not None and (self.use_paab or train_paat):
             p2d, p3d = pose_maps(keypoints, self.image_size, self.patch_size)
-            p2d_pose = pose_maps(keypoints, self.image_size, self.patch_size, self.paab_dilation)[0]
+            p2d_pose = dilate_token_mask(p2d, patch_grid(self.image_size, self.patch_size), self.paab_dilation)
         vit = self.vit
         prefix = vit.num_prefix_tokens
         x = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(images))))

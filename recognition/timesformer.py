@@ -16,7 +16,7 @@ import torch.nn as nn
 from timm.layers import Attention, DropPath, Mlp, PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import resample_abs_pos_embed
 
-from poseaware import PatchKeypointClassifier, PoseAwareAttentionBlock, patch_grid, pose_maps
+from poseaware import PatchKeypointClassifier, PoseAwareAttentionBlock, dilate_token_mask, patch_grid, pose_maps
 
 PRESETS: Dict[str, dict] = {
     "base": dict(embed_dim=768, depth=12, num_heads=12),  # the paper's: 8 x 224 x 224
@@ -149,7 +149,7 @@ class PoseAwareTimeSformer(nn.Module):
         p2d = p3d = pose = None
         if keypoints is not None and (self.use_paab or train_paat):
             p2d, p3d = pose_maps(keypoints, self.image_size, self.patch_size)  # (B,T,N), (B,T,N,K)
-            pose = pose_maps(keypoints, self.image_size, self.patch_size, self.paab_dilation)[0]
+            pose = dilate_token_mask(p2d, patch_grid(self.image_size, self.patch_size), self.paab_dilation)
         x = self._embed(video)
         aux = None
         for index, block in enumerate(self.blocks, start=1):
