@@ -14,7 +14,8 @@ from tqdm import tqdm
 from envs.generate import generate_dataset
 from poseaware import PoseAwareEncoder
 from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
-                            finish_distributed, rng_state, seed_everything, set_rng_state)
+                            finish_distributed, prepare_run_dir, resume_training, rng_state, seed_everything,
+                            tensorboard_writer)
 
 from .data import Frames, ViewSplit, augment, image_size_of, load_frames, sample_pair, split_views, to_model_input
 from .losses import tcn_loss
@@ -127,30 +128,15 @@ def train(cfg: DictConfig) -> Dict[str, float]:
         0.5 * (1 + np.cos(np.pi * min(1.0, s / total_steps))) if cfg.optim.cosine else 1.0))
 
     run_dir = cfg.run_dir
-    ckpt_dir = os.path.join(run_dir, "checkpoints")
-    if rank == 0:
-        os.makedirs(ckpt_dir, exist_ok=True)
-        atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
+    ckpt_dir = prepare_run_dir(run_dir, OmegaConf.to_yaml(cfg, resolve=True), rank)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
                  "train_views": views.train, "test_views": views.test}
 
-    start_epoch, best, history = 0, {"epoch": -1, "valid/seen/alignment_error": float("inf")}, []
     last = os.path.join(ckpt_dir, "last.pt")
-    if cfg.resume and os.path.exists(last):
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
-        encoder.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
-        set_rng_state(ckpt["rng"])
-        if rank == 0:
-            print(f"resuming {run_dir} from epoch {start_epoch}")
-
-    tb = None
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-
-        tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+    start_epoch, best, history = resume_training(
+        last, encoder, optimizer, scheduler, {"epoch": -1, "valid/seen/alignment_error": float("inf")},
+        cfg.resume, rank)
+    tb = tensorboard_writer(run_dir, rank)
     use_amp = device.type == "cuda"
     for epoch in range(start_epoch, cfg.train.epochs):
         if epoch - best["epoch"] > cfg.train.patience and best["epoch"] >= 0:

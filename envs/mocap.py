@@ -20,6 +20,7 @@ import pybullet as pb
 import pybullet_data
 from tqdm import tqdm
 
+from .pybullet_camera import render_pybullet
 from .cameras import RigConfig, make_rig, project
 from .skeletons import LCRNET13, flip_keypoints
 
@@ -110,13 +111,7 @@ class MocapRenderer:
         return np.asarray(points)
 
     def render(self, camera) -> np.ndarray:
-        view_gl = np.diag([1.0, -1.0, -1.0, 1.0]) @ camera.extrinsics
-        proj = pb.computeProjectionMatrixFOV(camera.fovy, camera.width / camera.height, 0.05, 30.0,
-                                             physicsClientId=self.client)
-        _, _, rgb, _, _ = pb.getCameraImage(camera.width, camera.height, viewMatrix=view_gl.T.flatten().tolist(),
-                                            projectionMatrix=proj, renderer=pb.ER_TINY_RENDERER,
-                                            physicsClientId=self.client)
-        return np.asarray(rgb, dtype=np.uint8).reshape(camera.height, camera.width, 4)[..., :3]
+        return render_pybullet(self.client, camera, near=0.05, far=30.0)[0]
 
     def close(self) -> None:
         pb.disconnect(self.client)

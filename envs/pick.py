@@ -7,6 +7,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
+from .pybullet_camera import render_pybullet
 from .cameras import Camera, RigConfig, intrinsics_from_fovy, look_at
 from .simulator import Simulator, ViewFrame
 
@@ -159,16 +160,8 @@ class PickSimulator(Simulator):
         self.rig = list(cameras)
 
     def render(self, camera: Camera) -> ViewFrame:
-        view_gl = np.diag([1.0, -1.0, -1.0, 1.0]) @ camera.extrinsics
-        proj = pb.computeProjectionMatrixFOV(camera.fovy, camera.width / camera.height, 0.02, 10.0,
-                                             physicsClientId=self.client)
-        _, _, rgb, _, seg = pb.getCameraImage(
-            camera.width, camera.height, viewMatrix=view_gl.T.flatten().tolist(), projectionMatrix=proj,
-            renderer=self.renderer, physicsClientId=self.client,
-        )
-        rgb = np.asarray(rgb, dtype=np.uint8).reshape(camera.height, camera.width, 4)[..., :3]
-        seg = np.asarray(seg).reshape(camera.height, camera.width)
-        return ViewFrame(image=np.ascontiguousarray(rgb), robot_mask=seg == self.robot)
+        rgb, seg = render_pybullet(self.client, camera, self.renderer, near=0.02, far=10.0)
+        return ViewFrame(image=rgb, robot_mask=seg == self.robot)
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> np.ndarray:

@@ -39,6 +39,38 @@ def atomic_write_text(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def prepare_run_dir(run_dir: str, config_yaml: str, rank: int) -> str:
+    """Create ``run_dir/checkpoints`` and write the resolved config (rank 0); returns the checkpoint folder."""
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    if rank == 0:
+        os.makedirs(ckpt_dir, exist_ok=True)
+        atomic_write_text(os.path.join(run_dir, "config.yaml"), config_yaml)
+    return ckpt_dir
+
+
+def resume_training(path: str, model: torch.nn.Module, optimizer, scheduler, best: dict,
+                    enabled: bool, rank: int) -> Tuple[int, dict, list]:
+    """(first epoch, best, history) from ``path`` (a last.pt) when resuming, else a fresh start."""
+    if not enabled or not os.path.exists(path):
+        return 0, best, []
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["state_dict"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    set_rng_state(ckpt["rng"])
+    if rank == 0:
+        print(f"resuming {os.path.dirname(os.path.dirname(path))} from epoch {ckpt['epoch'] + 1}")
+    return ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
+
+
+def tensorboard_writer(run_dir: str, rank: int):
+    if rank != 0:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(os.path.join(run_dir, "tensorboard"))
+
+
 def distributed() -> Tuple[int, int]:
     """(rank, world size); joins the torchrun process group (gloo on CPU, nccl on GPU) when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
-                            finish_distributed, rng_state, seed_everything, set_rng_state)
+                            finish_distributed, prepare_run_dir, resume_training, rng_state, seed_everything,
+                            tensorboard_writer)
 
 from .clips import ClipDataset
 from .datasets import DatasetSplit, load_split
@@ -105,26 +106,12 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     loader = DataLoader(train_clips, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=cfg.num_workers, drop_last=len(train_clips) > cfg.batch_size,
                         generator=torch.Generator().manual_seed(cfg.seed))
-    run_dir, ckpt_dir = cfg.run_dir, os.path.join(cfg.run_dir, "checkpoints")
-    if rank == 0:
-        os.makedirs(ckpt_dir, exist_ok=True)
-        atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
-    start, best, history = 0, {"epoch": -1, "valid/metric": -1.0}, []
+    run_dir = cfg.run_dir
+    ckpt_dir = prepare_run_dir(run_dir, OmegaConf.to_yaml(cfg, resolve=True), rank)
     last = os.path.join(ckpt_dir, "last.pt")
-    if cfg.resume and os.path.exists(last):
-        ckpt = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        start, best, history = ckpt["epoch"] + 1, ckpt["best"], ckpt["history"]
-        set_rng_state(ckpt["rng"])
-        if rank == 0:
-            print(f"resuming {run_dir} from epoch {start}")
-    tb = None
-    if rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-
-        tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+    start, best, history = resume_training(last, model, optimizer, scheduler, {"epoch": -1, "valid/metric": -1.0},
+                                           cfg.resume, rank)
+    tb = tensorboard_writer(run_dir, rank)
     info = {"dataset": cfg.dataset.name, "protocol": cfg.protocol, "data_root": cfg.data_root,
             "classes": list(train_split.classes), "skeleton": train_split.skeleton.name}
     for epoch in range(start, cfg.optim.epochs):

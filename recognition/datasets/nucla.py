@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from typing import List
@@ -11,7 +10,7 @@ import numpy as np
 
 from envs.skeletons import OPENPOSE18
 
-from .records import DatasetSplit, VideoRecord, require
+from .records import DatasetSplit, VideoRecord, read_pose_json, require
 
 ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # a01..a06, a08, a09, a11, a12 -> classes 0..9
 CLASSES = tuple(f"a{a:02d}" for a in ACTIONS)
@@ -20,19 +19,7 @@ _NAME = re.compile(r"^a(?P<action>\d+)_s(?P<subject>\d+)_e(?P<episode>\d+)$")
 
 
 def read_openpose(path: str) -> np.ndarray:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"skeleton file not found: {path!r}")
-    with open(path) as f:
-        data = json.load(f)
-    njts = int(data.get("njts", 18))
-    require(njts == 18, f"{path!r}: OpenPose skeletons have 18 joints, file says {njts}")
-    out = np.full((len(data["frames"]), njts, 2), np.nan, dtype=np.float32)
-    for t, people in enumerate(data["frames"]):
-        if people:
-            pose = np.asarray(people[0]["pose2d"], dtype=np.float32)
-            out[t, :, 0], out[t, :, 1] = pose[:njts], pose[njts:2 * njts]
-    out[(out < 0).any(-1)] = np.nan
-    return out
+    return read_pose_json(path, 18)
 
 
 def load_split(root: str, protocol: str, split: str) -> DatasetSplit:

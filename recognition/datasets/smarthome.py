@@ -5,7 +5,6 @@ Also reads the offline mocap set (``envs.generate env=mocap``), which is written
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from typing import Dict, List, Sequence, Tuple
@@ -15,7 +14,7 @@ import numpy as np
 from envs.mocap import MOCAP_CLASSES
 from envs.skeletons import LCRNET13
 
-from .records import DatasetSplit, VideoRecord, require
+from .records import DatasetSplit, VideoRecord, read_pose_json, require
 
 CLASS_LIST_VERSION = "smarthome-v1"  # the official CS (31) and CV (19) lists
 CS_CLASSES: Tuple[str, ...] = (
@@ -51,20 +50,7 @@ def parse_name(stem: str) -> Dict[str, object]:
 
 
 def read_lcrnet(path: str) -> np.ndarray:
-    """``(T, 13, 2)`` pixel keypoints of the first person per frame; empty frames are NaN."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"skeleton file not found: {path!r} (expected beside the video as <stem>_pose3d.json)")
-    with open(path) as f:
-        data = json.load(f)
-    njts = int(data.get("njts", 13))
-    require(njts == 13, f"{path!r}: LCR-Net skeletons have 13 joints, file says {njts}")
-    out = np.full((len(data["frames"]), njts, 2), np.nan, dtype=np.float32)
-    for t, people in enumerate(data["frames"]):
-        if people:
-            pose = np.asarray(people[0]["pose2d"], dtype=np.float32)
-            out[t, :, 0], out[t, :, 1] = pose[:njts], pose[njts:2 * njts]
-    out[(out < 0).any(-1)] = np.nan
-    return out
+    return read_pose_json(path, 13)
 
 
 def classes_for(protocol: str) -> Sequence[str]:
