@@ -5,7 +5,7 @@ right joint ids with the skeleton's own table (``envs.skeletons.flip_keypoints``
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -20,8 +20,19 @@ from .datasets.video import read_video
 
 
 def sample_indices(length: int, num_frames: int, train: bool, rng: np.random.Generator,
-                   clip: int = 0, num_clips: int = 1) -> np.ndarray:
-    """Segment sampling: one frame per equal segment; random in training, evenly offset clips at test."""
+                   clip: int = 0, num_clips: int = 1, sampling_rate: Optional[int] = None) -> np.ndarray:
+    """Frame indices of one clip.
+
+    ``sampling_rate=None``: segment sampling, one frame per equal segment of the whole video (random
+    in training, evenly offset per test clip). An integer: TimeSformer's dense sampling, ``num_frames``
+    frames every ``sampling_rate`` frames from a random start (training) or evenly spaced starts (test);
+    indices past the end repeat the last frame.
+    """
+    if sampling_rate:
+        span = (num_frames - 1) * sampling_rate + 1
+        room = max(length - span, 0)
+        start = rng.integers(room + 1) if train else int(round(room * (clip + 0.5) / num_clips))
+        return np.minimum(start + np.arange(num_frames) * sampling_rate, length - 1)
     edges = np.linspace(0, length, num_frames + 1)
     if train:
         offsets = rng.random(num_frames)
@@ -50,12 +61,14 @@ class ClipDataset(Dataset):
     """Items: ``video (T,3,S,S)`` normalised, ``keypoints (T,K,2)`` in that crop's pixels, ``label``."""
 
     def __init__(self, split: DatasetSplit, num_frames: int = 8, img_size: int = 224, train: bool = True,
-                 num_clips: int = 1, flip_prob: float = 0.5, crop_margin: float = 0.15, seed: int = 0) -> None:
+                 num_clips: int = 1, flip_prob: float = 0.5, crop_margin: float = 0.15, seed: int = 0,
+                 sampling_rate: Optional[int] = None) -> None:
         if not split.records:
             raise ValueError(f"{split.name} has no videos; check data_root and the protocol")
         self.split, self.num_frames, self.size, self.train = split, num_frames, img_size, train
         self.num_clips = 1 if train else num_clips
         self.flip_prob, self.margin, self.seed = flip_prob, crop_margin, seed
+        self.sampling_rate = sampling_rate
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -73,7 +86,7 @@ class ClipDataset(Dataset):
         length = min(len(frames), len(keypoints))
         if length == 0:
             raise ValueError(f"{record.video!r}: the video or its skeleton has no frames")
-        picks = sample_indices(length, self.num_frames, self.train, rng, clip, self.num_clips)
+        picks = sample_indices(length, self.num_frames, self.train, rng, clip, self.num_clips, self.sampling_rate)
         frames, keypoints = frames[picks], keypoints[picks].copy()
         height, width = frames.shape[1:3]
         top, left, side = person_box(keypoints, height, width, self.margin)

@@ -55,7 +55,7 @@ def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
 def make_dataset(cfg: DictConfig, split: str, train: bool) -> Tuple[DatasetSplit, ClipDataset]:
     records = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, split)
     clips = ClipDataset(records, cfg.dataset.num_frames, cfg.dataset.img_size, train=train,
-                        num_clips=cfg.dataset.test_clips, seed=cfg.seed)
+                        num_clips=cfg.dataset.test_clips, seed=cfg.seed, sampling_rate=cfg.dataset.sampling_rate)
     return records, clips
 
 
@@ -185,4 +185,4 @@ def clips_for(ckpt: dict, dataset: str, protocol: str, split: str, data_root: Op
     cfg = ckpt["config"]
     records = load_split(dataset, data_root or ckpt["data"]["data_root"], protocol, split)
     return ClipDataset(records, cfg["dataset"]["num_frames"], cfg["dataset"]["img_size"], train=False,
-                       num_clips=cfg["dataset"]["test_clips"])
+                       num_clips=cfg["dataset"]["test_clips"], sampling_rate=cfg["dataset"]["sampling_rate"])

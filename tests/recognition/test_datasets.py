@@ -112,3 +112,16 @@ def test_bad_inputs(roots, tmp_path):
         load_split("smarthome", roots["smarthome"], "CX", "train")
     with pytest.raises(ValueError, match="unknown dataset"):
         load_split("kinetics", roots["smarthome"], "CS", "train")
+
+
+def test_frame_sampling_segment_and_dense():
+    from recognition.clips import sample_indices
+
+    rng = np.random.default_rng(0)
+    seg = sample_indices(80, 8, train=False, rng=rng)
+    assert seg.tolist() == [5, 15, 25, 35, 45, 55, 65, 75]
+    dense = sample_indices(300, 8, train=True, rng=rng, sampling_rate=32)
+    assert np.all(np.diff(dense) == 32) and dense[-1] < 300
+    clips = [sample_indices(300, 8, train=False, rng=rng, clip=c, num_clips=3, sampling_rate=32)[0] for c in range(3)]
+    assert clips[0] < clips[1] < clips[2]
+    assert sample_indices(20, 8, train=True, rng=rng, sampling_rate=32).max() == 19  # short video: last frame repeats
