@@ -76,3 +76,17 @@ def test_real_dataset_missing_says_so(tmp_path):
         cfg = compose("recognition", overrides=["dataset=ntu", f"data_root={tmp_path}/ntu", f"run_dir={tmp_path}/r"])
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
         train(cfg)
+
+
+def test_ddp_with_two_gloo_processes(mocap_root, tmp_path):
+    import subprocess
+    import sys
+
+    run = str(tmp_path / "ddp")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "recognition.train",
+           "method=paab", f"data_root={mocap_root}", f"run_dir={run}", "dataset.num_frames=4", "dataset.img_size=32",
+           "dataset.test_clips=1", "optim.epochs=1", "optim.milestones=[1]", "batch_size=4"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert set(metrics) == {"history", "best", "test"} and 0 <= metrics["test"]["metric"] <= 1
