@@ -17,7 +17,7 @@ from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, devic
                             finish_distributed, prepare_run_dir, resume_training, rng_state, seed_everything,
                             tensorboard_writer)
 
-from .data import Frames, ViewSplit, augment, image_size_of, load_frames, sample_pair, split_views, to_model_input
+from .data import Frames, augment, image_size_of, load_frames, sample_pair, split_views, to_model_input
 from .losses import tcn_loss
 from .metrics import score_trajectories
 

@@ -304,6 +304,7 @@ def merge_files(inputs: Sequence[str], out: str) -> int:
 def iter_demo_indices(done: Iterable[int], episodes: int, shard: int, num_shards: int) -> List[int]:
     """Episode indices this shard still has to make."""
     if num_shards < 1 or not 0 <= shard < num_shards:
-        raise ValueError(f"shard must be in 0..num_shards-1 with num_shards >= 1, got shard={shard} num_shards={num_shards}")
+        raise ValueError(f"shard must be in 0..num_shards-1 with num_shards >= 1, "
+                         f"got shard={shard} num_shards={num_shards}")
     done = set(done)
     return [i for i in range(episodes) if i % num_shards == shard and i not in done]

@@ -124,7 +124,8 @@ def main(cfg: DictConfig) -> None:
         summary = generate_mocap(cfg.out, MocapConfig(
             num_cameras=cfg.num_views or 4, videos_per_class=cfg.episodes, seed=cfg.seed,
             image_size=(size, size * 4 // 3)))
-        print(f"wrote {summary['videos']} videos ({summary['classes']} classes x {summary['cameras']} cameras) to {cfg.out}")
+        print(f"wrote {summary['videos']} videos ({summary['classes']} classes x "
+              f"{summary['cameras']} cameras) to {cfg.out}")
         return
     summary = generate_dataset(
         env=cfg.env.name, out=cfg.out, episodes=cfg.episodes, image_size=cfg.image_size,

@@ -97,7 +97,7 @@ class VoxelMinecraftSimulator(Simulator):
                                     physicsClientId=self.client)
 
     def _build_avatar(self) -> int:
-        skin, shirt, pants, hair = [0.78, 0.6, 0.47, 1], [0.0, 0.65, 0.65, 1], [0.2, 0.2, 0.6, 1], [0.3, 0.2, 0.1, 1]
+        skin, shirt, pants = [0.78, 0.6, 0.47, 1], [0.0, 0.65, 0.65, 1], [0.2, 0.2, 0.6, 1]
         torso = self._box([2 * PX, 4 * PX, 6 * PX], shirt)
         limbs = [
             (self._box([4 * PX] * 3, skin, (0, 0, 4 * PX)), [0, 0, 6 * PX]),  # head, neck joint
@@ -115,7 +115,6 @@ class VoxelMinecraftSimulator(Simulator):
             linkInertialFrameOrientations=[[0, 0, 0, 1]] * 5, linkParentIndices=[0] * 5,
             linkJointTypes=[pb.JOINT_REVOLUTE] * 5, linkJointAxis=axes, physicsClientId=self.client,
         )
-        self.hair = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[1, 1, 1], rgbaColor=hair, physicsClientId=self.client)
         return body
 
     def _place_block(self, kind: str, pos) -> int:

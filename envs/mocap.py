@@ -76,7 +76,6 @@ class MocapRenderer:
         self.body = pb.loadURDF("humanoid/humanoid.urdf", [0, 0, 1], globalScaling=SCALE, useFixedBase=True,
                                 physicsClientId=self.client)
         self.interp = _interpolator()
-        self.spherical = [1, 2, 9, 11, 3, 12, 14, 6]  # chest, neck, r hip, r ankle, r shoulder, l hip, l ankle, l shoulder
         self.order = [1, 2, 9, 10, 11, 3, 4, 12, 13, 14, 6, 7]
 
     def style(self, rng: np.random.Generator) -> None:

@@ -1,7 +1,7 @@
 """Pick: the Franka Panda from pybullet_data picks a small object off a table (scripted IK policy)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import pybullet as pb

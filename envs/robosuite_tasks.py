@@ -184,7 +184,8 @@ class RobosuiteSimulator(Simulator):
         return self.env.sim.model.get_xml()
 
     def env_args(self) -> dict:
-        kwargs = dict(self.env_kwargs, robots=["Panda"], controller_configs=self.env.robots[0].composite_controller_config)
+        controller = self.env.robots[0].composite_controller_config
+        kwargs = dict(self.env_kwargs, robots=["Panda"], controller_configs=controller)
         return {"env_name": self.robosuite_env, "type": self.env_type, "env_kwargs": kwargs}
 
     def close(self) -> None:

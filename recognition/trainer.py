@@ -20,7 +20,7 @@ from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, devic
 
 from .clips import ClipDataset
 from .datasets import DatasetSplit, load_split
-from .metrics import confusion_matrix, mean_class_accuracy, top1_accuracy
+from .metrics import mean_class_accuracy, top1_accuracy
 from .timesformer import PoseAwareTimeSformer
 
 MODEL_KEYS = set(inspect.signature(PoseAwareTimeSformer).parameters)
@@ -145,8 +145,9 @@ def train(cfg: DictConfig) -> Dict[str, float]:
                 best = {"epoch": epoch, **valid}
             print(f"epoch {epoch}: loss {record['train/loss']:.4f}  valid {valid_split.metric} "
                   f"{valid['valid/metric']:.4f}" + ("  (best)" if improved else ""))
-            payload = {"model_config": model.config, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                       "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best, "history": history,
+            payload = {"model_config": model.config, "state_dict": model.state_dict(),
+                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                       "epoch": epoch, "best": best, "history": history,
                        "rng": rng_state(), "config": OmegaConf.to_container(cfg, resolve=True), "data": info}
             if improved:
                 atomic_torch_save(payload, os.path.join(ckpt_dir, "best.pt"))

@@ -27,7 +27,7 @@ def data(tmp_path_factory):
 
 def config(data, run_dir, *overrides):
     with initialize_config_module("configs", version_base="1.3"):
-        return compose("train", overrides=[f"env=pick", f"data={data}", f"run_dir={run_dir}", *TINY, *overrides])
+        return compose("train", overrides=["env=pick", f"data={data}", f"run_dir={run_dir}", *TINY, *overrides])
 
 
 @pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat"])
