@@ -253,6 +253,9 @@ class EpisodeWriter:
             del data[name]  # never leave half a demo behind
             raise
         self.done.add(index)
+        if episode.cameras and "cameras" not in self.file_attrs:  # intrinsics and sizes are fixed per view
+            self.file_attrs["cameras"] = {v: {k: c[k] for k in ("intrinsics", "image_size", "fovy")}
+                                          for v, c in episode.cameras.items()}
         self.commit_if_due()
 
     def _write_demo(self, group: h5py.Group, ep: Episode) -> None:

@@ -104,3 +104,21 @@ def test_bad_input_is_named(data, tmp_path):
     generate_dataset("pick", one, episodes=1, image_size=32, num_views=3, progress=False)
     with pytest.raises(ValueError, match="'valid' split .* is empty"):
         train(config(one, str(tmp_path / "x"), "method=baseline"))
+
+
+def test_same_seed_same_run(data, tmp_path):
+    a = train(config(data, str(tmp_path / "a"), "method=paat"))
+    b = train(config(data, str(tmp_path / "b"), "method=paat"))
+    assert a == b
+    ha = json.load(open(tmp_path / "a" / "metrics.json"))["history"]
+    hb = json.load(open(tmp_path / "b" / "metrics.json"))["history"]
+    assert ha == hb
+
+
+def test_minecraft_alignment_end_to_end(tmp_path):
+    path = str(tmp_path / "mc.hdf5")
+    generate_dataset("minecraft", path, episodes=3, image_size=32, num_views=3, progress=False)
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose("train", overrides=["env=minecraft", "method=paab", f"data={path}",
+                                          f"run_dir={tmp_path / 'run'}", *TINY])
+    assert 0 <= train(cfg)["unseen/alignment_error"] < 1
