@@ -65,3 +65,21 @@ def test_scripted_policy_succeeds(sim):
                 wins += 1
                 break
     assert wins == 2
+
+
+def test_pick_egl_renderer_agrees_with_tiny_renderer():
+    from envs.pick import PickSimulator
+
+    try:
+        egl = PickSimulator(renderer="egl")
+    except RuntimeError as err:
+        pytest.skip(str(err))
+    tiny = PickSimulator()
+    masks = []
+    for sim in (tiny, egl):
+        sim.reset(0)
+        cam = make_rig(rig_for(PickSimulator, num_views=1), 64, 64, 0)[0]
+        masks.append(sim.render(cam).robot_mask)
+        sim.close()
+    iou = (masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum()
+    assert iou > 0.8
