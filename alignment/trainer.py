@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
 from poseaware import PoseAwareEncoder
 from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
@@ -38,7 +39,7 @@ def ensure_dataset(cfg: DictConfig, rank: int) -> str:
                   f"({d.episodes} episodes, {d.image_size} px)")
             generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
                              num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
-        barrier()
+    barrier()  # every rank, whether or not it saw the file missing
     return path
 
 
@@ -105,8 +106,6 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     seed_everything(cfg.seed + rank)
     device = device_for_rank()
     path = ensure_dataset(cfg, rank)
-    from envs.dataset_io import EpisodeFile
-
     with EpisodeFile(path) as f:
         all_views, keypoint_names = f.views, f.keypoint_names
     views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)

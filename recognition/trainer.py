@@ -27,20 +27,20 @@ MODEL_KEYS = set(inspect.signature(PoseAwareTimeSformer).parameters)
 
 
 def ensure_data(cfg: DictConfig, rank: int) -> None:
-    """The mocap set is generated on first use; real datasets must already be on disk."""
+    """The mocap set is made (or completed) on first use; real datasets must already be on disk."""
     root = cfg.data_root
-    if os.path.isdir(root) and any(f.endswith(".mp4") or f.endswith(".avi") or f.startswith("view_")
-                                   for f in os.listdir(root)):
+    if cfg.dataset.name == "mocap":
+        if rank == 0:
+            from envs.mocap import MocapConfig, generate_mocap
+
+            made = generate_mocap(root, MocapConfig(**OmegaConf.to_container(cfg.dataset.generate)))
+            if made["videos"]:
+                print(f"mocap set at {root}: rendered {made['videos']} missing videos (envs.generate env=mocap)")
+        barrier()  # every rank waits for the set to be complete
         return
-    if cfg.dataset.name != "mocap":
+    if not (os.path.isdir(root) and os.listdir(root)):
         raise FileNotFoundError(f"no {cfg.dataset.name} videos at data_root={root!r}; download the dataset "
                                 f"yourself and point data_root at it (nothing is downloaded here)")
-    if rank == 0:
-        from envs.mocap import MocapConfig, generate_mocap
-
-        print(f"mocap set not found at {root}: generating it with envs.generate env=mocap")
-        generate_mocap(root, MocapConfig(**OmegaConf.to_container(cfg.dataset.generate)))
-    barrier()
 
 
 def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
