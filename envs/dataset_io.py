@@ -183,15 +183,19 @@ class EpisodeWriter:
         fd, self._tmp = tempfile.mkstemp(dir=os.path.dirname(self.path),
                                          prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
         os.close(fd)
-        if os.path.exists(self.path):
-            with EpisodeFile(self.path) as existing:
-                self._check_settings(existing.settings)
-                self.done = {demo_index(n) for n in existing.demos}
-            shutil.copyfile(self.path, self._tmp)
-            self._file = h5py.File(self._tmp, "a")
-        else:
-            self._file = h5py.File(self._tmp, "w")
-            self._file.create_group("data")
+        try:
+            if os.path.exists(self.path):
+                with EpisodeFile(self.path) as existing:
+                    self._check_settings(existing.settings)
+                    self.done = {demo_index(n) for n in existing.demos}
+                shutil.copyfile(self.path, self._tmp)
+                self._file = h5py.File(self._tmp, "a")
+            else:
+                self._file = h5py.File(self._tmp, "w")
+                self._file.create_group("data")
+        except BaseException:
+            os.remove(self._tmp)  # refused or unreadable output: leave nothing behind
+            raise
         self._last_commit = time.monotonic()
         return self
 

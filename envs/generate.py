@@ -79,6 +79,7 @@ def generate_dataset(
     successes = frames = made = 0
     with EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
         todo = iter_demo_indices(writer.done, episodes, shard, num_shards)
+        skipped = len(iter_demo_indices((), episodes, shard, num_shards)) - len(todo)
         jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person) for i in todo]
         bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
         if num_workers <= 1:
@@ -104,7 +105,7 @@ def generate_dataset(
                 _worker.pop("sim").close()
     seconds = time.time() - start
     summary = {"path": path, "episodes": made, "success_rate": successes / made if made else float("nan"),
-               "frames": frames, "seconds": seconds, "skipped_existing": episodes // num_shards - made}
+               "frames": frames, "seconds": seconds, "skipped_existing": skipped}
     return summary
 
 

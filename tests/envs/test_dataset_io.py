@@ -109,6 +109,8 @@ def test_shards_and_merge_equal_a_single_run(tmp_path, pick_file):
 def test_existing_output_with_other_settings_is_refused(pick_file):
     with pytest.raises(ValueError, match="other settings.*image_size"):
         generate_dataset(out=pick_file, episodes=3, **{**SMALL, "image_size": 64})
+    assert not [p for p in os.listdir(os.path.dirname(pick_file)) if p.endswith(".tmp")]
+    assert generate_dataset(out=pick_file, episodes=3, **SMALL)["skipped_existing"] == 3
 
 
 def test_unknown_env_lists_choices(tmp_path):
