@@ -31,10 +31,10 @@ def _init_worker(env: str, renderer: str, backend: str) -> None:
     _worker["sim"] = simulator_class(env, backend)(**kwargs)
 
 
-def _run(job: Tuple[int, int, dict, int, bool]) -> Tuple[int, Episode, str]:
-    index, seed, rig, size, first_person = job
+def _run(job: Tuple[int, int, dict, int, bool, bool]) -> Tuple[int, Episode, str]:
+    index, seed, rig, size, first_person, store_views = job
     sim = _worker["sim"]
-    episode = record_episode(sim, RigConfig(**rig), seed, size, first_person)
+    episode = record_episode(sim, RigConfig(**rig), seed, size, first_person, store_views)
     return index, episode, json.dumps(sim.env_args(), default=str)
 
 
@@ -54,8 +54,13 @@ def generate_dataset(
     rig_overrides: Optional[dict] = None,
     commit_seconds: float = 120.0,
     progress: bool = True,
+    store_views: bool = True,
 ) -> Dict[str, float]:
-    """Generate (or resume) ``episodes`` demos into ``out``; returns a summary."""
+    """Generate (or resume) ``episodes`` demos into ``out``; returns a summary.
+
+    ``store_views=False`` writes robomimic's original layout (states, actions, low-dim obs and
+    ``model_file``; no images, keypoints or masks), e.g. as input for ``envs.rerender``.
+    """
     sim_cls = simulator_class(env, backend)
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -65,13 +70,14 @@ def generate_dataset(
     path = shard_path(out, shard, num_shards)
     settings = {
         "env": env, "image_size": image_size, "num_views": rig.num_views, "first_person": bool(first_person),
-        "seed": seed, "rig": rig.to_json(), "shard": shard, "num_shards": num_shards,
+        "seed": seed, "rig": rig.to_json(), "shard": shard, "num_shards": num_shards, "store_views": store_views,
         **({"renderer": renderer} if env == "pick" else {}),
         **({"backend": backend} if env == "minecraft" else {}),
     }
     file_attrs = {
         "keypoint_names": list(sim_cls.keypoint_names),
-        "views": all_view_names(rig, first_person) if sim_cls.third_person_views else ["first_person"],
+        "views": [] if not store_views else
+        all_view_names(rig, first_person) if sim_cls.third_person_views else ["first_person"],
     }
     if sim_cls.keypoints_note:
         file_attrs["keypoints_note"] = sim_cls.keypoints_note
@@ -80,7 +86,7 @@ def generate_dataset(
     with EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
         todo = iter_demo_indices(writer.done, episodes, shard, num_shards)
         skipped = len(iter_demo_indices((), episodes, shard, num_shards)) - len(todo)
-        jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person) for i in todo]
+        jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person, store_views) for i in todo]
         bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
         if num_workers <= 1:
             _init_worker(env, renderer, backend)
@@ -133,6 +139,7 @@ def main(cfg: DictConfig) -> None:
         num_views=cfg.num_views, first_person=cfg.first_person, seed=cfg.seed, num_workers=cfg.num_workers,
         shard=cfg.shard, num_shards=cfg.num_shards, renderer=cfg.renderer, backend=cfg.backend,
         rig_overrides=OmegaConf.to_container(cfg.rig), commit_seconds=cfg.commit_seconds,
+        store_views=cfg.store_views,
     )
     print_summary(summary)
 

@@ -40,10 +40,12 @@ def stack(frames: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
 
 
 def record_episode(sim: Simulator, rig_config: RigConfig, seed: int, image_size: int,
-                   first_person: bool = True) -> Episode:
+                   first_person: bool = True, store_views: bool = True) -> Episode:
+    """One scripted episode. ``store_views=False`` records robomimic's original layout: states,
+    actions and low-dim observations only, no camera views."""
     sim.reset(seed)
-    rig = make_rig(rig_config, image_size, image_size, seed) if sim.third_person_views else []
-    first_person = first_person or not sim.third_person_views
+    rig = make_rig(rig_config, image_size, image_size, seed) if sim.third_person_views and store_views else []
+    first_person = store_views and (first_person or not sim.third_person_views)
     sim.set_rig(rig)
     frames, actions, states, rewards = [], [], [], []
     held = 0

@@ -9,32 +9,22 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from envs.dataset_io import Episode, EpisodeFile, EpisodeWriter
+from envs.dataset_io import EpisodeFile
+from envs.generate import generate_dataset
 from envs.preview import write_preview
-from envs.registry import make_simulator
 from envs.rerender import rerender_dataset
 
 
 @pytest.fixture(scope="module")
 def lift_states_only(tmp_path_factory):
-    """A Lift file in robomimic's original layout: states, actions and model_file, no images."""
+    """A Lift file the generator writes in robomimic's original layout: states, actions, low-dim
+    observations and model_file, no images or keypoints."""
     path = str(tmp_path_factory.mktemp("rr") / "lift_raw.hdf5")
-    sim = make_simulator("lift")
-    sim.reset(0)
-    states, actions = [], []
-    for _ in range(12):
-        states.append(sim.get_state())
-        action = sim.scripted_action()
-        sim.step(action)
-        actions.append(action)
-    model_file = sim.model_file()
-    env_args = '{"env_name": "Lift", "type": 1, "env_kwargs": {}}'
-    sim.close()
-    with EpisodeWriter(path, {}, {}) as w:
-        w.set_env_args(env_args)
-        w.add(0, Episode(seed=0, success=False, actions=np.array(actions), states=np.array(states),
-                         rewards=np.zeros(12, np.float32), dones=np.eye(12, dtype=np.int64)[-1],
-                         obs={"robot0_eef_pos": np.zeros((12, 3), np.float32)}, model_file=model_file))
+    generate_dataset("lift", path, episodes=1, store_views=False, progress=False)
+    with h5py.File(path) as f:
+        obs = f["data/demo_0/obs"]
+        assert not [k for k in obs if k.endswith(("_image", "_keypoints", "_robot_mask"))]
+        assert "robot0_eef_pos" in obs and "model_file" in f["data/demo_0"].attrs
     return path
 
 
@@ -49,11 +39,13 @@ def test_rerender_a_states_only_file_from_a_new_rig(lift_states_only, tmp_path):
     assert digest(lift_states_only) == before
     with EpisodeFile(out) as f:
         assert f.views == ["cam0", "cam1", "first_person"]
+        t = f.num_samples("demo_0")
         kp = f.obs("demo_0", "cam0_keypoints")
-        assert kp.shape == (12, 11, 2) and np.isfinite(kp).mean() > 0.8
+        assert kp.shape == (t, 11, 2) and np.isfinite(kp).mean() > 0.8
         image = f.obs("demo_0", "cam1_image")
-        assert image.shape == (12, 32, 32, 3) and image.std() > 5
-        assert f.demo("demo_0")["states"].shape[0] == 12
+        assert image.shape == (t, 32, 32, 3) and image.std() > 5
+        assert f.demo("demo_0")["states"].shape[0] == t
+        assert "robot0_eef_pos" in f.demo("demo_0")["obs"]
 
 
 def test_rerender_without_model_file_names_it(lift_states_only, tmp_path):
@@ -78,8 +70,6 @@ def test_gymnasium_env_passes_check_env(env_id):
 
 
 def test_preview_writes_a_video_grid(tmp_path):
-    from envs.generate import generate_dataset
-
     data = str(tmp_path / "pick.hdf5")
     generate_dataset("pick", data, episodes=1, image_size=32, num_views=2, progress=False)
     for ext in ("gif", "mp4"):
