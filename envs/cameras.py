@@ -7,7 +7,7 @@ pixel ``i`` spanning ``[i, i + 1)``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -130,12 +130,12 @@ def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Came
     elevations = np.where(np.arange(n) % 2 == 0, el_lo, el_hi) if n > 1 else np.array([(el_lo + el_hi) / 2])
     center = np.asarray(config.center) + np.array([0.0, 0.0, config.height])
     cams = []
-    for i in range(n):
+    for i, name in enumerate(view_names(n, first_person=False)):
         az = np.deg2rad(azimuths[i] + rng.uniform(-1, 1) * config.jitter_azimuth)
         el = np.deg2rad(elevations[i] + rng.uniform(-1, 1) * config.jitter_elevation)
         radius = config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius)
         eye = center + radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        cams.append(Camera(f"cam{i}", intrinsics_from_fovy(config.fovy, width, height),
+        cams.append(Camera(name, intrinsics_from_fovy(config.fovy, width, height),
                            look_at(eye, center), width, height, config.fovy))
     return cams
 
@@ -144,7 +144,3 @@ def gl_quaternion(camera: Camera) -> np.ndarray:
     """MuJoCo ``cam_quat`` (w, x, y, z) of the camera's OpenGL-style camera-to-world rotation."""
     rot = camera.extrinsics[:3, :3].T @ CV_TO_GL
     return Rotation.from_matrix(rot).as_quat(scalar_first=True)
-
-
-def cameras_json(cameras: Sequence[Camera]) -> Dict[str, dict]:
-    return {cam.name: cam.to_json() for cam in cameras}

@@ -154,11 +154,6 @@ class EpisodeFile:
         return f"{view}_keypoints" in self.obs_keys
 
 
-def read_settings(path: str) -> dict:
-    with EpisodeFile(path) as f:
-        return f.settings
-
-
 class EpisodeWriter:
     """Append episodes to ``path`` through a temp file, resuming from what ``path`` already holds.
 
@@ -221,7 +216,7 @@ class EpisodeWriter:
         f.attrs["format"] = FORMAT
         f.attrs["generation"] = json.dumps(self.settings, sort_keys=True)
         for key, value in self.file_attrs.items():
-            f.attrs[key] = value if isinstance(value, str) else json.dumps(value)
+            f.attrs[key] = value if isinstance(value, (str, bytes)) else json.dumps(value)
         names = sorted(f["data"].keys(), key=demo_index)
         f["data"].attrs["total"] = int(sum(f["data"][n].attrs["num_samples"] for n in names))
         if "mask" in f:
@@ -245,6 +240,12 @@ class EpisodeWriter:
     def set_env_args(self, env_args: str) -> None:
         """robomimic's ``data.attrs["env_args"]`` (JSON)."""
         self._file["data"].attrs["env_args"] = env_args
+
+    def copy_demo(self, source: h5py.Group) -> None:
+        """Copy a finished demo group from another episode file, under its own name."""
+        name = source.name.rsplit("/", 1)[-1]
+        source.file.copy(source, self._file["data"], name=name)
+        self.done.add(demo_index(name))
 
     def add(self, index: int, episode: Episode) -> None:
         name = demo_name(index)
@@ -280,31 +281,27 @@ class EpisodeWriter:
                 obs.create_dataset(key, data=value)
 
 
+def _unsharded(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in ("shard", "num_shards")}
+
+
 def merge_files(inputs: Sequence[str], out: str) -> int:
     """Merge shard files written with the same settings into ``out``; returns the number of demos."""
     if not inputs:
         raise ValueError("merge needs at least one input file")
-    settings, attrs = None, {}
     with EpisodeFile(inputs[0]) as first:
-        settings = {k: v for k, v in first.settings.items() if k not in ("shard", "num_shards")}
-        for key in ("keypoint_names", "cameras"):
-            if key in first.file.attrs:
-                attrs[key] = first.file.attrs[key]
-        attrs_data = dict(first.file["data"].attrs)
+        settings = _unsharded(first.settings)
+        attrs = {k: v for k, v in first.file.attrs.items() if k not in ("format", "generation")}
+        env_args = first.file["data"].attrs.get("env_args", "{}")
     with EpisodeWriter(out, settings, attrs) as writer:
-        for key, value in attrs_data.items():
-            if key != "total":
-                writer._file["data"].attrs[key] = value
+        writer.set_env_args(env_args)
         for path in inputs:
             with EpisodeFile(path) as shard:
-                mine = {k: v for k, v in shard.settings.items() if k not in ("shard", "num_shards")}
-                if mine != settings:
+                if _unsharded(shard.settings) != settings:
                     raise ValueError(f"{path!r} was generated with other settings than {inputs[0]!r}; cannot merge")
                 for name in shard.demos:
-                    if demo_index(name) in writer.done:
-                        continue
-                    shard.file.copy(shard.file["data"][name], writer._file["data"], name=name)
-                    writer.done.add(demo_index(name))
+                    if demo_index(name) not in writer.done:
+                        writer.copy_demo(shard.demo(name))
         return len(writer.done)
 
 

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .dataset_io import Episode, EpisodeWriter, iter_demo_indices
 from .cameras import RigConfig
-from .recorder import all_view_names, episode_seed, record_episode, rig_for
+from .recorder import episode_seed, planned_views, record_episode, rig_for
 from .registry import simulator_class
 
 _worker: dict = {}
@@ -76,8 +76,7 @@ def generate_dataset(
     }
     file_attrs = {
         "keypoint_names": list(sim_cls.keypoint_names),
-        "views": [] if not store_views else
-        all_view_names(rig, first_person) if sim_cls.third_person_views else ["first_person"],
+        "views": planned_views(sim_cls, rig, first_person, store_views),
     }
     if sim_cls.keypoints_note:
         file_attrs["keypoints_note"] = sim_cls.keypoints_note

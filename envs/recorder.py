@@ -1,15 +1,16 @@
 """Run the scripted policy in a simulator and record every view, keypoint and mask per step."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Type
 
 import numpy as np
 
-from .cameras import Camera, RigConfig, cameras_json, make_rig, project, view_names
+from .cameras import Camera, RigConfig, make_rig, project, view_names
 from .dataset_io import Episode
 from .simulator import Simulator
 
 SUCCESS_HOLD_STEPS = 10  # keep recording briefly after success so the end state is visible
+VIEW_SUFFIXES = ("_image", "_keypoints", "_robot_mask", "_extrinsics")  # per-view obs keys
 
 
 def episode_seed(seed: int, index: int) -> int:
@@ -39,13 +40,34 @@ def stack(frames: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
     return {k: np.stack([f[k] for f in frames]) for k in frames[0]}
 
 
+def planned_views(sim_cls: Type[Simulator], rig_config: RigConfig, first_person: bool,
+                  store_views: bool = True) -> List[str]:
+    """The views an episode records: none for robomimic's original layout, only the first-person
+    view where the simulator renders no third-person camera (MineRL)."""
+    third_person = rig_config.num_views if store_views and sim_cls.third_person_views else 0
+    return view_names(third_person, store_views and (first_person or not sim_cls.third_person_views))
+
+
+def cameras_of(views: List[Camera]) -> Dict[str, dict]:
+    """Per-view camera JSON of an episode; the first-person camera moves, so it is marked."""
+    return {cam.name: {**cam.to_json(), **({"moving": True} if cam.name == "first_person" else {})}
+            for cam in views}
+
+
+def terminal_dones(length: int) -> np.ndarray:
+    dones = np.zeros(length, dtype=np.int64)
+    dones[-1] = 1
+    return dones
+
+
 def record_episode(sim: Simulator, rig_config: RigConfig, seed: int, image_size: int,
                    first_person: bool = True, store_views: bool = True) -> Episode:
     """One scripted episode. ``store_views=False`` records robomimic's original layout: states,
     actions and low-dim observations only, no camera views."""
     sim.reset(seed)
-    rig = make_rig(rig_config, image_size, image_size, seed) if sim.third_person_views and store_views else []
-    first_person = store_views and (first_person or not sim.third_person_views)
+    views = planned_views(type(sim), rig_config, first_person, store_views)
+    rig = make_rig(rig_config, image_size, image_size, seed) if "cam0" in views else []
+    first_person = "first_person" in views
     sim.set_rig(rig)
     frames, actions, states, rewards = [], [], [], []
     held = 0
@@ -59,15 +81,11 @@ def record_episode(sim: Simulator, rig_config: RigConfig, seed: int, image_size:
         held = held + 1 if sim.success() else 0
         if held >= SUCCESS_HOLD_STEPS:
             break
-    dones = np.zeros(len(actions), dtype=np.int64)
-    dones[-1] = 1
-    cameras = cameras_json(rig)
-    if first_person:
-        cameras["first_person"] = {**cams[-1].to_json(), "moving": True}
     return Episode(
         seed=seed, success=sim.success(), actions=np.asarray(actions, dtype=np.float32),
         states=np.asarray(states, dtype=np.float64), rewards=np.asarray(rewards, dtype=np.float32),
-        dones=dones, obs=stack(frames), cameras=cameras, model_file=sim.model_file(),
+        dones=terminal_dones(len(actions)), obs=stack(frames), cameras=cameras_of(cams),
+        model_file=sim.model_file(),
     )
 
 
@@ -78,7 +96,3 @@ def rig_for(sim_cls, num_views=None, **overrides) -> RigConfig:
     if num_views is not None:
         values["num_views"] = num_views
     return RigConfig(**values)
-
-
-def all_view_names(rig: RigConfig, first_person: bool) -> List[str]:
-    return view_names(rig.num_views, first_person)

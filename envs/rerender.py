@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from .cameras import make_rig
 from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index
-from .recorder import all_view_names, episode_seed, observe, rig_for, stack, views_now
+from .recorder import (VIEW_SUFFIXES, cameras_of, episode_seed, observe, planned_views, rig_for, stack,
+                       terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator
 
 
@@ -36,7 +37,8 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
         settings = {"rerender_of": os.path.abspath(input), "env": env, "image_size": image_size,
                     "num_views": rig_cfg.num_views, "first_person": bool(first_person), "seed": seed,
                     "rig": rig_cfg.to_json()}
-        attrs = {"keypoint_names": list(sim.keypoint_names), "views": all_view_names(rig_cfg, first_person)}
+        attrs = {"keypoint_names": list(sim.keypoint_names),
+                 "views": planned_views(type(sim), rig_cfg, first_person)}
         frames_total = 0
         try:
             with EpisodeWriter(out, settings, attrs) as writer:
@@ -61,17 +63,18 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                     frames = []
                     for state in group["states"][()]:
                         sim.set_state(state)
-                        frames.append(observe(sim, views_now(sim, rig, first_person, image_size)))
-                    obs = {k: group["obs"][k][()] for k in group.get("obs", {}) if not k.endswith("_image")}
+                        views = views_now(sim, rig, first_person, image_size)
+                        frames.append(observe(sim, views))
+                    # Keep the input's low-dim observations; its old views (if any) are replaced.
+                    obs = {k: group["obs"][k][()] for k in group.get("obs", {}) if not k.endswith(VIEW_SUFFIXES)}
                     obs.update(stack(frames))
                     n = len(group["actions"])
                     writer.add(index, Episode(
                         seed=int(group.attrs.get("seed", index)), success=sim.success(),
                         actions=group["actions"][()], states=group["states"][()],
                         rewards=group["rewards"][()] if "rewards" in group else np.zeros(n, np.float32),
-                        dones=group["dones"][()] if "dones" in group else np.eye(n, dtype=np.int64)[-1],
-                        obs=obs, model_file=model_file,
-                        cameras={cam.name: cam.to_json() for cam in rig},
+                        dones=group["dones"][()] if "dones" in group else terminal_dones(n),
+                        obs=obs, model_file=model_file, cameras=cameras_of(views),
                     ))
                     frames_total += n
         finally:

@@ -103,6 +103,9 @@ def test_shards_and_merge_equal_a_single_run(tmp_path, pick_file):
     assert dataset_io.merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3
     with EpisodeFile(merged) as m, EpisodeFile(pick_file) as single:
         assert m.demos == single.demos and m.split("test") == single.split("test")
+        for key in ("keypoint_names", "views", "cameras"):
+            assert m.file.attrs[key] == single.file.attrs[key], key
+        assert m.env_args == single.env_args
         np.testing.assert_array_equal(m.obs("demo_1", "cam1_keypoints"), single.obs("demo_1", "cam1_keypoints"))
 
 
