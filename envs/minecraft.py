@@ -82,8 +82,6 @@ class VoxelMinecraftSimulator(Simulator):
                              physicsClientId=self.client)
         self.avatar = self._build_avatar()
         self.blocks: List[int] = []
-        self.goal_block = -1
-        self.rig: List[Camera] = []
 
     @staticmethod
     def default_rig() -> RigConfig:
@@ -135,7 +133,7 @@ class VoxelMinecraftSimulator(Simulator):
         start = -0.5 * distance * np.array([np.cos(angle), np.sin(angle)])
         goal = start + distance * np.array([np.cos(angle), np.sin(angle)])
         self.goal = np.round(goal) + 0.0  # blocks sit on the unit grid
-        self.goal_block = self._place_block("gold", [self.goal[0], self.goal[1], 0.5])
+        self._place_block("gold", [self.goal[0], self.goal[1], 0.5])
         path = self.goal - start
         for _ in range(rng.integers(3, 6)):  # scattered blocks and trees, off the walking path
             for _attempt in range(20):
@@ -243,9 +241,6 @@ class VoxelMinecraftSimulator(Simulator):
         fovy = 70.0
         return Camera("first_person", intrinsics_from_fovy(fovy, width, height), look_at(eye, target),
                       width, height, fovy)
-
-    def set_rig(self, cameras: List[Camera]) -> None:
-        self.rig = list(cameras)
 
     def render(self, camera: Camera) -> ViewFrame:
         rgb, seg = render_pybullet(self.client, camera, near=0.05, far=60.0)

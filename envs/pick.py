@@ -1,7 +1,7 @@
 """Pick: the Franka Panda from pybullet_data picks a small object off a table (scripted IK policy)."""
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 import pybullet as pb
@@ -45,7 +45,6 @@ class PickSimulator(Simulator):
             self.renderer = pb.ER_BULLET_HARDWARE_OPENGL
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
         self._build()
-        self.rig: List[Camera] = []
 
     def _build(self) -> None:
         c = self.client
@@ -155,9 +154,6 @@ class PickSimulator(Simulator):
         fovy = 75.0
         return Camera("first_person", intrinsics_from_fovy(fovy, width, height),
                       look_at(eye, target, up=rot @ np.array([1.0, 0.0, 0.0])), width, height, fovy)
-
-    def set_rig(self, cameras: List[Camera]) -> None:
-        self.rig = list(cameras)
 
     def render(self, camera: Camera) -> ViewFrame:
         rgb, seg = render_pybullet(self.client, camera, self.renderer, near=0.02, far=10.0)

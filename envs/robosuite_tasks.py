@@ -47,6 +47,7 @@ class RobosuiteSimulator(Simulator):
     robosuite_env = ""
     env_type = 1
     action_dim = 7
+    phases: tuple = ()  # the scripted policy's phases, in order
 
     def __init__(self, env_kwargs: Optional[dict] = None) -> None:
         import robosuite
@@ -90,8 +91,6 @@ class RobosuiteSimulator(Simulator):
             stack.extend(getattr(s, "samplers", {}).values())
         self.env.reset()
         self.phase, self.phase_steps = self.phases[0], 0
-
-    phases: tuple = ()
 
     def step(self, action: np.ndarray) -> float:
         action = np.asarray(action, dtype=np.float64)

@@ -65,9 +65,9 @@ class Simulator(abc.ABC):
     def first_person_camera(self, width: int, height: int) -> Camera:
         """The camera attached to the hand, at the current state."""
 
-    @abc.abstractmethod
     def set_rig(self, cameras: List[Camera]) -> None:
-        """Install the third-person cameras to render from (before the episode starts)."""
+        """Install the third-person cameras before the episode starts. pybullet renders any camera
+        directly, so only simulators with cameras in their model (robosuite) need this."""
 
     @abc.abstractmethod
     def render(self, camera: Camera) -> ViewFrame:

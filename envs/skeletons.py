@@ -6,7 +6,7 @@ A horizontal flip must swap left and right joint ids, using the skeleton's own t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -45,8 +45,6 @@ OPENPOSE18 = Skeleton("openpose18", (
     "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
     "right_eye", "left_eye", "right_ear", "left_ear",
 ), ((5, 2), (6, 3), (7, 4), (11, 8), (12, 9), (13, 10), (15, 14), (17, 16)))
-
-SKELETONS: Dict[str, Skeleton] = {s.name: s for s in (LCRNET13, NTU25, OPENPOSE18)}
 
 
 def flip_keypoints(keypoints: np.ndarray, width: float, skeleton: Skeleton) -> np.ndarray:
