@@ -26,7 +26,7 @@ def tcn_triplet_loss(anchor: torch.Tensor, other: torch.Tensor, times: torch.Ten
     d = torch.cdist(anchor, candidates).pow(2)  # (B, 2B)
     far, _ = _masks(times, window)
     negative = torch.cat([far, far], dim=1)
-    positive = (anchor - other).pow(2).sum(-1)
+    positive = (anchor - other).pow(2).sum(-1)  # exact, not via cdist's matmul shortcut
     hinge = F.relu(positive[:, None] - d + margin)
     count = negative.sum().clamp(min=1)
     return (hinge * negative).sum() / count
@@ -36,8 +36,7 @@ def tcn_infonce_loss(anchor: torch.Tensor, other: torch.Tensor, times: torch.Ten
                      temperature: float, near_positives: bool = False) -> torch.Tensor:
     """Multi-pair InfoNCE on cosine similarity; frames within the window that are not positives are ignored."""
     a = F.normalize(anchor, dim=-1)
-    c = F.normalize(torch.cat([anchor, other]), dim=-1)
-    logits = a @ c.T / temperature  # (B, 2B)
+    logits = a @ torch.cat([a, F.normalize(other, dim=-1)]).T / temperature  # (B, 2B)
     far, near = _masks(times, window)
     same_time = torch.eye(len(times), dtype=torch.bool, device=times.device)
     pos_other = near if near_positives else same_time
