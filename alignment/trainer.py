@@ -15,8 +15,8 @@ from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
 from poseaware import PoseAwareEncoder
 from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
-                            finish_distributed, prepare_run_dir, resume_training, rng_state, seed_everything,
-                            tensorboard_writer)
+                            finish_distributed, load_deployed, prepare_run_dir, resume_training, rng_state,
+                            seed_everything, tensorboard_writer)
 
 from .data import Frames, augment, image_size_of, load_frames, sample_pair, split_views, to_model_input
 from .losses import tcn_loss
@@ -81,14 +81,7 @@ def checkpoint_payload(encoder, optimizer, scheduler, epoch, best, history, cfg,
 
 def load_deployed_encoder(path: str, device: torch.device) -> Tuple[PoseAwareEncoder, dict]:
     """The encoder as deployed: PAAT heads dropped; needs keypoints only for PAAB."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path!r}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    full = PoseAwareEncoder(**ckpt["encoder_config"])
-    full.load_state_dict(ckpt["state_dict"])
-    deployed = PoseAwareEncoder(**full.export_config())
-    deployed.load_state_dict(full.export())
-    return deployed.to(device).eval(), ckpt
+    return load_deployed(path, PoseAwareEncoder, "encoder_config", device)
 
 
 def format_table(metrics: Dict[str, float]) -> str:

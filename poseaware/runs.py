@@ -71,6 +71,19 @@ def tensorboard_writer(run_dir: str, rank: int):
     return SummaryWriter(os.path.join(run_dir, "tensorboard"))
 
 
+def load_deployed(path: str, model_cls: type, config_key: str, device: torch.device):
+    """(deployed model, checkpoint): the trained model rebuilt from ``checkpoint[config_key]`` and
+    exported (PAAT heads dropped) into ``model_cls(**model.export_config())``."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path!r}")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    full = model_cls(**ckpt[config_key])
+    full.load_state_dict(ckpt["state_dict"])
+    deployed = model_cls(**full.export_config())
+    deployed.load_state_dict(full.export())
+    return deployed.to(device).eval(), ckpt
+
+
 def distributed() -> Tuple[int, int]:
     """(rank, world size); joins the torchrun process group (gloo on CPU, nccl on GPU) when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

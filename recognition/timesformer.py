@@ -167,7 +167,13 @@ class PoseAwareTimeSformer(nn.Module):
         return torch.cat([cls.unsqueeze(1), frames_to_tokens(patches)], dim=1)
 
     def export(self) -> Dict[str, torch.Tensor]:
+        """State dict of the deployed model: the PAAT head is dropped."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("paat.")}
+
+    def export_config(self) -> Dict[str, object]:
+        """Constructor arguments of the deployed model that ``export()`` weights load into."""
+        return dict(self.config, method="paab" if self.use_paab else "baseline",
+                    num_keypoints=self.num_keypoints if self.use_paab else None)
 
     def load_pretrained(self, path: str) -> Tuple[list, list]:
         """Initialise from a local ViT/DeiT state dict or a facebookresearch TimeSformer ``.pyth``.

@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from poseaware.runs import (atomic_torch_save, atomic_write_text, barrier, device_for_rank, distributed,
-                            finish_distributed, prepare_run_dir, resume_training, rng_state, seed_everything,
-                            tensorboard_writer)
+                            finish_distributed, load_deployed, prepare_run_dir, resume_training, rng_state,
+                            seed_everything, tensorboard_writer)
 
 from .clips import ClipDataset
 from .datasets import DatasetSplit, load_split
@@ -52,11 +52,15 @@ def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
                                 num_keypoints=len(split.skeleton.joints) if needs_kp else None, **kwargs)
 
 
+def clip_dataset(records: DatasetSplit, dataset_cfg: Mapping, train: bool, seed: int = 0) -> ClipDataset:
+    """Clips as the ``dataset`` config group describes them (a DictConfig or a checkpoint's dict)."""
+    return ClipDataset(records, dataset_cfg["num_frames"], dataset_cfg["img_size"], train=train,
+                       num_clips=dataset_cfg["test_clips"], seed=seed, sampling_rate=dataset_cfg["sampling_rate"])
+
+
 def make_dataset(cfg: DictConfig, split: str, train: bool) -> Tuple[DatasetSplit, ClipDataset]:
     records = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, split)
-    clips = ClipDataset(records, cfg.dataset.num_frames, cfg.dataset.img_size, train=train,
-                        num_clips=cfg.dataset.test_clips, seed=cfg.seed, sampling_rate=cfg.dataset.sampling_rate)
-    return records, clips
+    return records, clip_dataset(records, cfg.dataset, train, cfg.seed)
 
 
 @torch.no_grad()
@@ -169,21 +173,10 @@ def train(cfg: DictConfig) -> Dict[str, float]:
 
 def load_checkpoint(path: str, device: torch.device) -> Tuple[PoseAwareTimeSformer, dict]:
     """The deployed model (PAAT head dropped) and the checkpoint's metadata."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path!r}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    full = PoseAwareTimeSformer(**ckpt["model_config"])
-    full.load_state_dict(ckpt["state_dict"])
-    config = dict(ckpt["model_config"], method="paab" if full.use_paab else "baseline")
-    if not full.use_paab:
-        config["num_keypoints"] = None
-    deployed = PoseAwareTimeSformer(**config)
-    deployed.load_state_dict(full.export())
-    return deployed.to(device).eval(), ckpt
+    return load_deployed(path, PoseAwareTimeSformer, "model_config", device)
 
 
 def clips_for(ckpt: dict, dataset: str, protocol: str, split: str, data_root: Optional[str]) -> ClipDataset:
-    cfg = ckpt["config"]
+    """Test clips of any dataset split, sampled as the checkpoint's training config says."""
     records = load_split(dataset, data_root or ckpt["data"]["data_root"], protocol, split)
-    return ClipDataset(records, cfg["dataset"]["num_frames"], cfg["dataset"]["img_size"], train=False,
-                       num_clips=cfg["dataset"]["test_clips"], sampling_rate=cfg["dataset"]["sampling_rate"])
+    return clip_dataset(records, ckpt["config"]["dataset"], train=False)

@@ -8,7 +8,7 @@ from .records import DatasetSplit, VideoRecord
 
 LOADERS: Dict[str, Callable[[str, str, str], DatasetSplit]] = {
     "smarthome": smarthome.load_split,
-    "mocap": lambda root, protocol, split: smarthome.load_split(root, protocol, split),
+    "mocap": smarthome.load_split,  # written in the Smarthome layout
     "ntu": ntu.load_split,
     "nucla": nucla.load_split,
 }
