@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from envs.skeletons import flip_keypoints
 
 from .datasets import DatasetSplit
-from .datasets.video import read_video
+from .datasets.video import read_video, video_length
 
 
 def sample_indices(length: int, num_frames: int, train: bool, rng: np.random.Generator,
@@ -81,13 +81,12 @@ class ClipDataset(Dataset):
         video_index, clip = divmod(index, self.num_clips)
         record = self.split.records[video_index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        frames = read_video(record.video)
         keypoints = self.split.read_keypoints(record.skeleton_file)
-        length = min(len(frames), len(keypoints))
+        length = min(len(keypoints), video_length(record.video) or len(keypoints))
         if length == 0:
             raise ValueError(f"{record.video!r}: the video or its skeleton has no frames")
         picks = sample_indices(length, self.num_frames, self.train, rng, clip, self.num_clips, self.sampling_rate)
-        frames, keypoints = frames[picks], keypoints[picks].copy()
+        frames, keypoints = read_video(record.video, picks), keypoints[picks].copy()
         height, width = frames.shape[1:3]
         top, left, side = person_box(keypoints, height, width, self.margin)
         crop = torch.from_numpy(np.ascontiguousarray(frames[:, top:top + side, left:left + side]))

@@ -125,3 +125,15 @@ def test_frame_sampling_segment_and_dense():
     clips = [sample_indices(300, 8, train=False, rng=rng, clip=c, num_clips=3, sampling_rate=32)[0] for c in range(3)]
     assert clips[0] < clips[1] < clips[2]
     assert sample_indices(20, 8, train=True, rng=rng, sampling_rate=32).max() == 19  # short video: last frame repeats
+
+
+def test_read_video_decodes_only_the_wanted_frames(tmp_path):
+    from recognition.datasets.video import read_video, video_length
+
+    path = str(tmp_path / "v.mp4")
+    frames, _ = synthetic.frames_and_track(0)
+    synthetic.write_video(path, frames)
+    full = read_video(path)
+    assert full.shape == (synthetic.T, synthetic.H, synthetic.W, 3) and video_length(path) == synthetic.T
+    picked = read_video(path, [7, 2, 2, 50])  # any order, repeats, and past the end
+    np.testing.assert_array_equal(picked, full[[7, 2, 2, synthetic.T - 1]])
