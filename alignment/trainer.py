@@ -108,7 +108,8 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     needs_kp = cfg.method.name != "baseline"
     img_size = cfg.model.img_size or image_size_of(path)
     train_frames = load_frames(path, "train", views.train, keypoints=needs_kp)
-    valid_frames = load_frames(path, "valid", views.train + views.test, keypoints=needs_kp)
+    # Only rank 0 validates; under torchrun the other ranks skip reading the valid split.
+    valid_frames = load_frames(path, "valid", views.train + views.test, keypoints=needs_kp) if rank == 0 else {}
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size).to(device)
     model = DistributedDataParallel(encoder, find_unused_parameters=True) if world > 1 else encoder
 
