@@ -1,4 +1,5 @@
-"""Multi-view frames for alignment, read through ``envs.dataset_io`` and turned into model inputs."""
+"""Multi-view frames for alignment, read through ``envs.dataset_io`` and turned into model inputs:
+whole trajectories (validation, test, embedding) and seeded training batches of frame pairs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +8,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from torch.utils.data import Dataset
 
 from envs.dataset_io import EpisodeFile
+from poseaware.inputs import normalize_images
 
 FIRST_PERSON = "first_person"
 
@@ -42,30 +44,73 @@ def split_views(views: Sequence[str], num_train: int = 2, train: Optional[Sequen
 Frames = Dict[str, Dict[str, Tuple[np.ndarray, Optional[np.ndarray]]]]
 
 
+def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: bool) -> List[str]:
+    """The demos of ``split``, after checking that they have what the model will read."""
+    demos = f.split(split)
+    if not demos:
+        raise ValueError(f"the {split!r} split of {f.path!r} is empty; generate more episodes "
+                         f"(splits are 70/10/20 by episode index) or choose another split")
+    missing = [v for v in views if v not in f.views]
+    if missing:
+        raise ValueError(f"{f.path!r} has no images for views {missing}; it has {f.views}")
+    if keypoints:
+        lacking = [v for v in views if not f.has_keypoints(v)]
+        if lacking:
+            raise ValueError(f"{f.path!r} has no keypoints for views {lacking} (obs/<view>_keypoints); "
+                             f"PAAB and PAAT need them: generate the data with envs.generate, "
+                             f"or use method=baseline")
+    return demos
+
+
+def read_trajectory(f: EpisodeFile, demo: str, views: Sequence[str], keypoints: bool):
+    return {v: (f.view_obs(demo, v, "image"), f.view_obs(demo, v, "keypoints") if keypoints else None)
+            for v in views}
+
+
 def load_frames(path: str, split: str, views: Sequence[str], keypoints: bool) -> Frames:
     with EpisodeFile(path) as f:
-        demos = f.split(split)
-        if not demos:
-            raise ValueError(f"the {split!r} split of {path!r} is empty; generate more episodes "
-                             f"(splits are 70/10/20 by episode index) or choose another split")
-        missing = [v for v in views if v not in f.views]
-        if missing:
-            raise ValueError(f"{path!r} has no images for views {missing}; it has {f.views}")
-        if keypoints:
-            lacking = [v for v in views if not f.has_keypoints(v)]
-            if lacking:
-                raise ValueError(f"{path!r} has no keypoints for views {lacking} (obs/<view>_keypoints); "
-                                 f"PAAB and PAAT need them: generate the data with envs.generate, "
-                                 f"or use method=baseline")
-        return {d: {v: (f.obs(d, f"{v}_image"), f.obs(d, f"{v}_keypoints") if keypoints else None)
-                    for v in views} for d in demos}
+        return {d: read_trajectory(f, d, views, keypoints) for d in split_demos(f, split, views, keypoints)}
+
+
+class Trajectories(Dataset):
+    """One item per demo of a split: ``(demo, {view: (images, keypoints)})``, read when asked for."""
+
+    def __init__(self, path: str, split: str, views: Sequence[str], keypoints: bool) -> None:
+        self.path, self.views, self.keypoints = path, list(views), keypoints
+        with EpisodeFile(path) as f:
+            self.demos = split_demos(f, split, self.views, keypoints)
+
+    def __len__(self) -> int:
+        return len(self.demos)
+
+    def __getitem__(self, index: int):
+        with EpisodeFile(self.path) as f:
+            return self.demos[index], read_trajectory(f, self.demos[index], self.views, self.keypoints)
+
+
+class PairBatches(Dataset):
+    """``steps`` training batches per epoch (see ``sample_pair``), each drawn from a generator seeded by
+    (seed, rank, epoch, step), so a run is reproducible and a resumed epoch sees the same batches."""
+
+    def __init__(self, frames: Frames, views: Sequence[str], batch_frames: int, steps: int, seed: int,
+                 rank: int = 0) -> None:
+        self.frames, self.views, self.batch_frames, self.steps = frames, list(views), batch_frames, steps
+        self.seed, self.rank, self.epoch = seed, rank, 0
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, step: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.rank, self.epoch, step])
+        a, b, times = sample_pair(self.frames, self.views, self.batch_frames, rng)
+        return {"a": a, "b": b, "times": times, "augment_seed": int(rng.integers(2**31))}
 
 
 def image_size_of(path: str) -> int:
     with EpisodeFile(path) as f:
         if not f.demos or not f.views:
             raise ValueError(f"{path!r} holds no demos with images")
-        return int(f.obs(f.demos[0], f"{f.views[0]}_image", 0).shape[0])
+        return int(f.view_obs(f.demos[0], f.views[0], "image", 0).shape[0])
 
 
 def to_model_input(images: np.ndarray, keypoints: Optional[np.ndarray], size: int,
@@ -75,9 +120,7 @@ def to_model_input(images: np.ndarray, keypoints: Optional[np.ndarray], size: in
     h, w = x.shape[-2:]
     if (h, w) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_DEFAULT_STD, device=device).view(1, 3, 1, 1)
-    x = (x - mean) / std
+    x = normalize_images(x)
     kp = None
     if keypoints is not None:
         kp = torch.from_numpy(np.asarray(keypoints, np.float32)).to(device)

@@ -4,49 +4,36 @@ Writes ``obs/<view>_embedding`` (T x D float32) for every demo and view into a c
 input (a robomimic-layout file); the input is never modified. PAAT and baseline encoders need
 no keypoints; PAAB reads ``obs/<view>_keypoints``.
 """
-import os
-import shutil
-
-import h5py
 import hydra
-import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from envs.dataset_io import EpisodeFile
+from envs.dataset_io import EpisodeFile, ObservationWriter, obs_key
+from poseaware.inputs import default_device
 
-from .trainer import embed_video, load_deployed_encoder
+from .inference import embed_video, load_encoder
 
 
 def embed_file(checkpoint: str, input: str, out: str, views=None, progress: bool = True) -> int:
-    if os.path.abspath(input) == os.path.abspath(out):
-        raise ValueError("out must differ from input: embedding writes a new file")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder, _ = load_deployed_encoder(checkpoint, device)
-    tmp = f"{out}.tmp"
+    device = default_device()
+    encoder, _ = load_encoder(checkpoint, device)
+    needs_kp = encoder.needs_keypoints_at_inference
     written = 0
     with EpisodeFile(input) as src:
         views = list(views or src.views)
-        if encoder.needs_keypoints_at_inference:
-            lacking = [v for v in views if not src.has_keypoints(v)]
-            if lacking:
-                raise ValueError(f"PAAB embeddings need keypoints, but {input!r} has none for {lacking}")
-        shutil.copyfile(input, tmp)
-        try:
-            with h5py.File(tmp, "a") as dst:
-                for demo in tqdm(src.demos, desc="embed", unit="demo", disable=not progress):
-                    for view in views:
-                        kp = src.obs(demo, f"{view}_keypoints") if encoder.needs_keypoints_at_inference else None
-                        emb = embed_video(encoder, src.obs(demo, f"{view}_image"), kp, device)
-                        key = f"data/{demo}/obs/{view}_embedding"
-                        if key in dst:
-                            del dst[key]
-                        dst.create_dataset(key, data=emb.astype("float32"))
-                        written += 1
-            os.replace(tmp, out)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        missing = [v for v in views if v not in src.views]
+        if missing:
+            raise ValueError(f"{input!r} has no images for views {missing}; it has {src.views}")
+        lacking = [v for v in views if needs_kp and not src.has_keypoints(v)]
+        if lacking:
+            raise ValueError(f"PAAB embeddings need keypoints, but {input!r} has none for {lacking}")
+        with ObservationWriter(input, out) as dst:
+            for demo in tqdm(src.demos, desc="embed", unit="demo", disable=not progress):
+                for view in views:
+                    kp = src.view_obs(demo, view, "keypoints") if needs_kp else None
+                    emb = embed_video(encoder, src.view_obs(demo, view, "image"), kp, device)
+                    dst.put(demo, obs_key(view, "embedding"), emb.astype("float32"))
+                    written += 1
     return written
 
 

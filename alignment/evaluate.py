@@ -1,24 +1,24 @@
 """``python -m alignment.evaluate checkpoint=runs/.../best.pt [data=...]``: print and write the metrics table."""
 import json
 import os
+from typing import Dict, Optional
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
-from .data import load_frames
+from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text
 
-from .trainer import evaluate, format_table, load_deployed_encoder
+from .data import load_frames
+from .inference import evaluate, format_table, load_encoder
 
 
-def evaluate_checkpoint(checkpoint: str, data: str = None, split: str = "test") -> dict:
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    encoder, ckpt = load_deployed_encoder(checkpoint, device)
+def evaluate_checkpoint(checkpoint: str, data: Optional[str] = None, split: str = "test") -> Dict[str, float]:
+    device = default_device()
+    encoder, ckpt = load_encoder(checkpoint, device)
     info = ckpt["data"]
-    path = data or info["path"]
     views = info["train_views"] + info["test_views"]
-    frames = load_frames(path, split, views, keypoints=encoder.needs_keypoints_at_inference)
+    frames = load_frames(data or info["path"], split, views, keypoints=encoder.needs_keypoints_at_inference)
     return evaluate(encoder, frames, info["train_views"], device)
 
 

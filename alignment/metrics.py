@@ -50,24 +50,33 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
 METRICS = {"alignment_error": alignment_error, "cycle_error": cycle_error, "kendall_tau": kendall_tau}
 
 
-def score_trajectories(
-    embeddings: Mapping[str, Mapping[str, np.ndarray]], seen_views: Iterable[str]
-) -> Dict[str, float]:
-    """Average each metric over ordered view pairs per trajectory, then over trajectories.
+def score_trajectory(views: Mapping[str, np.ndarray], seen_views: Iterable[str]) -> Dict[str, float]:
+    """Each metric averaged over the ordered view pairs of one trajectory.
 
     Pairs of two seen (training) views are reported as ``seen/<metric>``; pairs with at least
     one unseen view as ``unseen/<metric>``.
     """
     seen = set(seen_views)
-    per_group: Dict[str, Dict[str, list]] = {"seen": {m: [] for m in METRICS}, "unseen": {m: [] for m in METRICS}}
-    for views in embeddings.values():
-        pairs: Dict[str, Dict[str, list]] = {"seen": {m: [] for m in METRICS}, "unseen": {m: [] for m in METRICS}}
-        for va, vb in permutations(views, 2):
-            group = "seen" if va in seen and vb in seen else "unseen"
-            for name, fn in METRICS.items():
-                pairs[group][name].append(fn(views[va], views[vb]))
-        for group in pairs:
-            for name, values in pairs[group].items():
-                if values:
-                    per_group[group][name].append(np.mean(values))
-    return {f"{g}/{m}": float(np.mean(v)) for g in per_group for m, v in per_group[g].items() if v}
+    pairs: Dict[str, Dict[str, list]] = {"seen": {m: [] for m in METRICS}, "unseen": {m: [] for m in METRICS}}
+    for va, vb in permutations(views, 2):
+        group = "seen" if va in seen and vb in seen else "unseen"
+        for name, fn in METRICS.items():
+            pairs[group][name].append(fn(views[va], views[vb]))
+    return {f"{g}/{m}": float(np.mean(v)) for g in pairs for m, v in pairs[g].items() if v}
+
+
+def mean_scores(per_trajectory: Iterable[Mapping[str, float]]) -> Dict[str, float]:
+    """Average per-trajectory scores; a key counts only the trajectories that have it."""
+    values: Dict[str, list] = {}
+    for scores in per_trajectory:
+        for key, value in scores.items():
+            values.setdefault(key, []).append(value)
+    return {k: float(np.mean(v)) for k, v in values.items()}
+
+
+def score_trajectories(
+    embeddings: Mapping[str, Mapping[str, np.ndarray]], seen_views: Iterable[str]
+) -> Dict[str, float]:
+    """``score_trajectory`` per trajectory, then averaged over trajectories."""
+    seen = list(seen_views)
+    return mean_scores(score_trajectory(views, seen) for views in embeddings.values())

@@ -11,13 +11,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .data import Frames, ViewSplit  # noqa: E402
+from .inference import embed_video  # noqa: E402
 from .metrics import nearest_frames  # noqa: E402
 
 
 def plot_alignment(encoder, frames: Frames, views: ViewSplit, device: torch.device, out_dir: str) -> None:
     """For the first test trajectory: a seen view against the first unseen view."""
-    from .trainer import embed_video
-
     os.makedirs(out_dir, exist_ok=True)
     demo = next(iter(frames))
     va, vb = views.train[0], views.test[0]

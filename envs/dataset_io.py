@@ -29,6 +29,20 @@ import numpy as np
 FORMAT = "poseaware-episodes/1"
 SPLITS = ("train", "valid", "test")
 _DEMO = re.compile(r"^demo_(\d+)$")
+# Per-view observation kinds: obs/<view>_<kind>. Embeddings are added by alignment.embed.
+VIEW_KINDS = ("image", "keypoints", "robot_mask", "extrinsics", "embedding")
+LOW_DIM_EXCLUDED = tuple(f"_{kind}" for kind in VIEW_KINDS)
+
+
+def obs_key(view: str, kind: str) -> str:
+    """The observation key of one view, e.g. ``obs_key("cam0", "image") == "cam0_image"``."""
+    if kind not in VIEW_KINDS:
+        raise ValueError(f"unknown per-view observation {kind!r}; choose one of {', '.join(VIEW_KINDS)}")
+    return f"{view}_{kind}"
+
+
+def is_view_key(key: str) -> bool:
+    return key.endswith(LOW_DIM_EXCLUDED)
 
 
 class DatasetFormatError(ValueError):
@@ -87,9 +101,8 @@ def _check_layout(f: h5py.File, path: str) -> None:
     for name in f["data"]:
         group = f["data"][name]
         demo_index(name)
-        for key in ("actions", "obs"):
-            if key not in group:
-                raise DatasetFormatError(f"{path!r}: data/{name} has no {key!r}; the file is partial or foreign")
+        if "actions" not in group:
+            raise DatasetFormatError(f"{path!r}: data/{name} has no 'actions'; the file is partial or foreign")
 
 
 def _json_attr(group: h5py.Group, key: str, default=None):
@@ -114,7 +127,9 @@ class EpisodeFile:
         self.settings: dict = _json_attr(self.file, "generation", {})
         self.keypoint_names: List[str] = _json_attr(self.file, "keypoint_names", [])
         self.cameras: Dict[str, dict] = _json_attr(self.file, "cameras", {})
-        obs_keys = list(data[self.demos[0]]["obs"].keys()) if self.demos else []
+        first = data[self.demos[0]] if self.demos else None
+        # robomimic's raw files (states and actions only) have no obs group.
+        obs_keys = list(first["obs"].keys()) if first is not None and "obs" in first else []
         self.views: List[str] = [k[: -len("_image")] for k in obs_keys if k.endswith("_image")]
         self.obs_keys = obs_keys
 
@@ -145,13 +160,32 @@ class EpisodeFile:
         return int(group.attrs.get("num_samples", len(group["actions"])))
 
     def obs(self, name: str, key: str, index=slice(None)) -> np.ndarray:
-        obs = self.demo(name)["obs"]
+        group = self.demo(name)
+        obs = group["obs"] if "obs" in group else {}
         if key not in obs:
             raise KeyError(f"{self.path!r}: data/{name}/obs has no {key!r} (it has {sorted(obs.keys())})")
         return obs[key][index]
 
+    def view_obs(self, name: str, view: str, kind: str, index=slice(None)) -> np.ndarray:
+        """One view's observation, e.g. ``view_obs("demo_0", "cam0", "image")`` -> ``(T,H,W,3)`` uint8."""
+        return self.obs(name, obs_key(view, kind), index)
+
     def has_keypoints(self, view: str) -> bool:
-        return f"{view}_keypoints" in self.obs_keys
+        return obs_key(view, "keypoints") in self.obs_keys
+
+    def low_dim_obs(self, name: str) -> Dict[str, np.ndarray]:
+        """The demo's observations that belong to no view (proprioception, object state); may be empty."""
+        group = self.demo(name)
+        obs = group["obs"] if "obs" in group else {}
+        return {k: obs[k][()] for k in obs if not is_view_key(k)}
+
+    def array(self, name: str, key: str) -> Optional[np.ndarray]:
+        """``actions``, ``states``, ``rewards`` or ``dones`` of a demo; None where the file lacks it."""
+        group = self.demo(name)
+        return group[key][()] if key in group else None
+
+    def demo_attr(self, name: str, key: str, default=None):
+        return self.demo(name).attrs.get(key, default)
 
 
 class EpisodeWriter:
@@ -312,3 +346,48 @@ def iter_demo_indices(done: Iterable[int], episodes: int, shard: int, num_shards
                          f"got shard={shard} num_shards={num_shards}")
     done = set(done)
     return [i for i in range(episodes) if i % num_shards == shard and i not in done]
+
+
+class ObservationWriter:
+    """Adds observations to a copy of an episode file; ``out`` appears only once every write succeeded.
+
+    ``with ObservationWriter(src, out, attrs) as w: w.put("demo_0", obs_key("cam0", "embedding"), emb)``
+    """
+
+    def __init__(self, source: str, out: str, file_attrs: Optional[Dict[str, object]] = None) -> None:
+        if os.path.abspath(source) == os.path.abspath(out):
+            raise ValueError("out must differ from the input: observations are added to a new file")
+        self.source, self.out = source, os.path.abspath(out)
+        self.file_attrs = dict(file_attrs or {})
+        self._tmp: Optional[str] = None
+        self._file: Optional[h5py.File] = None
+
+    def __enter__(self) -> "ObservationWriter":
+        EpisodeFile(self.source).close()  # a clear error for a missing, corrupt or foreign input
+        os.makedirs(os.path.dirname(self.out), exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=os.path.dirname(self.out),
+                                         prefix=f".{os.path.basename(self.out)}.", suffix=".tmp")
+        os.close(fd)
+        shutil.copyfile(self.source, self._tmp)
+        self._file = h5py.File(self._tmp, "a")
+        return self
+
+    def put(self, demo: str, key: str, value: np.ndarray) -> None:
+        group = self._file["data"][demo]
+        obs = group.require_group("obs")
+        if key in obs:
+            del obs[key]
+        obs.create_dataset(key, data=value)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for key, value in self.file_attrs.items():
+                    self._file.attrs[key] = value if isinstance(value, (str, bytes)) else json.dumps(value)
+            self._file.close()
+            if exc_type is None:
+                os.chmod(self._tmp, 0o644)
+                os.replace(self._tmp, self.out)
+        finally:
+            if os.path.exists(self._tmp):
+                os.remove(self._tmp)

@@ -15,6 +15,7 @@ from timm.models.vision_transformer import checkpoint_filter_fn, init_weights_vi
 
 from .attention import PoseAwareAttentionBlock
 from .auxiliary import PatchKeypointClassifier
+from .methods import check_method, deployed_method, uses_paab, uses_paat
 from .pose_maps import dilate_token_mask, patch_grid, pose_maps
 
 PRESETS: Dict[str, str] = {
@@ -22,7 +23,6 @@ PRESETS: Dict[str, str] = {
     "small": "deit_small_patch16_224",
     "base": "deit_base_patch16_224",
 }
-METHODS = ("baseline", "paab", "paat", "paab+paat")
 POOLS = ("cls", "mean")
 
 
@@ -69,14 +69,14 @@ class PoseAwareEncoder(nn.Module):
         super().__init__()
         self.config: Dict[str, Any] = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.config.pop("pretrained_path")
-        self.method = _choice("method", method, METHODS)
+        self.method = check_method(method)
         _choice("preset", preset, tuple(PRESETS))
         self.pool = _choice("pool", pool, POOLS)
         self.image_size = (img_size, img_size)
         self.patch_size = patch_size
         patch_grid(self.image_size, patch_size)
-        self.use_paab = "paab" in method
-        self.use_paat = "paat" in method
+        self.use_paab = uses_paab(method)
+        self.use_paat = uses_paat(method)
         if (self.use_paab or self.use_paat) and not num_keypoints:
             raise ValueError(f"method {method!r} needs num_keypoints (the K of the (B, K, 2) keypoints)")
         self.num_keypoints = num_keypoints
@@ -199,5 +199,5 @@ class PoseAwareEncoder(nn.Module):
     def export_config(self) -> Dict[str, Any]:
         """Constructor arguments of the deployed encoder that ``export()`` weights load into."""
         config = dict(self.config)
-        config["method"] = "paab" if self.use_paab else "baseline"
+        config["method"] = deployed_method(self.method)
         return config

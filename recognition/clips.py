@@ -10,10 +10,10 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch.utils.data import Dataset
 
 from envs.skeletons import flip_keypoints
+from poseaware.inputs import normalize_images
 
 from .datasets import DatasetSplit
 from .datasets.video import read_video, video_length
@@ -96,7 +96,5 @@ class ClipDataset(Dataset):
         if self.train and rng.random() < self.flip_prob:
             video = video.flip(-1)
             keypoints = flip_keypoints(keypoints, self.size, self.split.skeleton)
-        mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1)
-        return {"video": (video - mean) / std, "keypoints": torch.from_numpy(keypoints.astype(np.float32)),
+        return {"video": normalize_images(video), "keypoints": torch.from_numpy(keypoints.astype(np.float32)),
                 "label": torch.tensor(record.label), "index": torch.tensor(video_index)}

@@ -11,13 +11,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from poseaware.inputs import default_device  # noqa: E402
 from poseaware.runs import atomic_write_text  # noqa: E402
 
 from .metrics import confusion_matrix  # noqa: E402
-from .trainer import clips_for, load_checkpoint, predict, score  # noqa: E402
+from .inference import clips_for, load_model, predict, score  # noqa: E402
 
 
 def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
@@ -36,8 +36,8 @@ def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
 
 def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split: str = "test",
                         out_dir: Optional[str] = None, batch_size: int = 4) -> Dict[str, float]:
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, ckpt = load_checkpoint(checkpoint, device)
+    device = default_device()
+    model, ckpt = load_model(checkpoint, device)
     data = ckpt["data"]
     clips = clips_for(ckpt, data["dataset"], data["protocol"], split, data_root)
     logits, _, labels = predict(model, clips, device, batch_size)

@@ -11,13 +11,13 @@ import os
 from typing import Dict
 
 import hydra
-import torch
 from omegaconf import DictConfig
 
+from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text
 
 from .metrics import recall_at_k
-from .trainer import clips_for, load_checkpoint, predict
+from .inference import clips_for, load_model, predict
 
 
 def features_of(model, ckpt, spec: Dict, device):
@@ -28,8 +28,8 @@ def features_of(model, ckpt, spec: Dict, device):
 
 
 def retrieve(checkpoint: str, gallery: Dict, query: Dict) -> Dict[str, float]:
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, ckpt = load_checkpoint(checkpoint, device)
+    device = default_device()
+    model, ckpt = load_model(checkpoint, device)
     g_feat, g_names = features_of(model, ckpt, gallery, device)
     q_feat, q_names = features_of(model, ckpt, query, device)
     if not set(q_names) & set(g_names):

@@ -8,6 +8,7 @@ follow timm's ViT (``blocks.i.attn``, ``norm1``, ``mlp``...) so ViT/DeiT weights
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -17,6 +18,7 @@ from timm.layers import Attention, DropPath, Mlp, PatchEmbed, trunc_normal_
 from timm.models.vision_transformer import resample_abs_pos_embed
 
 from poseaware import PatchKeypointClassifier, PoseAwareAttentionBlock, dilate_token_mask, patch_grid, pose_maps
+from poseaware.methods import check_method, deployed_method, uses_paab, uses_paat
 
 PRESETS: Dict[str, dict] = {
     "base": dict(embed_dim=768, depth=12, num_heads=12),  # the paper's: 8 x 224 x 224
@@ -24,7 +26,6 @@ PRESETS: Dict[str, dict] = {
     "tiny": dict(embed_dim=192, depth=12, num_heads=3),
     "micro": dict(embed_dim=96, depth=4, num_heads=3),  # CPU tests and benchmarks
 }
-METHODS = ("baseline", "paab", "paat", "paab+paat")
 
 
 def frames_to_tokens(patches: torch.Tensor) -> torch.Tensor:
@@ -84,21 +85,22 @@ class PoseAwareTimeSformer(nn.Module):
 
     def __init__(self, method: str = "baseline", num_classes: int = 0, num_frames: int = 8, img_size: int = 224,
                  patch_size: int = 16, preset: str = "base", num_keypoints: Optional[int] = None,
-                 paab_variant: str = "spatial", paab_after: Optional[int] = None, paab_dilation: int = 1,
-                 paat_after: int = 1, paat_bottleneck: int = 256, paat_lambda: float = 1.6, paat_target: str = "p3d",
-                 drop_path_rate: float = 0.0) -> None:
+                 paab_variant: str = "spatial", paab_after: Optional[int] = None, paab_count: int = 1,
+                 paab_dilation: int = 1, paat_after: int = 1, paat_bottleneck: int = 256, paat_lambda: float = 1.6,
+                 paat_target: str = "p3d", drop_path_rate: float = 0.0, pretrained_path: Optional[str] = None) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        check_method(method)
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        if paab_count < 1:
+            raise ValueError(f"paab_count must be >= 1, got {paab_count}")
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__", "pretrained_path")}
         self.method, self.num_frames, self.patch_size = method, num_frames, patch_size
         self.image_size = (img_size, img_size)
         rows, cols = patch_grid(self.image_size, patch_size)
         spec = PRESETS[preset]
         dim, depth, heads = spec["embed_dim"], spec["depth"], spec["num_heads"]
-        self.use_paab, self.use_paat = "paab" in method, "paat" in method
+        self.use_paab, self.use_paat = uses_paab(method), uses_paat(method)
         if (self.use_paab or self.use_paat) and not num_keypoints:
             raise ValueError(f"method {method!r} needs num_keypoints")
         self.num_keypoints = num_keypoints
@@ -114,10 +116,13 @@ class PoseAwareTimeSformer(nn.Module):
         trunc_normal_(self.cls_token, std=0.02)
         self.paab_after = depth if paab_after is None else paab_after
         self.paab_dilation = paab_dilation
-        self.paab = PoseAwareAttentionBlock(dim, heads, variant=paab_variant) if self.use_paab else None
+        self.paab = nn.ModuleList(PoseAwareAttentionBlock(dim, heads, variant=paab_variant)
+                                  for _ in range(paab_count if self.use_paab else 0))
         self.paat_after = paat_after
         self.paat = PatchKeypointClassifier(dim, num_keypoints, paat_bottleneck, paat_target, paat_lambda) \
             if self.use_paat else None
+        if pretrained_path:
+            self.load_pretrained(pretrained_path)
 
     def _embed(self, video: torch.Tensor) -> torch.Tensor:
         b, t = video.shape[:2]
@@ -163,7 +168,9 @@ class PoseAwareTimeSformer(nn.Module):
 
     def apply_paab(self, x: torch.Tensor, pose: torch.Tensor, frames: int) -> torch.Tensor:
         """PAAB on video tokens: patch-major tokens are viewed per frame, and mapped back."""
-        cls, patches = self.paab(x[:, 0], tokens_to_frames(x[:, 1:], frames), pose)
+        cls, patches = x[:, 0], tokens_to_frames(x[:, 1:], frames)
+        for block in self.paab:
+            cls, patches = block(cls, patches, pose)
         return torch.cat([cls.unsqueeze(1), frames_to_tokens(patches)], dim=1)
 
     def export(self) -> Dict[str, torch.Tensor]:
@@ -172,7 +179,7 @@ class PoseAwareTimeSformer(nn.Module):
 
     def export_config(self) -> Dict[str, object]:
         """Constructor arguments of the deployed model that ``export()`` weights load into."""
-        return dict(self.config, method="paab" if self.use_paab else "baseline",
+        return dict(self.config, method=deployed_method(self.method),
                     num_keypoints=self.num_keypoints if self.use_paab else None)
 
     def load_pretrained(self, path: str) -> Tuple[list, list]:
@@ -182,9 +189,12 @@ class PoseAwareTimeSformer(nn.Module):
         Returns (missing, unexpected) keys.
         """
         try:
-            raw = torch.load(path, map_location="cpu", weights_only=False)
+            raw = torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise FileNotFoundError(f"pretrained weights not found at {path!r}; give a local file") from None
+        except pickle.UnpicklingError as err:
+            raise ValueError(f"{path} holds more than tensors and plain containers, so it is not loaded "
+                             f"(weights_only): {str(err).splitlines()[0]}") from None
         state = raw.get("model_state", raw.get("model", raw.get("state_dict", raw)))
         state = {k.removeprefix("model."): v for k, v in state.items()}
         if "pos_embed" in state and state["pos_embed"].shape != self.pos_embed.shape:

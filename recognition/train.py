@@ -2,7 +2,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from .trainer import train
+from .task import train
 
 
 @hydra.main(config_path="pkg://configs", config_name="recognition", version_base="1.3")

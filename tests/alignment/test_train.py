@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_module
 
 from alignment.embed import embed_file
 from alignment.evaluate import evaluate_checkpoint
-from alignment.trainer import train
+from alignment.task import train
 from envs.generate import generate_dataset
 
 TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1",

@@ -10,7 +10,7 @@ from envs.mocap import MOCAP_CLASSES, MocapConfig, generate_mocap
 from recognition.datasets import load_split
 from recognition.evaluate import evaluate_checkpoint
 from recognition.retrieve import retrieve
-from recognition.trainer import train
+from recognition.task import train
 
 
 @pytest.fixture(scope="module")

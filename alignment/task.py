@@ -1,0 +1,162 @@
+"""The alignment task for the engine: a DeiT encoder trained with the multi-view TCN loss
+(plus PAAT's auxiliary loss), validated by alignment error, and ``train(cfg)`` that runs it."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, List, Optional
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from envs.dataset_io import EpisodeFile
+from envs.generate import generate_dataset
+from poseaware import PoseAwareEncoder, needs_keypoints
+from poseaware.config import constructor_kwargs, method_options
+from poseaware.engine import EngineConfig, fit, seed_everything, task_checkpoint_extras
+from poseaware.inputs import default_device
+from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
+
+from .data import PairBatches, Trajectories, ViewSplit, augment, image_size_of, load_frames, split_views, to_model_input
+from .inference import embed_views, evaluate, format_table, load_encoder
+from .losses import tcn_loss
+from .metrics import mean_scores, score_trajectory
+from .plots import plot_alignment
+
+MONITOR = "valid/seen/alignment_error"
+
+
+def build_encoder(cfg: DictConfig, num_keypoints: Optional[int], img_size: int) -> PoseAwareEncoder:
+    """The encoder from the ``model`` and ``method`` config groups; an option it does not take is an error."""
+    options = {**OmegaConf.to_container(cfg.model, resolve=True), **method_options(cfg.method)}
+    options["img_size"] = img_size
+    options["num_keypoints"] = num_keypoints
+    return PoseAwareEncoder(**constructor_kwargs(PoseAwareEncoder, options, "the model and method config"))
+
+
+def _keep(item):
+    return item
+
+
+class AlignmentTask(pl.LightningModule):
+    def __init__(self, cfg: DictConfig, encoder: PoseAwareEncoder, views: ViewSplit, data_info: Dict[str, Any]):
+        super().__init__()
+        self.cfg, self.model, self.views, self.data_info = cfg, encoder, views, data_info
+        self.img_size = data_info["image_size"]
+        self._valid: List[Dict[str, float]] = []
+
+    def training_step(self, batch: dict, index: int) -> torch.Tensor:
+        cfg = self.cfg
+        (im_a, kp_a), (im_b, kp_b) = batch["a"], batch["b"]
+        xa, ka = to_model_input(im_a, kp_a, self.img_size, self.device)
+        xb, kb = to_model_input(im_b, kp_b, self.img_size, self.device)
+        if cfg.train.augment:
+            gen = torch.Generator().manual_seed(batch["augment_seed"])
+            xa, ka = augment(xa, ka, gen)
+            xb, kb = augment(xb, kb, gen)
+        out = self.model(torch.cat([xa, xb]), None if ka is None else torch.cat([ka, kb]))
+        emb = out.embedding.float()
+        t = torch.as_tensor(batch["times"], device=self.device)
+        loss = tcn_loss(cfg.loss.name, emb[:len(t)], emb[len(t):], t, cfg.loss.window, cfg.loss.margin,
+                        cfg.loss.temperature, cfg.loss.near_positives, cfg.loss.center_views)
+        if out.aux_loss is not None:
+            self.log("train/paat_loss", out.aux_loss.float(), on_step=True, on_epoch=False)
+            loss = loss + out.aux_loss.float()
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.trainer.train_dataloader.dataset.epoch = self.current_epoch
+
+    def validation_step(self, item, index: int) -> None:
+        _, views = item
+        embeddings = embed_views(self.model, views, self.device)
+        self._valid.append(score_trajectory(embeddings, self.views.train))
+
+    def on_validation_epoch_end(self) -> None:
+        # Every rank scores the whole split, so the metric is identical on all of them.
+        for key, value in mean_scores(self._valid).items():
+            self.log(f"valid/{key}", value, prog_bar=key == "seen/alignment_error")
+        self._valid = []
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optim.name]
+        optimizer = opt_cls(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        total = cfg.train.epochs * cfg.train.steps_per_epoch
+        warmup = max(1, int(cfg.optim.warmup_fraction * total))
+
+        def factor(step: int) -> float:
+            decay = 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))) if cfg.optim.cosine else 1.0
+            return min(1.0, (step + 1) / warmup) * decay  # a Python float: checkpoints hold plain data
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint.update(task_checkpoint_extras(self.model, OmegaConf.to_container(self.cfg, resolve=True),
+                                                 self.data_info))
+
+
+def ensure_dataset(cfg: DictConfig, rank: int) -> str:
+    path = cfg.data
+    if not os.path.exists(path):
+        if cfg.env.name == "mocap":
+            raise ValueError("env=mocap is the action-recognition set (a video folder); train on it with "
+                             "`python -m recognition.train`, or choose env=pick|lift|can|minecraft here")
+        if not cfg.generate_if_missing:
+            raise FileNotFoundError(f"dataset {path!r} not found; generate it with "
+                                    f"`python -m envs.generate env={cfg.env.name} out={path}`")
+        if rank == 0:
+            d = cfg.default_data
+            print(f"dataset {path} not found: generating a small default dataset with envs.generate "
+                  f"({d.episodes} episodes, {d.image_size} px)")
+            generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
+                             num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
+    barrier()  # every rank, whether or not it saw the file missing
+    return path
+
+
+def train(cfg: DictConfig) -> Dict[str, float]:
+    """Train, validate every epoch, keep the best checkpoint, score the test split; returns test metrics."""
+    rank, _ = distributed()
+    seed_everything(cfg.seed)
+    path = ensure_dataset(cfg, rank)
+    with EpisodeFile(path) as f:
+        all_views, keypoint_names = f.views, f.keypoint_names
+    views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)
+    if cfg.train.batch_frames < 2 * cfg.loss.window + 2:
+        raise ValueError(f"train.batch_frames={cfg.train.batch_frames} leaves no negatives beyond the window "
+                         f"({cfg.loss.window}); use at least {2 * cfg.loss.window + 2}")
+    needs_kp = needs_keypoints(cfg.method.name, training=True)
+    img_size = cfg.model.img_size or image_size_of(path)
+    encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
+    # Every split is checked (views, keypoints, non-empty) before anything is trained or written.
+    valid = Trajectories(path, "valid", views.train + views.test, keypoints=needs_kp)
+    Trajectories(path, "test", views.train + views.test, keypoints=needs_kp)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
+                             cfg.overwrite, rank)
+    pairs = PairBatches(load_frames(path, "train", views.train, keypoints=needs_kp), views.train,
+                        cfg.train.batch_frames, cfg.train.steps_per_epoch, cfg.seed, rank)
+    data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
+                 "train_views": views.train, "test_views": views.test}
+    task = AlignmentTask(cfg, encoder, views, data_info)
+    history = fit(task, EngineConfig(run_dir=cfg.run_dir, epochs=cfg.train.epochs, monitor=MONITOR, mode="min",
+                                     patience=cfg.train.patience, resume=resume, grad_clip=cfg.optim.grad_clip),
+                  DataLoader(pairs, batch_size=None, shuffle=False, collate_fn=_keep),
+                  DataLoader(valid, batch_size=None, shuffle=False, collate_fn=_keep))
+    result: Dict[str, float] = {}
+    if rank == 0:
+        device = default_device()
+        deployed, _ = load_encoder(os.path.join(cfg.run_dir, "checkpoints", "best.pt"), device)
+        test_frames = load_frames(path, "test", views.train + views.test, keypoints=needs_kp)
+        result = evaluate(deployed, test_frames, views.train, device)
+        history.write(test=result)
+        plot_alignment(deployed, test_frames, views, device, os.path.join(cfg.run_dir, "plots"))
+        print(f"\ntest split, {cfg.env.name}, method={cfg.method.name} (run dir {cfg.run_dir})")
+        print(format_table(result))
+    finish_distributed()
+    return result

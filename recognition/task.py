@@ -1,0 +1,127 @@
+"""The recognition task for the engine: the pose-aware TimeSformer trained with cross-entropy
+(plus PAAT's auxiliary loss) and validated by the dataset's metric, and ``train(cfg)`` that runs it."""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, DistributedSampler
+
+from poseaware import needs_keypoints
+from poseaware.config import constructor_kwargs, method_options
+from poseaware.engine import EngineConfig, fit, seed_everything, task_checkpoint_extras
+from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
+
+from .clips import ClipDataset
+from .datasets import DatasetSplit, load_split
+from .evaluate import evaluate_checkpoint
+from .inference import VideoScores, clip_dataset, score
+from .timesformer import PoseAwareTimeSformer
+
+MONITOR = "valid/metric"
+
+
+def ensure_data(cfg: DictConfig, rank: int) -> None:
+    """The mocap set is made (or completed) on first use; real datasets must already be on disk."""
+    root = cfg.data_root
+    if cfg.dataset.name == "mocap":
+        if rank == 0:
+            from envs.mocap import MocapConfig, generate_mocap
+
+            made = generate_mocap(root, MocapConfig(**OmegaConf.to_container(cfg.dataset.generate)))
+            if made["videos"]:
+                print(f"mocap set at {root}: rendered {made['videos']} missing videos (envs.generate env=mocap)")
+        barrier()  # every rank waits for the set to be complete
+        return
+    if not (os.path.isdir(root) and os.listdir(root)):
+        raise FileNotFoundError(f"no {cfg.dataset.name} videos at data_root={root!r}; download the dataset "
+                                f"yourself and point data_root at it (nothing is downloaded here)")
+
+
+def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
+    """The model from the ``model``, ``method`` and ``dataset`` config groups; an option it does not take
+    is an error."""
+    options = {**OmegaConf.to_container(cfg.model, resolve=True), **method_options(cfg.method)}
+    needs_kp = needs_keypoints(cfg.method.name, training=True)
+    options.update(num_classes=len(split.classes), num_frames=cfg.dataset.num_frames, img_size=cfg.dataset.img_size,
+                   num_keypoints=len(split.skeleton.joints) if needs_kp else None)
+    return PoseAwareTimeSformer(**constructor_kwargs(PoseAwareTimeSformer, options, "the model and method config"))
+
+
+class RecognitionTask(pl.LightningModule):
+    def __init__(self, cfg: DictConfig, model: PoseAwareTimeSformer, valid: ClipDataset, data_info: Dict[str, Any]):
+        super().__init__()
+        self.cfg, self.model, self.valid, self.data_info = cfg, model, valid, data_info
+        self.needs_kp = needs_keypoints(cfg.method.name, training=True)
+
+    def training_step(self, batch: dict, index: int) -> torch.Tensor:
+        out = self.model(batch["video"], batch["keypoints"] if self.needs_kp else None)
+        loss = F.cross_entropy(out.logits.float(), batch["label"])
+        if out.aux_loss is not None:
+            self.log("train/paat_loss", out.aux_loss.float(), on_step=True, on_epoch=False)
+            loss = loss + out.aux_loss.float()
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        loader = self.trainer.train_dataloader
+        loader.dataset.set_epoch(self.current_epoch)
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(self.current_epoch)
+
+    def on_validation_epoch_start(self) -> None:
+        self._scores = VideoScores(self.valid)
+
+    def validation_step(self, batch: dict, index: int) -> None:
+        out = self.model(batch["video"], batch["keypoints"] if self.model.use_paab else None)
+        self._scores.add(batch, out.logits, out.features)
+
+    def on_validation_epoch_end(self) -> None:
+        # Every rank scores the whole split, so the metric is identical on all of them.
+        for key, value in score(self._scores.logits, self._scores.labels, self.valid.split).items():
+            self.log(f"valid/{key}", value, prog_bar=key == "metric")
+
+    def configure_optimizers(self):
+        optim = self.cfg.optim
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=optim.lr, momentum=optim.momentum,
+                                    weight_decay=optim.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(optim.milestones), gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint.update(task_checkpoint_extras(self.model, OmegaConf.to_container(self.cfg, resolve=True),
+                                                 self.data_info))
+
+
+def train(cfg: DictConfig) -> Dict[str, float]:
+    rank, world = distributed()
+    seed_everything(cfg.seed)
+    ensure_data(cfg, rank)
+    train_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "train")
+    valid_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "valid")
+    train_clips = clip_dataset(train_split, cfg.dataset, train=True, seed=cfg.seed)
+    valid_clips = clip_dataset(valid_split, cfg.dataset, train=False, seed=cfg.seed)
+    model = build_model(cfg, train_split)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
+                             cfg.overwrite, rank)
+    sampler = DistributedSampler(train_clips, seed=cfg.seed) if world > 1 else None
+    train_loader = DataLoader(train_clips, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                              num_workers=cfg.num_workers, drop_last=len(train_clips) > cfg.batch_size,
+                              generator=torch.Generator().manual_seed(cfg.seed))
+    valid_loader = DataLoader(valid_clips, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
+    info = {"dataset": cfg.dataset.name, "protocol": cfg.protocol, "data_root": cfg.data_root,
+            "classes": list(train_split.classes), "skeleton": train_split.skeleton.name}
+    task = RecognitionTask(cfg, model, valid_clips, info)
+    history = fit(task, EngineConfig(run_dir=cfg.run_dir, epochs=cfg.optim.epochs, monitor=MONITOR, mode="max",
+                                     resume=resume), train_loader, valid_loader)
+    result: Dict[str, float] = {}
+    if rank == 0:
+        result = evaluate_checkpoint(os.path.join(cfg.run_dir, "checkpoints", "best.pt"), out_dir=cfg.run_dir)
+        history.write(test=result)
+    finish_distributed()
+    return result
