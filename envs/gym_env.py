@@ -12,6 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .cameras import make_rig
+from .dataset_io import obs_key
 from .recorder import observe, rig_for, views_now
 from .registry import simulator_class
 
@@ -32,9 +33,9 @@ class MultiViewEnv(gym.Env):
         k = len(self.sim.keypoint_names)
         obs_spaces: Dict[str, spaces.Space] = {}
         for view in self.views:
-            obs_spaces[f"{view}_image"] = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
-            obs_spaces[f"{view}_keypoints"] = spaces.Box(-1.0, float(image_size), (k, 2), np.float32)
-            obs_spaces[f"{view}_keypoints_visible"] = spaces.MultiBinary(k)
+            obs_spaces[obs_key(view, "image")] = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
+            obs_spaces[obs_key(view, "keypoints")] = spaces.Box(-1.0, float(image_size), (k, 2), np.float32)
+            obs_spaces[f"{obs_key(view, 'keypoints')}_visible"] = spaces.MultiBinary(k)
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Box(-1.0, 1.0, (self.sim.action_dim,), np.float32)
         self.rig = []
@@ -45,11 +46,11 @@ class MultiViewEnv(gym.Env):
         self._last = raw
         obs = {}
         for view in self.views:
-            kp = raw[f"{view}_keypoints"]
+            kp = raw[obs_key(view, "keypoints")]
             visible = np.isfinite(kp).all(-1)
-            obs[f"{view}_image"] = raw[f"{view}_image"]
-            obs[f"{view}_keypoints"] = np.where(visible[:, None], kp, -1.0).astype(np.float32)
-            obs[f"{view}_keypoints_visible"] = visible.astype(np.int8)
+            obs[obs_key(view, "image")] = raw[obs_key(view, "image")]
+            obs[obs_key(view, "keypoints")] = np.where(visible[:, None], kp, -1.0).astype(np.float32)
+            obs[f"{obs_key(view, 'keypoints')}_visible"] = visible.astype(np.int8)
         return obs
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> Tuple[dict, dict]:
@@ -77,7 +78,7 @@ class MultiViewEnv(gym.Env):
             return None
         if not self._last:
             raise RuntimeError("call reset() before render()")
-        return np.concatenate([self._last[f"{v}_image"] for v in self.views], axis=1)
+        return np.concatenate([self._last[obs_key(v, "image")] for v in self.views], axis=1)
 
     def close(self) -> None:
         self.sim.close()

@@ -22,14 +22,11 @@ from tqdm import tqdm
 
 from .pybullet_camera import render_pybullet
 from .cameras import RigConfig, make_rig, project
-from .skeletons import LCRNET13, flip_keypoints
+from .skeletons import LCRNET13, MOCAP_CLASSES, flip_keypoints, write_lcrnet
 
-CLIPS: Dict[str, str] = {  # Smarthome-style activity name -> DeepMimic clip
-    "Walk": "walk", "Run": "run", "Jump": "jump", "Kick": "kick", "Punch": "punch", "Spin": "spin",
-    "Spinkick": "spinkick", "Cartwheel": "cartwheel", "Backflip": "backflip", "Roll": "roll", "Crawl": "crawl",
-    "Dance.A": "dance_a", "Dance.B": "dance_b", "Getup.Faceup": "getup_faceup", "Getup.Facedown": "getup_facedown",
-}
-MOCAP_CLASSES: Tuple[str, ...] = tuple(CLIPS)
+CLIPS: Dict[str, str] = dict(zip(MOCAP_CLASSES, (  # activity name -> DeepMimic clip
+    "walk", "run", "jump", "kick", "punch", "spin", "spinkick", "cartwheel", "backflip", "roll", "crawl",
+    "dance_a", "dance_b", "getup_faceup", "getup_facedown")))
 SCALE = 0.25  # the DeepMimic humanoid URDF is 4x human size
 # LCR-Net joint -> (humanoid link, offset in the link frame, before scaling)
 LCR_FROM_HUMANOID = [(11, 0), (14, 0), (10, 0), (13, 0), (9, 0), (12, 0), (5, 0), (8, 0), (4, 0), (7, 0), (3, 0),
@@ -120,30 +117,9 @@ def video_stem(activity: str, subject: int, repetition: int, video: int, camera:
     return f"{activity}_p{subject:02d}_r{repetition:02d}_v{video:02d}_c{camera:02d}"
 
 
-def lcrnet_json(keypoints: np.ndarray, points3d: np.ndarray) -> dict:
-    """Smarthome's LCR-Net skeleton file: per frame a list of people, each with pose2d [x.., y..]."""
-    frames = []
-    for kp, p3 in zip(keypoints, points3d):
-        if np.isnan(kp).all():
-            frames.append([])
-            continue
-        xy = np.nan_to_num(kp, nan=-1.0)
-        frames.append([{"pose2d": xy[:, 0].tolist() + xy[:, 1].tolist(),
-                        "pose3d": p3[:, 0].tolist() + p3[:, 1].tolist() + p3[:, 2].tolist(),
-                        "cumscore": float(np.isfinite(kp).all(1).mean() * 10)}])
-    return {"njts": len(LCRNET13.joints), "frames": frames}
-
-
 def write_video(path: str, frames: List[np.ndarray], fps: int) -> None:
     tmp = f"{path[:-4]}.tmp.mp4"
     imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
-    os.replace(tmp, path)
-
-
-def write_json(path: str, payload: dict) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)
     os.replace(tmp, path)
 
 
@@ -188,7 +164,7 @@ def generate_mocap(out_dir: str, config: MocapConfig, progress: bool = True) -> 
                 if mirror:
                     video_frames = [np.ascontiguousarray(f[:, ::-1]) for f in video_frames]
                     keypoints = flip_keypoints(keypoints, width, LCRNET13)
-                write_json(os.path.join(out_dir, f"{stem}_pose3d.json"), lcrnet_json(keypoints, np.asarray(points3d)))
+                write_lcrnet(os.path.join(out_dir, f"{stem}_pose3d.json"), keypoints, np.asarray(points3d))
                 write_video(os.path.join(out_dir, f"{stem}.mp4"), video_frames, config.fps)
                 written += 1
     finally:

@@ -138,16 +138,21 @@ class PickSimulator(Simulator):
     def keypoints_world(self) -> np.ndarray:
         c = self.client
         points = [pb.getBasePositionAndOrientation(self.robot, physicsClientId=c)[0]]
-        points += [pb.getLinkState(self.robot, j, physicsClientId=c)[4] for j in ARM_JOINTS]
-        points.append(pb.getLinkState(self.robot, HAND_LINK, physicsClientId=c)[4])
+        points += [self._link_pose(j)[0] for j in ARM_JOINTS]
+        points.append(self._link_pose(HAND_LINK)[0])
         for j in FINGER_JOINTS:
-            pos, orn = pb.getLinkState(self.robot, j, physicsClientId=c)[4:6]
+            pos, orn = self._link_pose(j)
             rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
             points.append(np.array(pos) + rot @ FINGERTIP_OFFSET)
         return np.asarray(points, dtype=np.float64)
 
+    def _link_pose(self, link: int):
+        """World frame of a link at the current joint state, as rendered. pybullet's cached link frames
+        lag the joints after stepSimulation and are stale after set_state, so observations recompute them."""
+        return pb.getLinkState(self.robot, link, computeForwardKinematics=True, physicsClientId=self.client)[4:6]
+
     def first_person_camera(self, width: int, height: int) -> Camera:
-        pos, orn = pb.getLinkState(self.robot, HAND_LINK, physicsClientId=self.client)[4:6]
+        pos, orn = self._link_pose(HAND_LINK)
         rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
         eye = np.array(pos) + rot @ np.array([0.06, 0.0, -0.02])
         target = eye + rot @ np.array([0.0, 0.0, 1.0])
@@ -184,7 +189,7 @@ class PickSimulator(Simulator):
         c = self.client
         joints = pb.getJointStates(self.robot, ARM_JOINTS, physicsClientId=c)
         fingers = pb.getJointStates(self.robot, list(FINGER_JOINTS), physicsClientId=c)
-        ee_pos, ee_orn = pb.getLinkState(self.robot, GRASP_LINK, physicsClientId=c)[4:6]
+        ee_pos, ee_orn = self._link_pose(GRASP_LINK)
         pos, orn = pb.getBasePositionAndOrientation(self.object, physicsClientId=c)
         return {
             "robot0_joint_pos": np.array([s[0] for s in joints], dtype=np.float32),

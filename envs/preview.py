@@ -41,8 +41,8 @@ def tile(images: List[np.ndarray]) -> np.ndarray:
 def preview_frames(path: str, demo: int, min_size: int = 128) -> List[np.ndarray]:
     with EpisodeFile(path) as f:
         name = demo_name(demo)
-        images = {v: f.obs(name, f"{v}_image") for v in f.views}
-        kps = {v: f.obs(name, f"{v}_keypoints") if f.has_keypoints(v) else None for v in f.views}
+        images = {v: f.view_obs(name, v, "image") for v in f.views}
+        kps = {v: f.view_obs(name, v, "keypoints") if f.has_keypoints(v) else None for v in f.views}
     scale = max(1, math.ceil(min_size / next(iter(images.values())).shape[1]))
     frames = []
     for t in range(len(next(iter(images.values())))):

@@ -6,11 +6,10 @@ from typing import Dict, List, Type
 import numpy as np
 
 from .cameras import Camera, RigConfig, make_rig, project, view_names
-from .dataset_io import Episode
+from .dataset_io import Episode, obs_key
 from .simulator import Simulator
 
 SUCCESS_HOLD_STEPS = 10  # keep recording briefly after success so the end state is visible
-VIEW_SUFFIXES = ("_image", "_keypoints", "_robot_mask", "_extrinsics")  # per-view obs keys
 
 
 def episode_seed(seed: int, index: int) -> int:
@@ -28,10 +27,10 @@ def observe(sim: Simulator, cameras: List[Camera]) -> Dict[str, np.ndarray]:
     obs: Dict[str, np.ndarray] = {}
     for cam in cameras:
         frame = sim.render(cam)
-        obs[f"{cam.name}_image"] = frame.image
-        obs[f"{cam.name}_keypoints"] = project(keypoints, cam)
-        obs[f"{cam.name}_robot_mask"] = frame.robot_mask
-        obs[f"{cam.name}_extrinsics"] = cam.extrinsics.astype(np.float32)
+        obs[obs_key(cam.name, "image")] = frame.image
+        obs[obs_key(cam.name, "keypoints")] = project(keypoints, cam)
+        obs[obs_key(cam.name, "robot_mask")] = frame.robot_mask
+        obs[obs_key(cam.name, "extrinsics")] = cam.extrinsics.astype(np.float32)
     obs.update(sim.low_dim_obs())
     return obs
 

@@ -1,7 +1,12 @@
-"""Re-render an existing robomimic dataset from a new camera rig by replaying its ``states``.
+"""Re-render an existing robomimic dataset from a camera rig by replaying its ``states``.
 
 ``python -m envs.rerender input=lift_mh.hdf5 out=data/lift_mh_views.hdf5 num_views=8``
-The input file is only read. robosuite scenes are rebuilt from each demo's ``model_file``.
+
+The input is only read; it may be robomimic's raw layout (``states``, ``actions`` and ``model_file``,
+no ``obs``). Each demo's scene is rebuilt first (``Simulator.restore_scene``: robosuite from its
+``model_file``, pybullet envs from the episode's seed), so re-rendering an ``envs.generate`` file
+with its own settings reproduces its images. Settings left unset are taken from the input's
+generation settings where it has them.
 """
 from __future__ import annotations
 
@@ -10,18 +15,20 @@ from typing import Dict, Optional
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from .cameras import make_rig
 from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index
-from .recorder import (VIEW_SUFFIXES, cameras_of, episode_seed, observe, planned_views, rig_for, stack,
-                       terminal_dones, views_now)
+from .recorder import cameras_of, episode_seed, observe, planned_views, rig_for, stack, terminal_dones, views_now
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator
 
+DEFAULTS = {"image_size": 128, "first_person": True, "seed": 0}
 
-def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, image_size: int = 128,
-                     first_person: bool = True, seed: int = 0, progress: bool = True) -> Dict[str, float]:
+
+def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, image_size: Optional[int] = None,
+                     first_person: Optional[bool] = None, seed: Optional[int] = None,
+                     rig_overrides: Optional[dict] = None, progress: bool = True) -> Dict[str, float]:
     if os.path.abspath(input) == os.path.abspath(out):
         raise ValueError("out must differ from input: re-rendering never touches the input file")
     with EpisodeFile(input) as src:
@@ -32,11 +39,17 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                 f"{', '.join(sorted(ROBOMIMIC_ENV_NAMES))}"
             )
         env = ROBOMIMIC_ENV_NAMES[source_env]
-        sim = make_simulator(env)
-        rig_cfg = rig_for(type(sim), num_views=num_views)
+        made = src.settings  # envs.generate's settings; empty for other files
+        asked = {"image_size": image_size, "first_person": first_person, "seed": seed}
+        image_size, first_person, seed = (v if v is not None else made.get(k, DEFAULTS[k]) for k, v in asked.items())
+        sim_kwargs = {k: made[k] for k in ("renderer",) if k in made}
+        sim = make_simulator(env, made.get("backend", "voxel"), **sim_kwargs)
+        rig = {**made.get("rig", {}), **(rig_overrides or {})}
+        stored_views = rig.pop("num_views", None)
+        rig_cfg = rig_for(type(sim), num_views=num_views if num_views is not None else stored_views, **rig)
         settings = {"rerender_of": os.path.abspath(input), "env": env, "image_size": image_size,
                     "num_views": rig_cfg.num_views, "first_person": bool(first_person), "seed": seed,
-                    "rig": rig_cfg.to_json()}
+                    "rig": rig_cfg.to_json(), **sim_kwargs}
         attrs = {"keypoint_names": list(sim.keypoint_names),
                  "views": planned_views(type(sim), rig_cfg, first_person)}
         frames_total = 0
@@ -47,34 +60,37 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                     index = demo_index(name)
                     if index in writer.done:
                         continue
-                    group = src.demo(name)
-                    if "states" not in group:
+                    states = src.array(name, "states")
+                    if states is None:
                         raise ValueError(f"{input!r}: data/{name} has no states to replay")
-                    model_file = group.attrs.get("model_file")
-                    if sim.env_type == 1:
-                        if model_file is None:
-                            raise ValueError(
-                                f"{input!r}: data/{name} has no model_file attribute; robosuite scenes are "
-                                f"rebuilt from it (robomimic datasets store it per demo)"
-                            )
-                        sim.load_model(model_file, rig_cfg.num_views)
+                    demo_seed = src.demo_attr(name, "seed")
+                    model_file = src.demo_attr(name, "model_file")
+                    if demo_seed is None and sim.env_type != 1:
+                        raise ValueError(f"{input!r}: data/{name} has no seed attribute; {env} scenes are "
+                                         f"rebuilt from the episode's seed")
+                    try:
+                        sim.restore_scene(int(demo_seed or 0), model_file, rig_cfg.num_views)
+                    except ValueError as err:
+                        raise ValueError(f"{input!r}: data/{name}: {err}") from None
                     rig = make_rig(rig_cfg, image_size, image_size, episode_seed(seed, index))
                     sim.set_rig(rig)
                     frames = []
-                    for state in group["states"][()]:
+                    for state in states:
                         sim.set_state(state)
-                        views = views_now(sim, rig, first_person, image_size)
-                        frames.append(observe(sim, views))
-                    # Keep the input's low-dim observations; its old views (if any) are replaced.
-                    obs = {k: group["obs"][k][()] for k in group.get("obs", {}) if not k.endswith(VIEW_SUFFIXES)}
-                    obs.update(stack(frames))
-                    n = len(group["actions"])
+                        frames.append(observe(sim, views_now(sim, rig, first_person, image_size)))
+                    # The input's low-dim observations where it has them; then every view and the
+                    # simulator's own low-dim observations at each replayed state.
+                    obs = {**src.low_dim_obs(name), **stack(frames)}
+                    actions = src.array(name, "actions")
+                    n = len(actions)
+                    rewards, dones = src.array(name, "rewards"), src.array(name, "dones")
                     writer.add(index, Episode(
-                        seed=int(group.attrs.get("seed", index)), success=sim.success(),
-                        actions=group["actions"][()], states=group["states"][()],
-                        rewards=group["rewards"][()] if "rewards" in group else np.zeros(n, np.float32),
-                        dones=group["dones"][()] if "dones" in group else terminal_dones(n),
-                        obs=obs, model_file=model_file, cameras=cameras_of(views),
+                        seed=int(demo_seed if demo_seed is not None else index), success=sim.success(),
+                        actions=actions, states=states,
+                        rewards=rewards if rewards is not None else np.zeros(n, np.float32),
+                        dones=dones if dones is not None else terminal_dones(n),
+                        obs=obs, model_file=model_file,
+                        cameras=cameras_of(views_now(sim, rig, first_person, image_size)),
                     ))
                     frames_total += n
         finally:
@@ -84,7 +100,8 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
 
 @hydra.main(config_path="pkg://configs", config_name="rerender", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed)
+    summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
+                               OmegaConf.to_container(cfg.rig) if cfg.get("rig") else None)
     print(f"wrote {summary['path']}: {summary['frames']} frames re-rendered")
 
 

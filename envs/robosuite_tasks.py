@@ -97,6 +97,9 @@ class RobosuiteSimulator(Simulator):
         if action.shape != (self.action_dim,):
             raise ValueError(f"{self.name} expects actions of shape ({self.action_dim},), got {action.shape}")
         _, reward, _, _ = self.env.step(action)
+        # After mj_step, body and site poses lag qpos by one integration step; recompute them so what is
+        # rendered and observed is the stored state (a replay of it reproduces the frame exactly).
+        self.env.sim.forward()
         return float(reward)
 
     def success(self) -> bool:
@@ -141,10 +144,18 @@ class RobosuiteSimulator(Simulator):
             sim.model.cam_fovy[cam_id] = cam.fovy
         sim.forward()
 
+    def restore_scene(self, seed: int, model_file: Optional[str], num_rig_cameras: int) -> None:
+        """robosuite scenes are rebuilt from the episode's MJCF (robomimic's ``model_file``)."""
+        if model_file is None:
+            raise ValueError("this demo has no model_file attribute; robosuite scenes are rebuilt from it "
+                             "(robomimic datasets store it per demo)")
+        self.load_model(model_file, num_rig_cameras)
+
     def load_model(self, xml: str, num_views: int) -> None:
-        """(Re)load an MJCF with ``num_views`` rig cameras, keeping the current sim state."""
+        """(Re)load an MJCF with ``num_views`` rig cameras, keeping the current sim state. Asset paths
+        written on another machine are pointed at this robosuite install (``edit_model_xml``)."""
         state = self.get_state()
-        self.env.reset_from_xml_string(xml_with_rig_cameras(xml, num_views))
+        self.env.reset_from_xml_string(xml_with_rig_cameras(self.env.edit_model_xml(xml), num_views))
         self.num_rig_cameras = num_views
         self._index_model()
         if state.shape == self.get_state().shape:

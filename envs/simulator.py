@@ -85,6 +85,12 @@ class Simulator(abc.ABC):
     def low_dim_obs(self) -> Dict[str, np.ndarray]:
         """Proprioceptive and object observations, robomimic-style keys."""
 
+    def restore_scene(self, seed: int, model_file: Optional[str], num_rig_cameras: int) -> None:
+        """Rebuild the parts of an episode's scene that ``states`` do not hold (object colour, scenery,
+        goal), so ``set_state`` then reproduces what was recorded. By default the scene follows the
+        episode's seed, as in ``reset``."""
+        self.reset(seed)
+
     def model_file(self) -> Optional[str]:
         """The MJCF model XML for robosuite envs (robomimic's ``model_file``), else None."""
         return None

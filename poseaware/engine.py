@@ -13,7 +13,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -120,7 +120,8 @@ def seed_everything(seed: int) -> None:
     pl.seed_everything(seed, workers=True, verbose=False)
 
 
-def fit(task: pl.LightningModule, cfg: EngineConfig, train_loader, valid_loader) -> History:
+def fit(task: pl.LightningModule, cfg: EngineConfig, train_loader, valid_loader,
+        extra_callbacks: Sequence[Callback] = ()) -> History:
     """Train ``task``; returns the history (records and best epoch). ``best.pt``/``last.pt`` land in
     ``run_dir/checkpoints``; with ``resume`` the run continues from ``last.pt``."""
     quiet_lightning()
@@ -130,7 +131,7 @@ def fit(task: pl.LightningModule, cfg: EngineConfig, train_loader, valid_loader)
                                save_last=True, save_top_k=1, enable_version_counter=False,
                                auto_insert_metric_name=False)
     history = History(cfg.run_dir, cfg.monitor, cfg.mode)
-    callbacks: List[Callback] = [checkpoint, history, TQDMProgressBar(leave=False)]
+    callbacks: List[Callback] = [checkpoint, history, TQDMProgressBar(leave=False), *extra_callbacks]
     if cfg.patience is not None:
         callbacks.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.mode, patience=cfg.patience))
     trainer = pl.Trainer(

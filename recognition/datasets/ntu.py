@@ -8,7 +8,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from envs.skeletons import NTU25
+from envs.skeletons import NTU25, read_ntu_skeleton
 
 from .records import DatasetSplit, VideoRecord, require
 
@@ -31,30 +31,6 @@ def view_angle(camera: int, rep: int) -> int:
     if camera == 1:
         return 45
     return 0 if (camera, rep) in ((2, 2), (3, 1)) else 90
-
-
-def read_skeleton(path: str) -> np.ndarray:
-    """``(T, 25, 2)`` colour-image pixels of the first tracked body; frames with no body are NaN."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"skeleton file not found: {path!r}")
-    with open(path) as f:
-        lines = [line.strip() for line in f if line.strip()]
-    try:
-        pos = 0
-        frames = int(lines[pos]); pos += 1
-        out = np.full((frames, 25, 2), np.nan, dtype=np.float32)
-        for t in range(frames):
-            bodies = int(lines[pos]); pos += 1
-            for b in range(bodies):
-                pos += 1  # body info: id, clipped edges, hand states, lean, tracking state
-                joints = int(lines[pos]); pos += 1
-                values = np.array([lines[pos + j].split() for j in range(joints)], dtype=np.float32)
-                pos += joints
-                if b == 0:
-                    out[t, :joints] = values[:, 5:7]  # colorX, colorY
-    except (IndexError, ValueError) as err:
-        raise ValueError(f"{path!r} is not a valid NTU .skeleton file: {err}") from None
-    return out
 
 
 def in_split(info: Dict[str, int], protocol: str, split: str) -> bool:
@@ -84,4 +60,4 @@ def load_split(root: str, protocol: str, split: str) -> DatasetSplit:
             continue
         skeleton = os.path.join(os.path.dirname(path), f"{stem}.skeleton")
         records.append(VideoRecord(path, info["action"] - 1, skeleton, info))
-    return DatasetSplit(f"ntu/{protocol}/{split}", records, CLASSES, NTU25, read_skeleton, "top1")
+    return DatasetSplit(f"ntu/{protocol}/{split}", records, CLASSES, NTU25, read_ntu_skeleton, "top1")

@@ -8,18 +8,14 @@ from typing import List
 
 import numpy as np
 
-from envs.skeletons import OPENPOSE18
+from envs.skeletons import OPENPOSE18, read_openpose
 
-from .records import DatasetSplit, VideoRecord, read_pose_json, require
+from .records import DatasetSplit, VideoRecord, require
 
 ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)  # a01..a06, a08, a09, a11, a12 -> classes 0..9
 CLASSES = tuple(f"a{a:02d}" for a in ACTIONS)
 PROTOCOLS = ("CV1", "CV2", "CV3")  # CVk: test on view k, train on the other two
 _NAME = re.compile(r"^a(?P<action>\d+)_s(?P<subject>\d+)_e(?P<episode>\d+)$")
-
-
-def read_openpose(path: str) -> np.ndarray:
-    return read_pose_json(path, 18)
 
 
 def load_split(root: str, protocol: str, split: str) -> DatasetSplit:

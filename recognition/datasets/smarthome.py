@@ -11,10 +11,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from envs.mocap import MOCAP_CLASSES
-from envs.skeletons import LCRNET13
+from envs.skeletons import LCRNET13, MOCAP_CLASSES, read_lcrnet
 
-from .records import DatasetSplit, VideoRecord, read_pose_json, require
+from .records import DatasetSplit, VideoRecord, require
 
 CLASS_LIST_VERSION = "smarthome-v1"  # the official CS (31) and CV (19) lists
 CS_CLASSES: Tuple[str, ...] = (
@@ -47,10 +46,6 @@ def parse_name(stem: str) -> Dict[str, object]:
         raise ValueError(f"{stem!r} is not a Smarthome name <Activity>_pNN_rNN_vNN_cNN")
     info = match.groupdict()
     return {"activity": info["activity"], **{k: int(info[k]) for k in ("subject", "rep", "video", "camera")}}
-
-
-def read_lcrnet(path: str) -> np.ndarray:
-    return read_pose_json(path, 13)
 
 
 def classes_for(protocol: str) -> Sequence[str]:

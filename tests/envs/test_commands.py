@@ -58,6 +58,37 @@ def test_rerender_without_model_file_names_it(lift_states_only, tmp_path):
         rerender_dataset(raw, str(tmp_path / "out.hdf5"), num_views=1, image_size=32, progress=False)
 
 
+def test_rerender_a_raw_robomimic_file_with_no_obs_group(lift_states_only, tmp_path):
+    """robomimic's downloadable raw files hold states, actions, rewards, dones and model_file only."""
+    raw = str(tmp_path / "raw.hdf5")
+    with open(lift_states_only, "rb") as src, open(raw, "wb") as dst:
+        dst.write(src.read())
+    with h5py.File(raw, "a") as f:
+        del f["data/demo_0/obs"]
+        del f.attrs["generation"]
+    out = str(tmp_path / "views.hdf5")
+    rerender_dataset(raw, out, num_views=1, image_size=32, progress=False)
+    with EpisodeFile(out) as f:
+        assert f.views == ["cam0", "first_person"]
+        assert f.view_obs("demo_0", "cam0", "image").std() > 5
+        with EpisodeFile(lift_states_only) as original:  # low-dim obs recomputed from the states
+            np.testing.assert_allclose(f.obs("demo_0", "robot0_eef_pos"), original.obs("demo_0", "robot0_eef_pos"),
+                                       atol=1e-6)
+
+
+@pytest.mark.parametrize("env", ["pick", "lift", "can", "minecraft"])
+def test_rerender_with_the_same_settings_reproduces_the_file(env, tmp_path):
+    data, out = str(tmp_path / "gen.hdf5"), str(tmp_path / "again.hdf5")
+    generate_dataset(env, data, episodes=1, image_size=32, num_views=2, seed=3, progress=False)
+    rerender_dataset(data, out, progress=False)
+    with EpisodeFile(data) as a, EpisodeFile(out) as b:
+        assert a.views == b.views
+        for view in a.views:
+            for kind in ("image", "robot_mask", "keypoints"):
+                np.testing.assert_array_equal(a.view_obs("demo_0", view, kind), b.view_obs("demo_0", view, kind),
+                                              err_msg=f"{env} {view} {kind}")
+
+
 @pytest.mark.parametrize("env_id", ["envs/Pick-v0", "envs/Lift-v0", "envs/Minecraft-v0"])
 def test_gymnasium_env_passes_check_env(env_id):
     env = gymnasium.make(env_id, image_size=32, num_views=2, render_mode="rgb_array")

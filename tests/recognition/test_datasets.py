@@ -1,5 +1,7 @@
 """Every loader on synthetic files in the real formats; protocol splits; flip swap; bad input."""
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -137,3 +139,23 @@ def test_read_video_decodes_only_the_wanted_frames(tmp_path):
     assert full.shape == (synthetic.T, synthetic.H, synthetic.W, 3) and video_length(path) == synthetic.T
     picked = read_video(path, [7, 2, 2, 50])  # any order, repeats, and past the end
     np.testing.assert_array_equal(picked, full[[7, 2, 2, synthetic.T - 1]])
+
+
+def test_dataset_readers_load_no_simulator():
+    code = ("import sys, recognition.datasets, recognition.clips; "
+            "loaded = [m for m in ('pybullet', 'robosuite', 'mujoco') if m in sys.modules]; "
+            "assert not loaded, f'{loaded} imported by the dataset readers'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_lcrnet_writer_and_reader_round_trip(tmp_path):
+    from envs.skeletons import LCRNET13, read_lcrnet, write_lcrnet
+
+    kp = np.arange(3 * 13 * 2, dtype=np.float32).reshape(3, 13, 2) + 1
+    kp[1] = np.nan  # a frame with nobody in it
+    kp[2, 4] = np.nan  # one missing joint
+    path = str(tmp_path / "x_pose3d.json")
+    write_lcrnet(path, kp, np.zeros((3, len(LCRNET13.joints), 3)))
+    back = read_lcrnet(path)
+    np.testing.assert_array_equal(back, kp)

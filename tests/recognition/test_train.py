@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
-from envs.mocap import MOCAP_CLASSES, MocapConfig, generate_mocap
+from envs.mocap import MocapConfig, generate_mocap
+from envs.skeletons import MOCAP_CLASSES
 from recognition.datasets import load_split
 from recognition.evaluate import evaluate_checkpoint
 from recognition.retrieve import retrieve
