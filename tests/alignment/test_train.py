@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
+import torch
+
+from alignment.data import load_frames
 from alignment.embed import embed_file
 from alignment.evaluate import evaluate_checkpoint
+from alignment.inference import embed_video, load_encoder
+from alignment.metrics import alignment_error, score_trajectories
 from alignment.task import train
 from envs.generate import generate_dataset
 
@@ -34,10 +39,12 @@ def config(data, run_dir, *overrides):
 def test_one_epoch_writes_checkpoint_metrics_and_plots(data, tmp_path, method):
     run = str(tmp_path / method)
     result = train(config(data, run, f"method={method}"))
-    for group in ("seen", "unseen"):
-        assert 0 <= result[f"{group}/alignment_error"] < 1
+    # The reported test metrics are those of the deployed best checkpoint on the test split.
+    assert evaluate_checkpoint(os.path.join(run, "checkpoints", "best.pt")) == result
     metrics = json.load(open(os.path.join(run, "metrics.json")))
     assert metrics["test"] == result and len(metrics["history"]) == 1
+    assert metrics["best"]["epoch"] == 0
+    assert metrics["best"]["valid/seen/alignment_error"] == metrics["history"][0]["valid/seen/alignment_error"]
     for name in ("checkpoints/best.pt", "checkpoints/last.pt", "config.yaml",
                  "plots/distance_matrix.png", "plots/matched_frames.png"):
         assert os.path.exists(os.path.join(run, name)), name
@@ -118,7 +125,69 @@ def test_same_seed_same_run(data, tmp_path):
 def test_minecraft_alignment_end_to_end(tmp_path):
     path = str(tmp_path / "mc.hdf5")
     generate_dataset("minecraft", path, episodes=3, image_size=32, num_views=3, progress=False)
+    run = tmp_path / "run"
     with initialize_config_module("configs", version_base="1.3"):
-        cfg = compose("train", overrides=["env=minecraft", "method=paab", f"data={path}",
-                                          f"run_dir={tmp_path / 'run'}", *TINY])
-    assert 0 <= train(cfg)["unseen/alignment_error"] < 1
+        cfg = compose("train", overrides=["env=minecraft", "method=paab", f"data={path}", f"run_dir={run}", *TINY])
+    result = train(cfg)
+    # Recompute the table by hand from the deployed encoder: cam0/cam1 train, cam2 and the avatar's
+    # first-person view are unseen, and each pair's error is the symmetric nearest-frame error.
+    encoder, _ = load_encoder(str(run / "checkpoints" / "best.pt"), torch.device("cpu"))
+    views = ["cam0", "cam1", "cam2", "first_person"]
+    frames = load_frames(path, "test", views, keypoints=True)
+    emb = {d: {v: embed_video(encoder, im, kp, torch.device("cpu")) for v, (im, kp) in vs.items()}
+           for d, vs in frames.items()}
+    assert result == score_trajectories(emb, ["cam0", "cam1"])
+    demo = next(iter(emb))
+    unseen = [alignment_error(emb[demo][a], emb[demo][b]) for a in views for b in views
+              if a != b and not {a, b} <= {"cam0", "cam1"}]
+    assert result["unseen/alignment_error"] == pytest.approx(float(np.mean(unseen)))
+
+
+def test_a_finished_run_is_not_overwritten(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(config(data, run, "method=baseline"))
+    best = os.path.join(run, "checkpoints", "best.pt")
+    before = open(best, "rb").read()
+    with pytest.raises(FileExistsError, match="resume=true.*overwrite=true"):
+        train(config(data, run, "method=baseline"))
+    assert open(best, "rb").read() == before
+    train(config(data, run, "method=baseline", "overwrite=true", "seed=1"))
+    assert open(best, "rb").read() != before
+
+
+def test_resume_refuses_another_config_before_writing(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(config(data, run, "method=paat"))
+    saved = open(os.path.join(run, "config.yaml")).read()
+    with pytest.raises(ValueError, match=r"loss.name: checkpoint 'infonce', asked 'triplet'"):
+        train(config(data, run, "method=paat", "resume=true", "loss.name=triplet"))
+    with pytest.raises(ValueError, match=r"method.name: checkpoint 'paat', asked 'paab'"):
+        train(config(data, run, "method=paab", "resume=true"))
+    assert open(os.path.join(run, "config.yaml")).read() == saved
+
+
+def test_an_option_the_encoder_does_not_take_is_named(data, tmp_path):
+    cfg = config(data, str(tmp_path / "x"), "method=paab", "+model.pool_size=3")
+    with pytest.raises(ValueError, match=r"\['pool_size'\].*PoseAwareEncoder does not take"):
+        train(cfg)
+
+
+class Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_file_that_is_not_a_checkpoint_runs_no_code(tmp_path):
+    marker = tmp_path / "ran"
+    crafted = str(tmp_path / "crafted.pt")
+    torch.save({"format": "poseaware-checkpoint/1", "x": Payload(str(marker))}, crafted)
+    with pytest.raises(ValueError, match="crafted.pt is not a poseaware checkpoint"):
+        evaluate_checkpoint(crafted)
+    assert not marker.exists()
+    plain = str(tmp_path / "plain.pt")
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(ValueError, match="plain.pt is not a poseaware checkpoint: it has no format entry"):
+        evaluate_checkpoint(plain)

@@ -79,8 +79,17 @@ def test_paab_with_no_visible_keypoints_is_finite():
 
 def test_pool_and_projection_options():
     images, kp = toy_batch(2)
-    enc = PoseAwareEncoder(pool="mean", proj_dim=16, **SMALL).eval()
-    assert enc(images).embedding.shape == (2, 16)
+    torch.manual_seed(0)
+    mean = PoseAwareEncoder(pool="mean", proj_dim=16, **SMALL).eval()
+    cls = PoseAwareEncoder(pool="cls", proj_dim=16, **SMALL).eval()
+    cls.load_state_dict(mean.state_dict())
+    with torch.no_grad():
+        tokens, _ = mean.forward_features(images)
+        out_mean, out_cls = mean(images).embedding, cls(images).embedding
+    assert out_mean.shape == (2, 16)
+    torch.testing.assert_close(out_mean, mean.head(tokens[:, 1:].mean(1)))
+    torch.testing.assert_close(out_cls, mean.head(tokens[:, 0]))
+    assert not torch.allclose(out_mean, out_cls)
 
 
 @pytest.mark.parametrize(
