@@ -1,9 +1,12 @@
 """``python -m alignment.embed checkpoint=... input=<hdf5> out=<hdf5>``: embeddings for downstream policies.
 
 Writes ``obs/<view>_embedding`` (T x D float32) for every demo and view into a copy of the
-input (a robomimic-layout file); the input is never modified. PAAT and baseline encoders need
+input (a robomimic-layout file); the input is never modified. The file attribute ``embedding``
+records the checkpoint, its method and image size, and the views. PAAT and baseline encoders need
 no keypoints; PAAB reads ``obs/<view>_keypoints``.
 """
+import os
+
 import hydra
 from omegaconf import DictConfig
 from tqdm import tqdm
@@ -11,12 +14,13 @@ from tqdm import tqdm
 from envs.dataset_io import EpisodeFile, ObservationWriter, obs_key
 from poseaware.inputs import default_device
 
-from .inference import embed_video, load_encoder
+from .data import image_size_of
+from .inference import embed_video, load_encoder, warn_if_resized
 
 
 def embed_file(checkpoint: str, input: str, out: str, views=None, progress: bool = True) -> int:
     device = default_device()
-    encoder, _ = load_encoder(checkpoint, device)
+    encoder, ckpt = load_encoder(checkpoint, device)
     needs_kp = encoder.needs_keypoints_at_inference
     written = 0
     with EpisodeFile(input) as src:
@@ -27,7 +31,10 @@ def embed_file(checkpoint: str, input: str, out: str, views=None, progress: bool
         lacking = [v for v in views if needs_kp and not src.has_keypoints(v)]
         if lacking:
             raise ValueError(f"PAAB embeddings need keypoints, but {input!r} has none for {lacking}")
-        with ObservationWriter(input, out) as dst:
+        warn_if_resized(checkpoint, ckpt, input, image_size_of(input))
+        made_by = {"checkpoint": os.path.abspath(checkpoint), "method": ckpt["config"]["method"]["name"],
+                   "image_size": ckpt["data"]["image_size"], "views": views}
+        with ObservationWriter(input, out, {"embedding": made_by}) as dst:
             for demo in tqdm(src.demos, desc="embed", unit="demo", disable=not progress):
                 for view in views:
                     kp = src.view_obs(demo, view, "keypoints") if needs_kp else None

@@ -9,8 +9,8 @@ from omegaconf import DictConfig
 from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text
 
-from .data import load_frames
-from .inference import evaluate, format_table, load_encoder
+from .data import image_size_of, load_frames
+from .inference import evaluate, format_table, load_encoder, warn_if_resized
 
 
 def evaluate_checkpoint(checkpoint: str, data: Optional[str] = None, split: str = "test") -> Dict[str, float]:
@@ -18,7 +18,9 @@ def evaluate_checkpoint(checkpoint: str, data: Optional[str] = None, split: str 
     encoder, ckpt = load_encoder(checkpoint, device)
     info = ckpt["data"]
     views = info["train_views"] + info["test_views"]
-    frames = load_frames(data or info["path"], split, views, keypoints=encoder.needs_keypoints_at_inference)
+    path = data or info["path"]
+    warn_if_resized(checkpoint, ckpt, path, image_size_of(path))
+    frames = load_frames(path, split, views, keypoints=encoder.needs_keypoints_at_inference)
     return evaluate(encoder, frames, info["train_views"], device)
 
 

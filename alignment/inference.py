@@ -5,6 +5,7 @@ imports training code.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
@@ -15,6 +16,14 @@ from poseaware.runs import load_deployed
 
 from .data import Frames, to_model_input
 from .metrics import score_trajectories
+
+
+def warn_if_resized(checkpoint: str, ckpt: dict, data: str, data_size: int) -> None:
+    """Frames of another size are resized to the encoder's; say so, since it changes what it sees."""
+    trained = ckpt["data"]["image_size"]
+    if data_size != trained:
+        warnings.warn(f"{checkpoint} was trained on {trained} px images, {data} holds {data_size} px: frames are "
+                      f"resized to {trained} px", stacklevel=2)
 
 
 def load_encoder(checkpoint: str, device: torch.device) -> Tuple[PoseAwareEncoder, dict]:

@@ -2,6 +2,7 @@
 (plus PAAT's auxiliary loss), validated by alignment error, and ``train(cfg)`` that runs it."""
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any, Dict, List, Optional
@@ -12,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from envs.dataset_io import EpisodeFile
-from envs.generate import generate_dataset
+from envs.generate import generate_dataset, generation_settings
 from poseaware import PoseAwareEncoder, needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
 from poseaware.engine import EngineConfig, fit, seed_everything, task_checkpoint_extras
@@ -100,8 +101,28 @@ class AlignmentTask(pl.LightningModule):
                                                  self.data_info))
 
 
+def unfinished_default_dataset(cfg: DictConfig, path: str) -> Optional[int]:
+    """Demos in ``path`` when it is the default dataset with fewer than its episodes (an interrupted
+    generation); None for a complete default dataset or a file made otherwise."""
+    d = cfg.default_data
+    with EpisodeFile(path) as f:
+        made, count = f.settings, len(f.demos)
+    default = json.loads(json.dumps(generation_settings(cfg.env.name, d.image_size, d.num_views, seed=cfg.seed)))
+    return count if made == default and count < d.episodes else None
+
+
 def ensure_dataset(cfg: DictConfig, rank: int) -> str:
+    """The dataset to train on: made (or, after an interrupted generation, completed) when it is the
+    default one, and ``generate_if_missing`` allows it."""
     path = cfg.data
+    d = cfg.default_data
+    if os.path.exists(path) and cfg.generate_if_missing and rank == 0:
+        count = unfinished_default_dataset(cfg, path)
+        if count is not None:
+            print(f"dataset {path} holds {count} of the default {d.episodes} episodes (interrupted generation?): "
+                  f"generating the missing ones")
+            generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
+                             num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
     if not os.path.exists(path):
         if cfg.env.name == "mocap":
             raise ValueError("env=mocap is the action-recognition set (a video folder); train on it with "
@@ -110,7 +131,6 @@ def ensure_dataset(cfg: DictConfig, rank: int) -> str:
             raise FileNotFoundError(f"dataset {path!r} not found; generate it with "
                                     f"`python -m envs.generate env={cfg.env.name} out={path}`")
         if rank == 0:
-            d = cfg.default_data
             print(f"dataset {path} not found: generating a small default dataset with envs.generate "
                   f"({d.episodes} episodes, {d.image_size} px)")
             generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,

@@ -1,70 +1,136 @@
-"""Views rendered per second: the generator against the simulator's bare render loop.
+"""Demo generation speed against the renderer's limit, render quality, and worker scaling.
 
-python benchmarks/generation_speed.py [--envs pick lift can] [--episodes 2] [--image-size 128]
+python benchmarks/generation_speed.py [--envs lift can] [--sizes 64 128] [--demos 20] [--out FILE.json]
 
-The bare loop steps the same scripted policy and renders the same cameras with the simulator's
-own calls (pybullet: getCameraImage; robosuite: sim.render for RGB and segmentation, as its
-camera observables do), in the same process. Worker scaling runs envs.generate with 1 and 2 workers.
+Per env and image size, all in this process unless said:
+- limit: a bare loop that only steps the scripted policy and renders the same views of the same
+  states (RGB + the segmentation pass for the robot mask) at the fastest setting, ``render=fast``;
+  with its mean render time per view and ``env.step`` time per frame, the limit is
+  ``1 / (render per view + step time / views)`` views/s;
+- generator: ``record_episode`` (policy, renders, keypoints, low-dim obs, state) views/s with
+  ``render=fast``, and its ratio to the limit;
+- quality: demos/s of ``record_episode`` with ``render=full`` (robosuite's defaults, what the
+  generator rendered before the setting existed) against ``render=fast``, alternating episodes;
+- workers: ``generate_dataset`` of ``--demos`` demos with 1 and 2 worker processes (each keeps its
+  simulator; process start-up included), demos/s.
+
+Rows land in ``--out`` as they finish, and a rerun skips finished rows, so a long grid can span sessions.
 """
 import argparse
+import json
 import os
 import tempfile
 import time
 
+import numpy as np
+
 from envs.cameras import make_rig
 from envs.generate import generate_dataset
 from envs.recorder import episode_seed, record_episode, rig_for, views_now
-from envs.registry import make_simulator
+from envs.registry import make_simulator, simulator_options
 
 
-def bare_loop(sim, rig_cfg, seed: int, size: int) -> int:
-    """Step the policy and render every view with the simulator's own render calls only."""
+def bare_loop(sim, rig_cfg, seed: int, size: int):
+    """(views, per-view render seconds, per-frame step seconds) of policy + renders only."""
     sim.reset(seed)
     rig = make_rig(rig_cfg, size, size, seed)
     sim.set_rig(rig)
-    views = 0
+    renders, steps = [], []
     for _ in range(sim.max_steps):
         for cam in views_now(sim, rig, True, size):
+            t = time.perf_counter()
             sim.render(cam)
-            views += 1
-        sim.step(sim.scripted_action())
+            renders.append(time.perf_counter() - t)
+        action = sim.scripted_action()
+        t = time.perf_counter()
+        sim.step(action)
+        steps.append(time.perf_counter() - t)
         if sim.success():
             break
-    return views
+    return len(renders), np.asarray(renders), np.asarray(steps)
+
+
+def limit_and_generator(env: str, size: int, episodes: int) -> dict:
+    sim = make_simulator(env, **simulator_options(env, render="fast"))
+    rig_cfg = rig_for(type(sim))
+    views_per_frame = rig_cfg.num_views + 1
+    record_episode(sim, rig_cfg, episode_seed(0, 99), size)  # warm-up: contexts, caches
+    gen_views = gen_time = 0.0
+    renders, steps = [], []
+    for i in range(episodes):  # alternate so load drifts affect both alike
+        seed = episode_seed(0, i)
+        t = time.perf_counter()
+        ep = record_episode(sim, rig_cfg, seed, size)
+        gen_time += time.perf_counter() - t
+        gen_views += ep.num_samples * views_per_frame
+        _, r, s = bare_loop(sim, rig_cfg, seed, size)
+        renders.append(r)
+        steps.append(s)
+    sim.close()
+    renders, steps = np.concatenate(renders), np.concatenate(steps)
+    limit = 1.0 / (float(renders.mean()) + float(steps.mean()) / views_per_frame)
+    generator = gen_views / gen_time
+    return {"views_per_frame": views_per_frame, "render_ms_per_view": float(renders.mean()) * 1e3,
+            "step_ms_per_frame": float(steps.mean()) * 1e3,
+            "limit_views_per_s": limit, "generator_views_per_s": generator, "ratio_to_limit": generator / limit}
+
+
+def quality(env: str, size: int, episodes: int) -> dict:
+    sims = {q: make_simulator(env, **simulator_options(env, render=q)) for q in ("full", "fast")}
+    rig_cfg = rig_for(type(sims["fast"]))
+    seconds = {q: 0.0 for q in sims}
+    for q, sim in sims.items():
+        record_episode(sim, rig_cfg, episode_seed(0, 99), size)
+    for i in range(episodes):
+        for q, sim in sims.items():
+            t = time.perf_counter()
+            record_episode(sim, rig_cfg, episode_seed(0, i), size)
+            seconds[q] += time.perf_counter() - t
+    for sim in sims.values():
+        sim.close()
+    rates = {q: episodes / s for q, s in seconds.items()}
+    return {"full_demos_per_s": rates["full"], "fast_demos_per_s": rates["fast"],
+            "fast_over_full": rates["fast"] / rates["full"]}
+
+
+def workers(env: str, size: int, demos: int) -> dict:
+    rates = {}
+    for n in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            s = generate_dataset(env, os.path.join(tmp, "x.hdf5"), episodes=demos, image_size=size,
+                                 num_workers=n, progress=False)
+            rates[n] = s["episodes"] / s["seconds"]
+    return {"1_worker_demos_per_s": rates[1], "2_workers_demos_per_s": rates[2], "scaling": rates[2] / rates[1]}
+
+
+PARTS = {"limit": limit_and_generator, "quality": quality, "workers": workers}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--envs", nargs="+", default=["pick", "lift", "can", "minecraft"])
-    parser.add_argument("--episodes", type=int, default=2)
-    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--envs", nargs="+", default=["lift", "can"])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--episodes", type=int, default=2, help="episodes for the limit and quality parts")
+    parser.add_argument("--demos", type=int, default=20, help="demos for the worker scaling part")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
+    parser.add_argument("--out", default="benchmarks/generation_speed.json")
     args = parser.parse_args()
-    size = args.image_size
-    print(f"{size} px, {os.cpu_count()} cpus")
-    print("| env | views | generator views/s | bare loop views/s | ratio | 1 worker demos/s | 2 workers demos/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for env in args.envs:
-        sim = make_simulator(env)
-        rig_cfg = rig_for(type(sim))
-        gen_views = gen_time = bare_views = bare_time = 0.0
-        for i in range(args.episodes):  # alternate so load drifts affect both alike
-            seed = episode_seed(0, i)
-            t = time.perf_counter()
-            ep = record_episode(sim, rig_cfg, seed, size, first_person=True)
-            gen_time += time.perf_counter() - t
-            gen_views += ep.num_samples * (rig_cfg.num_views + 1)
-            t = time.perf_counter()
-            bare_views += bare_loop(sim, rig_cfg, seed, size)
-            bare_time += time.perf_counter() - t
-        sim.close()
-        rates = []
-        for workers in (1, 2):
-            with tempfile.TemporaryDirectory() as tmp:
-                s = generate_dataset(env, os.path.join(tmp, "x.hdf5"), episodes=2 * args.episodes,
-                                     image_size=size, num_workers=workers, progress=False)
-                rates.append(s["episodes"] / s["seconds"])
-        g, b = gen_views / gen_time, bare_views / bare_time
-        print(f"| {env} | {rig_cfg.num_views}+1 | {g:.1f} | {b:.1f} | {g / b:.2f} | {rates[0]:.3f} | {rates[1]:.3f} |")
+    results = json.load(open(args.out)) if os.path.exists(args.out) else {}
+    print(f"{os.cpu_count()} cpus; results in {args.out}")
+    for part in args.parts:
+        for env in args.envs:
+            for size in args.sizes:
+                key = f"{part}/{env}/{size}"
+                if key in results:
+                    print(f"{key}: done before, skipped")
+                    continue
+                count = args.demos if part == "workers" else args.episodes
+                results[key] = {"count": count, "date": time.strftime("%Y-%m-%d"), **PARTS[part](env, size, count)}
+                tmp = f"{args.out}.tmp"
+                with open(tmp, "w") as f:
+                    json.dump(results, f, indent=2)
+                os.replace(tmp, args.out)
+                print(key, json.dumps(results[key]), flush=True)
 
 
 if __name__ == "__main__":

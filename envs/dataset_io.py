@@ -10,7 +10,9 @@ Layout::
     mask/train, mask/valid, mask/test   (demo names)
 
 Writes go to a temp file in the same folder and land with an atomic rename; an interrupted
-writer keeps every finished demo, so re-running with the same output resumes.
+writer keeps every finished demo, so re-running with the same output resumes. Finished demos
+are committed as often as committing costs at most a tenth of the time (after every demo unless
+the file is large), so even a hard kill (SIGKILL) loses only the demos since the last commit.
 """
 from __future__ import annotations
 
@@ -188,11 +190,57 @@ class EpisodeFile:
         return self.demo(name).attrs.get(key, default)
 
 
+def temp_path_for(path: str) -> str:
+    """A new, unique temp file beside ``path`` whose name records this process (see ``remove_stale_temps``)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.{os.getpid()}.",
+                               suffix=".tmp")
+    os.close(fd)
+    return tmp
+
+
+def remove_stale_temps(path: str) -> List[str]:
+    """Delete temp files of ``path`` left by writers that no longer run (a hard kill); returns them."""
+    folder, name = os.path.dirname(path) or ".", os.path.basename(path)
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\..*\.tmp$")
+    removed = []
+    for entry in os.listdir(folder):
+        match = pattern.match(entry)
+        if match and not _process_alive(int(match.group(1))):
+            os.remove(os.path.join(folder, entry))
+            removed.append(entry)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def land(tmp: str, path: str) -> None:
+    """Atomically put a finished temp file at ``path``, readable like any file the user makes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def settings_differences(existing: dict, asked: dict) -> str:
+    """The settings that differ, as ``key: file has X, asked Y`` (empty when none do)."""
+    differ = sorted(k for k in set(existing) | set(asked) if existing.get(k) != asked.get(k))
+    return ", ".join(f"{k}: file has {existing.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
+
+
 class EpisodeWriter:
     """Append episodes to ``path`` through a temp file, resuming from what ``path`` already holds.
 
     ``settings`` describe how the episodes were made; an existing file made with other settings
-    is refused rather than silently mixed. Finished demos survive Ctrl-C and errors.
+    is refused rather than silently mixed. Finished demos survive Ctrl-C, SIGTERM and errors, and
+    all but the last few survive SIGKILL (see ``commit_if_due``).
     """
 
     def __init__(self, path: str, settings: dict, file_attrs: Dict[str, object],
@@ -205,13 +253,13 @@ class EpisodeWriter:
         self.done: set = set()
         self._tmp: Optional[str] = None
         self._file: Optional[h5py.File] = None
+        self._commit_cost = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "EpisodeWriter":
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=os.path.dirname(self.path),
-                                         prefix=f".{os.path.basename(self.path)}.", suffix=".tmp")
-        os.close(fd)
+        remove_stale_temps(self.path)
+        self._tmp = temp_path_for(self.path)
         try:
             if os.path.exists(self.path):
                 with EpisodeFile(self.path) as existing:
@@ -229,21 +277,28 @@ class EpisodeWriter:
         return self
 
     def _check_settings(self, existing: dict) -> None:
-        differ = sorted(k for k in set(existing) | set(self.settings) if existing.get(k) != self.settings.get(k))
-        if differ:
-            detail = ", ".join(f"{k}: file has {existing.get(k)!r}, asked {self.settings.get(k)!r}" for k in differ)
+        detail = settings_differences(existing, self.settings)
+        if detail:
             raise ValueError(
                 f"{self.path!r} was written with other settings ({detail}); "
                 f"use the same settings to resume, or choose another output path"
             )
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._tmp is None:  # discarded
+            return
         try:
             self._finalize()
-            os.replace(self._tmp, self.path)
+            land(self._tmp, self.path)
         finally:
             if self._tmp and os.path.exists(self._tmp):
                 os.remove(self._tmp)
+
+    def discard(self) -> None:
+        """Leave ``path`` as it was (nothing of this writer lands), e.g. when a merge input is bad."""
+        self._file.close()
+        os.remove(self._tmp)
+        self._tmp = None
 
     def _finalize(self) -> None:
         f = self._file
@@ -261,14 +316,19 @@ class EpisodeWriter:
         f.close()
 
     def commit_if_due(self) -> None:
-        """Land what is written so far, so a hard kill loses at most ``commit_seconds`` of work."""
-        if time.monotonic() - self._last_commit < self.commit_seconds:
+        """Land what is written so far. A commit copies the file, so it is due once ten times its last
+        cost has passed (after every demo while the file is small), and at most ``commit_seconds``
+        apart: a hard kill loses only the demos since then, and committing costs about 10% or less."""
+        if time.monotonic() - self._last_commit < min(self.commit_seconds, 10 * self._commit_cost):
             return
+        start = time.monotonic()
         self._finalize()
-        os.replace(self._tmp, self.path)
+        land(self._tmp, self.path)
+        self._tmp = temp_path_for(self.path)
         shutil.copyfile(self.path, self._tmp)
         self._file = h5py.File(self._tmp, "a")
         self._last_commit = time.monotonic()
+        self._commit_cost = self._last_commit - start
 
     # -- writing -------------------------------------------------------------------------------
     def set_env_args(self, env_args: str) -> None:
@@ -327,15 +387,23 @@ def merge_files(inputs: Sequence[str], out: str) -> int:
         settings = _unsharded(first.settings)
         attrs = {k: v for k, v in first.file.attrs.items() if k not in ("format", "generation")}
         env_args = first.file["data"].attrs.get("env_args", "{}")
-    with EpisodeWriter(out, settings, attrs) as writer:
-        writer.set_env_args(env_args)
-        for path in inputs:
-            with EpisodeFile(path) as shard:
-                if _unsharded(shard.settings) != settings:
-                    raise ValueError(f"{path!r} was generated with other settings than {inputs[0]!r}; cannot merge")
-                for name in shard.demos:
-                    if demo_index(name) not in writer.done:
-                        writer.copy_demo(shard.demo(name))
+    for path in inputs[1:]:  # every input is checked before anything is written
+        with EpisodeFile(path) as shard:
+            differ = settings_differences(settings, _unsharded(shard.settings))
+            if differ:
+                raise ValueError(f"{path!r} was generated with other settings than {inputs[0]!r} ({differ}); "
+                                 f"cannot merge")
+    with EpisodeWriter(out, settings, attrs, commit_seconds=float("inf")) as writer:
+        try:
+            writer.set_env_args(env_args)
+            for path in inputs:
+                with EpisodeFile(path) as shard:
+                    for name in shard.demos:
+                        if demo_index(name) not in writer.done:
+                            writer.copy_demo(shard.demo(name))
+        except BaseException:
+            writer.discard()
+            raise
         return len(writer.done)
 
 
@@ -365,9 +433,7 @@ class ObservationWriter:
     def __enter__(self) -> "ObservationWriter":
         EpisodeFile(self.source).close()  # a clear error for a missing, corrupt or foreign input
         os.makedirs(os.path.dirname(self.out), exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=os.path.dirname(self.out),
-                                         prefix=f".{os.path.basename(self.out)}.", suffix=".tmp")
-        os.close(fd)
+        self._tmp = temp_path_for(self.out)
         shutil.copyfile(self.source, self._tmp)
         self._file = h5py.File(self._tmp, "a")
         return self
@@ -386,8 +452,7 @@ class ObservationWriter:
                     self._file.attrs[key] = value if isinstance(value, (str, bytes)) else json.dumps(value)
             self._file.close()
             if exc_type is None:
-                os.chmod(self._tmp, 0o644)
-                os.replace(self._tmp, self.out)
+                land(self._tmp, self.out)
         finally:
             if os.path.exists(self._tmp):
                 os.remove(self._tmp)

@@ -4,19 +4,53 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from typing import Dict, Optional, Tuple
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from .dataset_io import Episode, EpisodeWriter, iter_demo_indices
+from .dataset_io import Episode, EpisodeFile, EpisodeWriter, iter_demo_indices
 from .cameras import RigConfig
 from .recorder import episode_seed, planned_views, record_episode, rig_for
-from .registry import simulator_class
+from .registry import simulator_class, simulator_options
+from .simulator import check_render_quality
 
 _worker: dict = {}
+
+
+def available_cores() -> int:
+    """Cores this process may use (the default number of workers: one simulator per core)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes the kernel reports as available (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(sim_cls, views: int, image_size: int, workers: int) -> None:
+    """Refuse, with the numbers, settings whose episodes cannot be held in memory while recording
+    (each worker holds its longest episode's images and masks, and the parent receives a copy)."""
+    per_episode = sim_cls.max_steps * views * image_size * image_size * 4  # RGB uint8 + bool mask
+    needed, available = per_episode * (workers + 1), available_memory()
+    if available is not None and needed > 0.8 * available:
+        raise ValueError(f"image_size={image_size} with {views} views needs up to {needed / 2**30:.1f} GiB to record "
+                         f"({per_episode / 2**30:.1f} GiB per {sim_cls.max_steps}-step episode, {workers} workers), "
+                         f"but {available / 2**30:.1f} GiB is available; use a smaller image_size, fewer views or "
+                         f"fewer num_workers")
 
 
 def shard_path(out: str, shard: int, num_shards: int) -> str:
@@ -26,9 +60,31 @@ def shard_path(out: str, shard: int, num_shards: int) -> str:
     return f"{stem}.shard{shard:03d}-of-{num_shards:03d}{ext or '.hdf5'}"
 
 
-def _init_worker(env: str, renderer: str, backend: str) -> None:
-    kwargs = {"renderer": renderer} if env == "pick" else {}
-    _worker["sim"] = simulator_class(env, backend)(**kwargs)
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (sent by ``timeout`` and job schedulers) stops generation as Ctrl-C does: every finished
+    demo lands in the output."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _start_simulator(env: str, backend: str, options: dict) -> None:
+    _worker["sim"] = simulator_class(env, backend)(**options)
+
+
+def _init_pool_worker(env: str, backend: str, options: dict) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
+    _start_simulator(env, backend, options)
 
 
 def _run(job: Tuple[int, int, dict, int, bool, bool]) -> Tuple[int, Episode, str]:
@@ -36,6 +92,22 @@ def _run(job: Tuple[int, int, dict, int, bool, bool]) -> Tuple[int, Episode, str
     sim = _worker["sim"]
     episode = record_episode(sim, RigConfig(**rig), seed, size, first_person, store_views)
     return index, episode, json.dumps(sim.env_args(), default=str)
+
+
+def generation_settings(env: str, image_size: int = 128, num_views: Optional[int] = None, first_person: bool = True,
+                        seed: int = 0, shard: int = 0, num_shards: int = 1, renderer: str = "tiny",
+                        render: str = "fast", backend: str = "voxel", rig_overrides: Optional[dict] = None,
+                        store_views: bool = True) -> dict:
+    """The settings a file is generated with (stored in it; resume and merge compare them)."""
+    if image_size < 8:
+        raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
+    rig = rig_for(simulator_class(env, backend), num_views=num_views, **(rig_overrides or {}))
+    return {
+        "env": env, "image_size": image_size, "num_views": rig.num_views, "first_person": bool(first_person),
+        "seed": seed, "rig": rig.to_json(), "shard": shard, "num_shards": num_shards, "store_views": store_views,
+        **simulator_options(env, renderer, check_render_quality(render)),
+        **({"backend": backend} if env == "minecraft" else {}),
+    }
 
 
 def generate_dataset(
@@ -46,10 +118,11 @@ def generate_dataset(
     num_views: Optional[int] = None,
     first_person: bool = True,
     seed: int = 0,
-    num_workers: int = 1,
+    num_workers: Optional[int] = None,
     shard: int = 0,
     num_shards: int = 1,
     renderer: str = "tiny",
+    render: str = "fast",
     backend: str = "voxel",
     rig_overrides: Optional[dict] = None,
     commit_seconds: float = 120.0,
@@ -62,36 +135,35 @@ def generate_dataset(
     ``model_file``; no images, keypoints or masks), e.g. as input for ``envs.rerender``.
     """
     sim_cls = simulator_class(env, backend)
+    num_workers = num_workers or available_cores()
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    if image_size < 8:
-        raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
-    rig = rig_for(sim_cls, num_views=num_views, **(rig_overrides or {}))
+    settings = generation_settings(env, image_size, num_views, first_person, seed, shard, num_shards, renderer,
+                                   render, backend, rig_overrides, store_views)
+    rig = RigConfig(**settings["rig"])
+    views = planned_views(sim_cls, rig, first_person, store_views)
+    check_memory(sim_cls, len(views), image_size, num_workers)
     path = shard_path(out, shard, num_shards)
-    settings = {
-        "env": env, "image_size": image_size, "num_views": rig.num_views, "first_person": bool(first_person),
-        "seed": seed, "rig": rig.to_json(), "shard": shard, "num_shards": num_shards, "store_views": store_views,
-        **({"renderer": renderer} if env == "pick" else {}),
-        **({"backend": backend} if env == "minecraft" else {}),
-    }
     file_attrs = {
         "keypoint_names": list(sim_cls.keypoint_names),
-        "views": planned_views(sim_cls, rig, first_person, store_views),
+        "views": views,
     }
     if sim_cls.keypoints_note:
         file_attrs["keypoints_note"] = sim_cls.keypoints_note
     start = time.time()
     successes = frames = made = 0
-    with EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
+    with sigterm_as_interrupt(), EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
         todo = iter_demo_indices(writer.done, episodes, shard, num_shards)
         skipped = len(iter_demo_indices((), episodes, shard, num_shards)) - len(todo)
         jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person, store_views) for i in todo]
+        num_workers = min(num_workers, max(1, len(jobs)))
         bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
+        options = simulator_options(env, renderer, render)
         if num_workers <= 1:
-            _init_worker(env, renderer, backend)
+            _start_simulator(env, backend, options)
             results = map(_run, jobs)
         else:
-            pool = mp.get_context("spawn").Pool(num_workers, _init_worker, (env, renderer, backend))
+            pool = mp.get_context("spawn").Pool(num_workers, _init_pool_worker, (env, backend, options))
             results = pool.imap_unordered(_run, jobs)
         try:
             for index, episode, env_args in results:
@@ -133,13 +205,22 @@ def main(cfg: DictConfig) -> None:
         print(f"wrote {summary['videos']} videos ({summary['classes']} classes x "
               f"{summary['cameras']} cameras) to {cfg.out}")
         return
-    summary = generate_dataset(
-        env=cfg.env.name, out=cfg.out, episodes=cfg.episodes, image_size=cfg.image_size,
-        num_views=cfg.num_views, first_person=cfg.first_person, seed=cfg.seed, num_workers=cfg.num_workers,
-        shard=cfg.shard, num_shards=cfg.num_shards, renderer=cfg.renderer, backend=cfg.backend,
-        rig_overrides=OmegaConf.to_container(cfg.rig), commit_seconds=cfg.commit_seconds,
-        store_views=cfg.store_views,
-    )
+    try:
+        summary = generate_dataset(
+            env=cfg.env.name, out=cfg.out, episodes=cfg.episodes, image_size=cfg.image_size,
+            num_views=cfg.num_views, first_person=cfg.first_person, seed=cfg.seed, num_workers=cfg.num_workers,
+            shard=cfg.shard, num_shards=cfg.num_shards, renderer=cfg.renderer, render=cfg.render,
+            backend=cfg.backend, rig_overrides=OmegaConf.to_container(cfg.rig), commit_seconds=cfg.commit_seconds,
+            store_views=cfg.store_views,
+        )
+    except KeyboardInterrupt:
+        path = shard_path(cfg.out, cfg.shard, cfg.num_shards)
+        kept = 0
+        if os.path.exists(path):
+            with EpisodeFile(path) as f:
+                kept = len(f.demos)
+        print(f"\nstopped: kept {kept} demos in {path}; run the same command again to finish", file=sys.stderr)
+        sys.exit(130)
     print_summary(summary)
 
 

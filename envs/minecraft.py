@@ -51,15 +51,17 @@ def pixel_art(kind: str, seed: int, size: int = 16) -> np.ndarray:
     return np.repeat(np.repeat(tex, 4, 0), 4, 1)
 
 
-def texture_file(kind: str, seed: int) -> str:
-    folder = os.path.join(tempfile.gettempdir(), "poseaware_textures")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{kind}_{seed}.png")
-    if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.png"
-        imageio.imwrite(tmp, pixel_art(kind, seed))
-        os.replace(tmp, path)
-    return path
+def load_textures(client: int, seed: int = 0) -> Dict[str, int]:
+    """pybullet texture ids of every block kind. pybullet loads textures from files only, so they are
+    written to a private folder (mode 0700) made for this call and removed once loaded: nothing is
+    read from a shared path that another user could plant images in."""
+    with tempfile.TemporaryDirectory(prefix="poseaware_textures_") as folder:
+        textures = {}
+        for kind in PALETTES:
+            path = os.path.join(folder, f"{kind}.png")
+            imageio.imwrite(path, pixel_art(kind, seed))
+            textures[kind] = pb.loadTexture(path, physicsClientId=client)
+        return textures
 
 
 class VoxelMinecraftSimulator(Simulator):
@@ -76,7 +78,7 @@ class VoxelMinecraftSimulator(Simulator):
             raise ValueError("the voxel Minecraft backend renders with pybullet's TinyRenderer only (renderer=tiny)")
         self.client = pb.connect(pb.DIRECT)
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
-        self.textures = {k: pb.loadTexture(texture_file(k, 0), physicsClientId=self.client) for k in PALETTES}
+        self.textures = load_textures(self.client)
         self.ground = pb.loadURDF("plane.urdf", [0, 0, 0], physicsClientId=self.client)
         pb.changeVisualShape(self.ground, -1, textureUniqueId=self.textures["grass"], rgbaColor=[1, 1, 1, 1],
                              physicsClientId=self.client)

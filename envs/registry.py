@@ -22,6 +22,13 @@ ROBOMIMIC_ENV_NAMES: Dict[str, str] = {
 }
 
 
+def simulator_options(env: str, renderer: str = "tiny", render: str = "fast") -> Dict[str, str]:
+    """The constructor options an env takes, as stored in a file's generation settings: pybullet's
+    renderer for Pick, the render quality for the robosuite envs (TinyRenderer has no multisampling or
+    reflections to turn off)."""
+    return {"pick": {"renderer": renderer}, "lift": {"render": render}, "can": {"render": render}}.get(env, {})
+
+
 def simulator_class(name: str, backend: str = "voxel") -> Type[Simulator]:
     if name not in SIMULATORS:
         raise ValueError(f"unknown env {name!r}; choose one of {', '.join(sorted(SIMULATORS))}")

@@ -21,14 +21,15 @@ from tqdm import tqdm
 from .cameras import make_rig
 from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index
 from .recorder import cameras_of, episode_seed, observe, planned_views, rig_for, stack, terminal_dones, views_now
-from .registry import ROBOMIMIC_ENV_NAMES, make_simulator
+from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
 
 DEFAULTS = {"image_size": 128, "first_person": True, "seed": 0}
 
 
 def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, image_size: Optional[int] = None,
                      first_person: Optional[bool] = None, seed: Optional[int] = None,
-                     rig_overrides: Optional[dict] = None, progress: bool = True) -> Dict[str, float]:
+                     rig_overrides: Optional[dict] = None, render: Optional[str] = None,
+                     progress: bool = True) -> Dict[str, float]:
     if os.path.abspath(input) == os.path.abspath(out):
         raise ValueError("out must differ from input: re-rendering never touches the input file")
     with EpisodeFile(input) as src:
@@ -42,7 +43,7 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
         made = src.settings  # envs.generate's settings; empty for other files
         asked = {"image_size": image_size, "first_person": first_person, "seed": seed}
         image_size, first_person, seed = (v if v is not None else made.get(k, DEFAULTS[k]) for k, v in asked.items())
-        sim_kwargs = {k: made[k] for k in ("renderer",) if k in made}
+        sim_kwargs = simulator_options(env, made.get("renderer", "tiny"), render or made.get("render", "fast"))
         sim = make_simulator(env, made.get("backend", "voxel"), **sim_kwargs)
         rig = {**made.get("rig", {}), **(rig_overrides or {})}
         stored_views = rig.pop("num_views", None)
@@ -101,7 +102,7 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
 @hydra.main(config_path="pkg://configs", config_name="rerender", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
-                               OmegaConf.to_container(cfg.rig) if cfg.get("rig") else None)
+                               OmegaConf.to_container(cfg.rig) if cfg.get("rig") else None, cfg.render)
     print(f"wrote {summary['path']}: {summary['frames']} frames re-rendered")
 
 

@@ -12,7 +12,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .cameras import Camera, RigConfig, camera_from_pose, gl_quaternion
-from .simulator import Simulator, ViewFrame
+from .simulator import Simulator, ViewFrame, check_render_quality
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # renders on CPU through Mesa when no GPU is present
 
@@ -49,9 +49,11 @@ class RobosuiteSimulator(Simulator):
     action_dim = 7
     phases: tuple = ()  # the scripted policy's phases, in order
 
-    def __init__(self, env_kwargs: Optional[dict] = None) -> None:
+    def __init__(self, env_kwargs: Optional[dict] = None, render: str = "fast") -> None:
         import robosuite
 
+        self.render_quality = check_render_quality(render)
+        self._context = None
         kwargs = dict(
             robots="Panda", has_renderer=False, has_offscreen_renderer=True, use_camera_obs=False,
             use_object_obs=True, control_freq=CONTROL_HZ, hard_reset=False, ignore_done=True,
@@ -161,13 +163,50 @@ class RobosuiteSimulator(Simulator):
         if state.shape == self.get_state().shape:
             self.set_state(state)
 
+    def _render_context(self):
+        """robosuite's offscreen context, set up for the render quality once per loaded model.
+
+        ``fast`` turns off multisampling (``offsamples=0``, which needs a new MjrContext) and mirror
+        reflections: at 64-128 px they cost most of the render time (benchmarks/RESULTS.md) and change
+        only edge and floor-reflection pixels. ``full`` keeps robosuite's defaults.
+        """
+        import mujoco
+        from robosuite.utils.binding_utils import MjRenderContextOffscreen
+
+        sim = self.env.sim
+        context = sim._render_context_offscreen
+        if context is None:
+            context = MjRenderContextOffscreen(sim, device_id=-1)
+        # robosuite makes its GL context current only when creating it: with two simulators in one
+        # process, the other one's context would be drawn into (and a rebuilt MjrContext land there).
+        context.gl_ctx.make_current()
+        if context is not self._context:
+            if self.render_quality == "fast":
+                sim.model.vis.quality.offsamples = 0
+                context.con.free()
+                context._set_mujoco_context_and_buffers()
+                context.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+            self._context = context
+        return context
+
     def render(self, camera: Camera) -> ViewFrame:
+        import mujoco
+
         name = f"{self.robot_prefix}eye_in_hand" if camera.name == "first_person" else \
             rig_camera_name(int(camera.name.removeprefix("cam")))
-        sim = self.env.sim
+        context = self._render_context()
+        w, h = camera.width, camera.height
+        context.render(w, h, camera_id=self.env.sim.model.camera_name2id(name))
         # MuJoCo renders bottom-up; flip rows so row 0 is the top of the image.
-        rgb = sim.render(width=camera.width, height=camera.height, camera_name=name)[::-1]
-        seg = sim.render(width=camera.width, height=camera.height, camera_name=name, segmentation=True)[::-1]
+        rgb = context.read_pixels(w, h)[::-1]
+        # The segmentation pass reuses the scene the RGB pass built (no second mjv_updateScene).
+        flags = context.scn.flags
+        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 1
+        try:
+            mujoco.mjr_render(mujoco.MjrRect(0, 0, w, h), context.scn, context.con)
+        finally:
+            flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 0
+        seg = context.read_pixels(w, h, segmentation=True)[::-1]
         obj_type, obj_id = seg[..., 0], seg[..., 1]
         is_geom = (obj_type == MJ_OBJ_GEOM) & (obj_id >= 0)
         mask = np.zeros(obj_id.shape, dtype=bool)

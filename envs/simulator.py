@@ -15,6 +15,15 @@ PANDA_KEYPOINTS: Tuple[str, ...] = (
 )
 
 
+RENDER_QUALITIES = ("fast", "full")
+
+
+def check_render_quality(render: str) -> str:
+    if render not in RENDER_QUALITIES:
+        raise ValueError(f"unknown render quality {render!r}; choose one of {', '.join(RENDER_QUALITIES)}")
+    return render
+
+
 @dataclass
 class ViewFrame:
     image: np.ndarray  # (H, W, 3) uint8

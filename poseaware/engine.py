@@ -34,6 +34,7 @@ class EngineConfig:
     patience: Optional[int] = None  # epochs without improvement before stopping; None: never stop early
     resume: bool = False
     grad_clip: Optional[float] = None
+    notes: Optional[Dict[str, Any]] = None  # written into metrics.json, e.g. how validation was chosen
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -52,8 +53,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 class History(Callback):
     """Per-epoch records and the best epoch, saved in checkpoints and written to ``metrics.json``."""
 
-    def __init__(self, run_dir: str, monitor: str, mode: str) -> None:
-        self.run_dir, self.monitor, self.mode = run_dir, monitor, mode
+    def __init__(self, run_dir: str, monitor: str, mode: str, notes: Optional[Dict[str, Any]] = None) -> None:
+        self.run_dir, self.monitor, self.mode, self.notes = run_dir, monitor, mode, dict(notes or {})
         self.records: List[Dict[str, float]] = []
         self.best: Dict[str, float] = {"epoch": -1}
 
@@ -83,7 +84,8 @@ class History(Callback):
 
     def write(self, test: Optional[Dict[str, Any]]) -> None:
         atomic_write_text(os.path.join(self.run_dir, "metrics.json"),
-                          json.dumps({"history": self.records, "best": self.best, "test": test}, indent=2))
+                          json.dumps({"history": self.records, "best": self.best, "test": test,
+                                      **({"notes": self.notes} if self.notes else {})}, indent=2))
 
     def state_dict(self) -> Dict[str, Any]:
         return {"records": self.records, "best": self.best}
@@ -130,7 +132,7 @@ def fit(task: pl.LightningModule, cfg: EngineConfig, train_loader, valid_loader,
     checkpoint = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=cfg.mode,
                                save_last=True, save_top_k=1, enable_version_counter=False,
                                auto_insert_metric_name=False)
-    history = History(cfg.run_dir, cfg.monitor, cfg.mode)
+    history = History(cfg.run_dir, cfg.monitor, cfg.mode, cfg.notes)
     callbacks: List[Callback] = [checkpoint, history, TQDMProgressBar(leave=False), *extra_callbacks]
     if cfg.patience is not None:
         callbacks.append(EarlyStopping(monitor=cfg.monitor, mode=cfg.mode, patience=cfg.patience))

@@ -31,7 +31,8 @@ def clip_dataset(records: DatasetSplit, dataset_cfg: Mapping, train: bool, seed:
 
 def clips_for(ckpt: dict, dataset: str, protocol: str, split: str, data_root: Optional[str]) -> ClipDataset:
     """Test clips of any dataset split, sampled as the checkpoint's training config says."""
-    records = load_split(dataset, data_root or ckpt["data"]["data_root"], protocol, split)
+    records = load_split(dataset, data_root or ckpt["data"]["data_root"], protocol, split,
+                         ckpt["data"].get("validation", "train_holdout"))
     return clip_dataset(records, ckpt["config"]["dataset"], train=False)
 
 

@@ -101,8 +101,8 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     rank, world = distributed()
     seed_everything(cfg.seed)
     ensure_data(cfg, rank)
-    train_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "train")
-    valid_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "valid")
+    train_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "train", cfg.validation)
+    valid_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "valid", cfg.validation)
     train_clips = clip_dataset(train_split, cfg.dataset, train=True, seed=cfg.seed)
     valid_clips = clip_dataset(valid_split, cfg.dataset, train=False, seed=cfg.seed)
     model = build_model(cfg, train_split)
@@ -115,10 +115,13 @@ def train(cfg: DictConfig) -> Dict[str, float]:
                               generator=torch.Generator().manual_seed(cfg.seed))
     valid_loader = DataLoader(valid_clips, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
     info = {"dataset": cfg.dataset.name, "protocol": cfg.protocol, "data_root": cfg.data_root,
-            "classes": list(train_split.classes), "skeleton": train_split.skeleton.name}
+            "classes": list(train_split.classes), "skeleton": train_split.skeleton.name,
+            "validation": cfg.validation}
     task = RecognitionTask(cfg, model, valid_clips, info)
+    notes = {"validation": cfg.validation, "valid_videos": len(valid_split.records),
+             "train_videos": len(train_split.records)}
     history = fit(task, EngineConfig(run_dir=cfg.run_dir, epochs=cfg.optim.epochs, monitor=MONITOR, mode="max",
-                                     resume=resume), train_loader, valid_loader)
+                                     resume=resume, notes=notes), train_loader, valid_loader)
     result: Dict[str, float] = {}
     if rank == 0:
         result = evaluate_checkpoint(os.path.join(cfg.run_dir, "checkpoints", "best.pt"), out_dir=cfg.run_dir)

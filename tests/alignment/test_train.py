@@ -17,6 +17,7 @@ from alignment.evaluate import evaluate_checkpoint
 from alignment.inference import embed_video, load_encoder
 from alignment.metrics import alignment_error, score_trajectories
 from alignment.task import train
+from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
 
 TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1",
@@ -191,3 +192,36 @@ def test_a_file_that_is_not_a_checkpoint_runs_no_code(tmp_path):
     torch.save({"weights": torch.zeros(2)}, plain)
     with pytest.raises(ValueError, match="plain.pt is not a poseaware checkpoint: it has no format entry"):
         evaluate_checkpoint(plain)
+
+
+def test_an_interrupted_default_generation_is_completed(tmp_path):
+    from alignment.task import ensure_dataset
+
+    path = str(tmp_path / "pick.hdf5")
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose("train", overrides=["env=pick", f"data={path}", "default_data.episodes=3",
+                                          "default_data.image_size=32", "default_data.num_views=3"])
+    generate_dataset("pick", path, episodes=1, image_size=32, num_views=3, progress=False)  # as if stopped
+    ensure_dataset(cfg, rank=0)
+    with EpisodeFile(path) as f:
+        assert f.demos == ["demo_0", "demo_1", "demo_2"]
+    own = str(tmp_path / "own.hdf5")  # a file made with other settings is the user's: used as it is
+    generate_dataset("pick", own, episodes=1, image_size=24, num_views=3, progress=False)
+    cfg.data = own
+    ensure_dataset(cfg, rank=0)
+    with EpisodeFile(own) as f:
+        assert f.demos == ["demo_0"]
+
+
+def test_embed_records_its_checkpoint_and_warns_when_frames_are_resized(data, tmp_path):
+    run = str(tmp_path / "run")
+    train(config(data, run, "method=paat", "model.img_size=16"))
+    ckpt = os.path.join(run, "checkpoints", "best.pt")
+    out = str(tmp_path / "new_dir" / "emb.hdf5")
+    with pytest.warns(UserWarning, match="trained on 16 px images.*holds 32 px"):
+        embed_file(ckpt, data, out, views=["cam0"], progress=False)
+    with EpisodeFile(out) as f:
+        made_by = json.loads(f.file.attrs["embedding"])
+    assert made_by == {"checkpoint": os.path.abspath(ckpt), "method": "paat", "image_size": 16, "views": ["cam0"]}
+    with pytest.warns(UserWarning, match="resized to 16 px"):
+        evaluate_checkpoint(ckpt)

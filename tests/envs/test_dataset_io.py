@@ -1,6 +1,12 @@
 """Episode files: layout, robomimic compatibility, resume, shards, bad input."""
 import json
 import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
 
 import h5py
 import numpy as np
@@ -138,3 +144,85 @@ def test_corrupt_and_foreign_files_are_named(tmp_path):
         EpisodeFile(foreign)
     with pytest.raises(FileNotFoundError):
         EpisodeFile(str(tmp_path / "missing.hdf5"))
+
+
+def start_generation(out, episodes=200):
+    cmd = [sys.executable, "-m", "envs.generate", "env=pick", f"episodes={episodes}", "image_size=32", "num_views=2",
+           "num_workers=1", f"out={out}"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_demos(path, count, proc, timeout=120):
+    """Poll the output (committed atomically, so always readable) until it holds ``count`` demos."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read()
+        if os.path.exists(path):
+            with EpisodeFile(path) as f:
+                if len(f.demos) >= count:
+                    return
+        time.sleep(0.2)
+    raise AssertionError(f"no {count} demos in {path} after {timeout} s")
+
+
+def temps(folder):
+    return [p for p in os.listdir(folder) if p.endswith(".tmp")]
+
+
+def test_sigterm_keeps_every_finished_demo_and_says_so(tmp_path):
+    out = str(tmp_path / "pick.hdf5")
+    proc = start_generation(out)
+    wait_for_demos(out, 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    kept = int(re.search(r"kept (\d+) demos", err).group(1))
+    with EpisodeFile(out) as f:
+        assert len(f.demos) == kept >= 2
+    assert not temps(tmp_path)
+
+
+def test_sigkill_keeps_committed_demos_and_the_next_run_cleans_up(tmp_path):
+    out = str(tmp_path / "pick.hdf5")
+    proc = start_generation(out)
+    wait_for_demos(out, 2, proc)
+    proc.kill()
+    proc.wait()
+    with EpisodeFile(out) as f:
+        kept = len(f.demos)
+    assert kept >= 2 and temps(tmp_path)  # the killed writer's temp file is left behind...
+    summary = generate_dataset(out=out, episodes=kept + 1, **SMALL)
+    assert summary["skipped_existing"] == kept and summary["episodes"] == 1
+    assert not temps(tmp_path)  # ...and removed by the next run, since its process is gone
+
+
+def test_generated_files_are_readable_by_others(tmp_path):
+    out = str(tmp_path / "pick.hdf5")
+    generate_dataset(out=out, episodes=1, **SMALL)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o666 & ~umask
+
+
+def test_merge_with_a_bad_input_writes_nothing(tmp_path, pick_file):
+    out = str(tmp_path / "x.hdf5")
+    for shard in (0, 1):
+        generate_dataset(out=out, episodes=3, shard=shard, num_shards=2, **SMALL)
+    good = [shard_path(out, s, 2) for s in (0, 1)]
+    truncated = str(tmp_path / "truncated.hdf5")
+    with open(good[1], "rb") as src, open(truncated, "wb") as dst:
+        dst.write(src.read()[:2000])
+    other = str(tmp_path / "other.hdf5")
+    generate_dataset(out=other, episodes=1, **{**SMALL, "image_size": 24})
+    merged = str(tmp_path / "merged.hdf5")
+    with pytest.raises(DatasetFormatError, match="truncated.hdf5"):
+        dataset_io.merge_files([good[0], truncated], merged)
+    with pytest.raises(ValueError, match="image_size: file has 32, asked 24"):
+        dataset_io.merge_files([good[0], other], merged)
+    assert not os.path.exists(merged) and not temps(tmp_path)
+
+
+def test_an_image_size_that_cannot_fit_in_memory_is_refused_up_front(tmp_path):
+    with pytest.raises(ValueError, match=r"image_size=4000 .* needs up to [\d.]+ GiB .* available"):
+        generate_dataset(out=str(tmp_path / "x.hdf5"), episodes=1, **{**SMALL, "image_size": 4000})
+    assert not os.listdir(tmp_path)

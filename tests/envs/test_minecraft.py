@@ -67,3 +67,31 @@ def test_minerl_backend_records_first_person_with_nan_keypoints(tmp_path):
         assert f.views == ["first_person"]
         assert np.isnan(f.obs("demo_0", "first_person_keypoints")).all()
         assert "no avatar joint positions" in f.file.attrs["keypoints_note"]
+
+
+def test_textures_never_come_from_a_shared_folder(tmp_path, monkeypatch):
+    """An image planted where textures were once cached (/tmp/poseaware_textures) changes nothing."""
+    import tempfile
+
+    import imageio.v2 as imageio
+
+    from envs.cameras import make_rig
+    from envs.recorder import rig_for
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def first_view():
+        sim = make_simulator("minecraft")
+        try:
+            sim.reset(0)
+            return sim.render(make_rig(rig_for(type(sim)), 48, 48, 0)[0]).image
+        finally:
+            sim.close()
+
+    clean = first_view()
+    planted = tmp_path / "poseaware_textures"
+    planted.mkdir()
+    for kind in ("grass", "dirt", "stone", "wood", "leaves", "gold"):
+        imageio.imwrite(planted / f"{kind}_0.png", np.zeros((64, 64, 3), np.uint8))
+    np.testing.assert_array_equal(first_view(), clean)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poseaware_textures"]  # nothing of ours left behind

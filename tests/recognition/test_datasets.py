@@ -32,11 +32,11 @@ def roots(tmp_path_factory):
 
 def test_smarthome_protocol_splits(roots):
     names = lambda split: [os.path.basename(r.video) for r in split.records]
-    assert names(load_split("smarthome", roots["smarthome"], "CS", "train")) == ["Walk_p03_r01_v01_c01.mp4"]
+    assert names(load_split("smarthome", roots["smarthome"], "CS", "train", "test_side")) == ["Walk_p03_r01_v01_c01.mp4"]
     assert len(load_split("smarthome", roots["smarthome"], "CS", "test").records) == 2
     cv_test = load_split("smarthome", roots["smarthome"], "CV1", "test")
     assert cv_test.records == []  # Cook.Cut is not among the 19 cross-view classes
-    cv_valid = load_split("smarthome", roots["smarthome"], "CV2", "valid")
+    cv_valid = load_split("smarthome", roots["smarthome"], "CV2", "valid", "test_side")  # the dataset's own
     assert names(cv_valid) == ["Readbook_p10_r01_v01_c05.mp4"]
     assert cv_valid.records[0].label == smarthome.CV_CLASSES.index("Readbook")
     assert len(smarthome.CS_CLASSES) == 31 and len(smarthome.CV_CLASSES) == 19
@@ -45,7 +45,7 @@ def test_smarthome_protocol_splits(roots):
 def test_ntu_protocols_and_view_angles(roots):
     assert ntu.view_angle(1, 1) == 45 and ntu.view_angle(2, 2) == 0 and ntu.view_angle(3, 1) == 0
     assert ntu.view_angle(2, 1) == 90 and ntu.view_angle(3, 2) == 90
-    label = lambda p, s: [r.label for r in load_split("ntu", roots["ntu"], p, s).records]
+    label = lambda p, s: [r.label for r in load_split("ntu", roots["ntu"], p, s, "test_side").records]
     assert label("CS", "train") == [0]
     assert sorted(label("CS", "test")) == [6, 59]
     assert label("CVS1", "train") == [0] and label("CVS2", "test") == [59] and label("CVS3", "test") == [6]
@@ -53,7 +53,7 @@ def test_ntu_protocols_and_view_angles(roots):
 
 
 def test_nucla_cross_view(roots):
-    train = load_split("nucla", roots["nucla"], "CV3", "train")
+    train = load_split("nucla", roots["nucla"], "CV3", "train", "test_side")
     test = load_split("nucla", roots["nucla"], "CV3", "test")
     assert [r.label for r in train.records] == [0] and [r.label for r in test.records] == [9]
 
@@ -99,21 +99,25 @@ def test_bad_inputs(roots, tmp_path):
     stem = synthetic.write_smarthome(root, "Walk", 3, 1, seed=0)
     os.remove(os.path.join(root, f"{stem}_pose3d.json"))
     with pytest.raises(FileNotFoundError, match="skeleton file not found"):
-        ClipDataset(load_split("smarthome", root, "CS", "train"), 4, 32)[0]
+        ClipDataset(load_split("smarthome", root, "CS", "train", "test_side"), 4, 32)[0]
     bad = str(tmp_path / "bad")
     stem = synthetic.write_smarthome(bad, "Walk", 3, 1, seed=0)
     with open(os.path.join(bad, f"{stem}.mp4"), "wb") as f:
         f.write(b"not a video at all")
     with pytest.raises(ValueError, match="cannot decode video"):
-        ClipDataset(load_split("smarthome", bad, "CS", "train"), 4, 32)[0]
+        ClipDataset(load_split("smarthome", bad, "CS", "train", "test_side"), 4, 32)[0]
     unknown = str(tmp_path / "unknown")
     synthetic.write_smarthome(unknown, "Juggle", 3, 1, seed=0)
     with pytest.raises(ValueError, match="unknown activity 'Juggle'"):
-        load_split("smarthome", unknown, "CS", "train")
+        load_split("smarthome", unknown, "CS", "train", "test_side")
+    with pytest.raises(ValueError, match="one training subject.*validation=test_side"):
+        load_split("smarthome", roots["smarthome"], "CS", "valid")
+    with pytest.raises(ValueError, match="unknown validation 'test'"):
+        load_split("smarthome", roots["smarthome"], "CS", "valid", "test")
     with pytest.raises(ValueError, match="unknown Smarthome protocol 'CX'"):
-        load_split("smarthome", roots["smarthome"], "CX", "train")
+        load_split("smarthome", roots["smarthome"], "CX", "train", "test_side")
     with pytest.raises(ValueError, match="unknown dataset"):
-        load_split("kinetics", roots["smarthome"], "CS", "train")
+        load_split("kinetics", roots["smarthome"], "CS", "train", "test_side")
 
 
 def test_frame_sampling_segment_and_dense():

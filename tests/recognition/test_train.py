@@ -19,9 +19,9 @@ from recognition.task import train
 @pytest.fixture(scope="module")
 def mocap_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("mocap"))
-    summary = generate_mocap(root, MocapConfig(num_cameras=4, videos_per_class=1, num_frames=8,
+    summary = generate_mocap(root, MocapConfig(num_cameras=4, videos_per_class=2, num_frames=8,
                                                image_size=(48, 64)), progress=False)
-    assert summary["videos"] == 4 * len(MOCAP_CLASSES)
+    assert summary["videos"] == 2 * 4 * len(MOCAP_CLASSES)
     return root
 
 
@@ -34,8 +34,21 @@ def test_mocap_set_is_in_the_smarthome_layout(mocap_root):
     kp = train.read_keypoints(train.records[0].skeleton_file)
     assert kp.shape == (8, 13, 2) and np.isfinite(kp).mean() > 0.9
     # A rerun keeps what is there.
-    assert generate_mocap(mocap_root, MocapConfig(num_cameras=4, videos_per_class=1, num_frames=8,
+    assert generate_mocap(mocap_root, MocapConfig(num_cameras=4, videos_per_class=2, num_frames=8,
                                                   image_size=(48, 64)), progress=False)["videos"] == 0
+
+
+def test_validation_is_carved_from_the_training_side_by_default(mocap_root):
+    split = lambda name, validation="train_holdout": load_split("mocap", mocap_root, "mocap", name, validation)
+    train, valid, test = split("train"), split("valid"), split("test")
+    side = load_split("mocap", mocap_root, "mocap", "train", "test_side")
+    videos = lambda s: {r.video for r in s.records}
+    subjects = lambda s: {r.meta["subject"] for r in s.records}
+    assert videos(train) | videos(valid) == videos(side) and not videos(train) & videos(valid)
+    assert not videos(valid) & videos(test) and {r.meta["camera"] for r in valid.records} == {1, 2}
+    assert subjects(valid) == {2} and subjects(train) == {1}  # held-out training subjects
+    old = split("valid", "test_side")  # the named option for comparison with papers: a test camera
+    assert {r.meta["camera"] for r in old.records} == {3}
 
 
 @pytest.mark.parametrize("method", ["baseline", "paab", "paat"])
@@ -51,6 +64,7 @@ def test_train_evaluate_retrieve(mocap_root, tmp_path, method):
     assert result["metric"] == result["mca"] == pytest.approx(np.mean(list(result["per_class"].values())))
     metrics = json.load(open(os.path.join(run, "metrics.json")))
     assert metrics["test"]["metric"] == result["metric"]
+    assert metrics["notes"]["validation"] == "train_holdout"
     assert os.path.exists(os.path.join(run, "plots", "confusion_test.png"))
     ckpt = os.path.join(run, "checkpoints", "best.pt")
     again = evaluate_checkpoint(ckpt, out_dir=str(tmp_path))
@@ -99,4 +113,5 @@ def test_ddp_with_two_gloo_processes(mocap_root, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.load(open(os.path.join(run, "metrics.json")))
-    assert set(metrics) == {"history", "best", "test"} and 0 <= metrics["test"]["metric"] <= 1
+    assert set(metrics) == {"history", "best", "test", "notes"} and len(metrics["history"]) == 1
+    assert metrics["test"] == evaluate_checkpoint(os.path.join(run, "checkpoints", "best.pt"), out_dir=str(tmp_path))
