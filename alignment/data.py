@@ -53,12 +53,16 @@ def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: boo
     missing = [v for v in views if v not in f.views]
     if missing:
         raise ValueError(f"{f.path!r} has no images for views {missing}; it has {f.views}")
-    if keypoints:
-        lacking = [v for v in views if not f.has_keypoints(v)]
+    kinds = ("image", "keypoints") if keypoints else ("image",)
+    for kind in kinds:  # every demo of the split, not only the first
+        lacking = sorted({v for d in demos for v in views if not f.has_view_obs(d, v, kind)})
+        if lacking and kind == "keypoints":
+            raise ValueError(f"{f.path!r} has no keypoints for views {lacking} in its {split!r} split "
+                             f"(obs/<view>_keypoints); PAAB and PAAT need them: generate the data with "
+                             f"envs.generate, or use method=baseline")
         if lacking:
-            raise ValueError(f"{f.path!r} has no keypoints for views {lacking} (obs/<view>_keypoints); "
-                             f"PAAB and PAAT need them: generate the data with envs.generate, "
-                             f"or use method=baseline")
+            raise ValueError(f"{f.path!r} has no images for views {lacking} in its {split!r} split; "
+                             f"the file is partial")
     return demos
 
 

@@ -7,7 +7,6 @@ import math
 import os
 from typing import Any, Dict, List, Optional
 
-import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
@@ -16,7 +15,7 @@ from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset, generation_settings
 from poseaware import PoseAwareEncoder, needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
-from poseaware.engine import EngineConfig, fit, seed_everything, task_checkpoint_extras
+from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.inputs import default_device
 from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
 
@@ -41,10 +40,10 @@ def _keep(item):
     return item
 
 
-class AlignmentTask(pl.LightningModule):
+class AlignmentTask(PoseAwareTask):
     def __init__(self, cfg: DictConfig, encoder: PoseAwareEncoder, views: ViewSplit, data_info: Dict[str, Any]):
-        super().__init__()
-        self.cfg, self.model, self.views, self.data_info = cfg, encoder, views, data_info
+        super().__init__(cfg, encoder, data_info)
+        self.views = views
         self.img_size = data_info["image_size"]
         self._valid: List[Dict[str, float]] = []
 
@@ -62,11 +61,7 @@ class AlignmentTask(pl.LightningModule):
         t = torch.as_tensor(batch["times"], device=self.device)
         loss = tcn_loss(cfg.loss.name, emb[:len(t)], emb[len(t):], t, cfg.loss.window, cfg.loss.margin,
                         cfg.loss.temperature, cfg.loss.near_positives, cfg.loss.center_views)
-        if out.aux_loss is not None:
-            self.log("train/paat_loss", out.aux_loss.float(), on_step=True, on_epoch=False)
-            loss = loss + out.aux_loss.float()
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        return loss
+        return self.total_loss(loss, out.aux_loss)
 
     def on_train_epoch_start(self) -> None:
         self.trainer.train_dataloader.dataset.epoch = self.current_epoch
@@ -95,10 +90,6 @@ class AlignmentTask(pl.LightningModule):
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        checkpoint.update(task_checkpoint_extras(self.model, OmegaConf.to_container(self.cfg, resolve=True),
-                                                 self.data_info))
 
 
 def unfinished_default_dataset(cfg: DictConfig, path: str) -> Optional[int]:

@@ -173,7 +173,12 @@ class EpisodeFile:
         return self.obs(name, obs_key(view, kind), index)
 
     def has_keypoints(self, view: str) -> bool:
+        """Whether the first demo has the view's keypoints (``has_view_obs`` checks one demo)."""
         return obs_key(view, "keypoints") in self.obs_keys
+
+    def has_view_obs(self, name: str, view: str, kind: str) -> bool:
+        group = self.demo(name)
+        return "obs" in group and obs_key(view, kind) in group["obs"]
 
     def low_dim_obs(self, name: str) -> Dict[str, np.ndarray]:
         """The demo's observations that belong to no view (proprioception, object state); may be empty."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from dataclasses import dataclass
-from typing import Dict, List, Tuple
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Tuple
 
 import imageio.v2 as imageio
 import numpy as np
@@ -117,15 +118,59 @@ def video_stem(activity: str, subject: int, repetition: int, video: int, camera:
     return f"{activity}_p{subject:02d}_r{repetition:02d}_v{video:02d}_c{camera:02d}"
 
 
+MARKER = ".poseaware_mocap.json"  # written by the generator: its settings
+
+
 def write_video(path: str, frames: List[np.ndarray], fps: int) -> None:
-    tmp = f"{path[:-4]}.tmp.mp4"
-    imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".", suffix=".tmp.mp4")
+    os.close(fd)
+    try:
+        imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def made_by_generator(folder: str) -> Optional[dict]:
+    """The settings a mocap folder was generated with, or None where no generator made it."""
+    marker = os.path.join(folder, MARKER)
+    if not os.path.exists(marker):
+        return None
+    with open(marker) as f:
+        return json.load(f)
+
+
+def mocap_settings(config: MocapConfig) -> dict:
+    """The settings as the marker file stores them."""
+    return json.loads(json.dumps(asdict(config)))
+
+
+def claim_folder(out_dir: str, config: MocapConfig) -> None:
+    """Render only into an empty folder or one this generator made with the same settings: a folder
+    of someone else's videos never gets generated ones mixed in."""
+    settings = mocap_settings(config)
+    os.makedirs(out_dir, exist_ok=True)
+    made = made_by_generator(out_dir)
+    if made is None and os.listdir(out_dir):
+        raise ValueError(f"{out_dir!r} holds files the mocap generator did not make; render into an empty folder "
+                         f"(or read this one as it is)")
+    if made is not None and made != settings:
+        differ = ", ".join(f"{k}: folder has {made.get(k)!r}, asked {settings.get(k)!r}"
+                           for k in sorted(set(made) | set(settings)) if made.get(k) != settings.get(k))
+        raise ValueError(f"{out_dir!r} was generated with other settings ({differ}); use them, or another folder")
+    if made is None:
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(settings, f)
+        os.replace(tmp, os.path.join(out_dir, MARKER))
 
 
 def generate_mocap(out_dir: str, config: MocapConfig, progress: bool = True) -> Dict[str, int]:
-    """Render every class x video x camera; existing files are kept (resume)."""
-    os.makedirs(out_dir, exist_ok=True)
+    """Render every class x video x camera; existing files are kept (resume). Only into an empty folder
+    or one made by this generator with the same settings (``claim_folder``)."""
+    claim_folder(out_dir, config)
     renderer = MocapRenderer()
     height, width = config.image_size
     written = 0

@@ -5,16 +5,14 @@ across the reload), and moved per episode through ``model.cam_pos``/``cam_quat``
 """
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .cameras import Camera, RigConfig, camera_from_pose, gl_quaternion
+from .mujoco_render import CameraRenderer
 from .simulator import Simulator, ViewFrame, check_render_quality
-
-os.environ.setdefault("MUJOCO_GL", "egl")  # renders on CPU through Mesa when no GPU is present
 
 CONTROL_HZ = 20
 GAIN = 10.0  # action units per metre of position error
@@ -53,9 +51,10 @@ class RobosuiteSimulator(Simulator):
         import robosuite
 
         self.render_quality = check_render_quality(render)
-        self._context = None
+        self._renderers: Dict[Tuple[int, int], CameraRenderer] = {}
         kwargs = dict(
-            robots="Panda", has_renderer=False, has_offscreen_renderer=True, use_camera_obs=False,
+            # Views are rendered by envs.mujoco_render (a GL context per simulator), not robosuite.
+            robots="Panda", has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
             use_object_obs=True, control_freq=CONTROL_HZ, hard_reset=False, ignore_done=True,
             horizon=self.max_steps, initialization_noise=None, reward_shaping=False,
         )
@@ -157,57 +156,30 @@ class RobosuiteSimulator(Simulator):
         """(Re)load an MJCF with ``num_views`` rig cameras, keeping the current sim state. Asset paths
         written on another machine are pointed at this robosuite install (``edit_model_xml``)."""
         state = self.get_state()
+        self._close_renderers()  # they belong to the model being replaced
         self.env.reset_from_xml_string(xml_with_rig_cameras(self.env.edit_model_xml(xml), num_views))
         self.num_rig_cameras = num_views
         self._index_model()
         if state.shape == self.get_state().shape:
             self.set_state(state)
 
-    def _render_context(self):
-        """robosuite's offscreen context, set up for the render quality once per loaded model.
+    def _renderer(self, width: int, height: int) -> CameraRenderer:
+        key = (width, height)
+        if key not in self._renderers:
+            self._renderers[key] = CameraRenderer(self.env.sim.model._model, width, height, self.render_quality)
+        return self._renderers[key]
 
-        ``fast`` turns off multisampling (``offsamples=0``, which needs a new MjrContext) and mirror
-        reflections: at 64-128 px they cost most of the render time (benchmarks/RESULTS.md) and change
-        only edge and floor-reflection pixels. ``full`` keeps robosuite's defaults.
-        """
-        import mujoco
-        from robosuite.utils.binding_utils import MjRenderContextOffscreen
-
-        sim = self.env.sim
-        context = sim._render_context_offscreen
-        if context is None:
-            context = MjRenderContextOffscreen(sim, device_id=-1)
-        # robosuite makes its GL context current only when creating it: with two simulators in one
-        # process, the other one's context would be drawn into (and a rebuilt MjrContext land there).
-        context.gl_ctx.make_current()
-        if context is not self._context:
-            if self.render_quality == "fast":
-                sim.model.vis.quality.offsamples = 0
-                context.con.free()
-                context._set_mujoco_context_and_buffers()
-                context.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-            self._context = context
-        return context
+    def _close_renderers(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers = {}
 
     def render(self, camera: Camera) -> ViewFrame:
-        import mujoco
-
         name = f"{self.robot_prefix}eye_in_hand" if camera.name == "first_person" else \
             rig_camera_name(int(camera.name.removeprefix("cam")))
-        context = self._render_context()
-        w, h = camera.width, camera.height
-        context.render(w, h, camera_id=self.env.sim.model.camera_name2id(name))
-        # MuJoCo renders bottom-up; flip rows so row 0 is the top of the image.
-        rgb = context.read_pixels(w, h)[::-1]
-        # The segmentation pass reuses the scene the RGB pass built (no second mjv_updateScene).
-        flags = context.scn.flags
-        flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 1
-        try:
-            mujoco.mjr_render(mujoco.MjrRect(0, 0, w, h), context.scn, context.con)
-        finally:
-            flags[mujoco.mjtRndFlag.mjRND_SEGMENT] = flags[mujoco.mjtRndFlag.mjRND_IDCOLOR] = 0
-        seg = context.read_pixels(w, h, segmentation=True)[::-1]
-        obj_type, obj_id = seg[..., 0], seg[..., 1]
+        sim = self.env.sim
+        rgb, obj_type, obj_id = self._renderer(camera.width, camera.height).render(
+            sim.data._data, sim.model.camera_name2id(name))
         is_geom = (obj_type == MJ_OBJ_GEOM) & (obj_id >= 0)
         mask = np.zeros(obj_id.shape, dtype=bool)
         mask[is_geom] = self.robot_geoms[obj_id[is_geom]]
@@ -238,6 +210,7 @@ class RobosuiteSimulator(Simulator):
         return {"env_name": self.robosuite_env, "type": self.env_type, "env_kwargs": kwargs}
 
     def close(self) -> None:
+        self._close_renderers()
         self.env.close()
 
 

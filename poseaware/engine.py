@@ -148,6 +148,25 @@ def fit(task: pl.LightningModule, cfg: EngineConfig, train_loader, valid_loader,
     return history
 
 
-def task_checkpoint_extras(model: torch.nn.Module, config: Dict[str, Any], data: Dict[str, Any]) -> Dict[str, Any]:
-    """What a task adds to every checkpoint so the model can be rebuilt without the training code."""
-    return {"format": CHECKPOINT_FORMAT, "model_config": model.config, "config": config, "data": data}
+class PoseAwareTask(pl.LightningModule):
+    """What every task shares: ``model`` (with ``config`` and PAAT's ``aux_loss``), its run config and
+    data description, the logged training loss, and checkpoints that rebuild the model without any
+    training code (``poseaware.runs.load_deployed``)."""
+
+    def __init__(self, cfg, model: torch.nn.Module, data_info: Dict[str, Any]) -> None:
+        super().__init__()
+        self.cfg, self.model, self.data_info = cfg, model, data_info
+
+    def total_loss(self, loss: torch.Tensor, aux_loss: Optional[torch.Tensor]) -> torch.Tensor:
+        """The task's loss plus PAAT's auxiliary loss (already weighted by λ), both logged."""
+        if aux_loss is not None:
+            self.log("train/paat_loss", aux_loss.float(), on_step=True, on_epoch=False)
+            loss = loss + aux_loss.float()
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
+        return loss
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        from omegaconf import OmegaConf
+
+        checkpoint.update({"format": CHECKPOINT_FORMAT, "model_config": self.model.config,
+                           "config": OmegaConf.to_container(self.cfg, resolve=True), "data": self.data_info})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
@@ -13,7 +12,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from poseaware import needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
-from poseaware.engine import EngineConfig, fit, seed_everything, task_checkpoint_extras
+from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
 
 from .clips import ClipDataset
@@ -26,13 +25,20 @@ MONITOR = "valid/metric"
 
 
 def ensure_data(cfg: DictConfig, rank: int) -> None:
-    """The mocap set is made (or completed) on first use; real datasets must already be on disk."""
+    """The mocap set is made (or completed) on first use, unless ``data_root`` holds videos the generator
+    did not make (then they are read as they are); real datasets must already be on disk."""
     root = cfg.data_root
     if cfg.dataset.name == "mocap":
-        if rank == 0:
-            from envs.mocap import MocapConfig, generate_mocap
+        from envs.mocap import MocapConfig, generate_mocap, made_by_generator, mocap_settings
 
-            made = generate_mocap(root, MocapConfig(**OmegaConf.to_container(cfg.dataset.generate)))
+        config = MocapConfig(**OmegaConf.to_container(cfg.dataset.generate))
+        empty = not (os.path.isdir(root) and os.listdir(root))
+        if not empty and made_by_generator(root) != mocap_settings(config):
+            if rank == 0:
+                print(f"{root} holds mocap-layout videos made otherwise (not by the generator with "
+                      f"dataset.generate's settings): reading them as they are")
+        elif rank == 0:
+            made = generate_mocap(root, config)
             if made["videos"]:
                 print(f"mocap set at {root}: rendered {made['videos']} missing videos (envs.generate env=mocap)")
         barrier()  # every rank waits for the set to be complete
@@ -52,20 +58,15 @@ def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
     return PoseAwareTimeSformer(**constructor_kwargs(PoseAwareTimeSformer, options, "the model and method config"))
 
 
-class RecognitionTask(pl.LightningModule):
+class RecognitionTask(PoseAwareTask):
     def __init__(self, cfg: DictConfig, model: PoseAwareTimeSformer, valid: ClipDataset, data_info: Dict[str, Any]):
-        super().__init__()
-        self.cfg, self.model, self.valid, self.data_info = cfg, model, valid, data_info
+        super().__init__(cfg, model, data_info)
+        self.valid = valid
         self.needs_kp = needs_keypoints(cfg.method.name, training=True)
 
     def training_step(self, batch: dict, index: int) -> torch.Tensor:
         out = self.model(batch["video"], batch["keypoints"] if self.needs_kp else None)
-        loss = F.cross_entropy(out.logits.float(), batch["label"])
-        if out.aux_loss is not None:
-            self.log("train/paat_loss", out.aux_loss.float(), on_step=True, on_epoch=False)
-            loss = loss + out.aux_loss.float()
-        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        return loss
+        return self.total_loss(F.cross_entropy(out.logits.float(), batch["label"]), out.aux_loss)
 
     def on_train_epoch_start(self) -> None:
         loader = self.trainer.train_dataloader
@@ -91,10 +92,6 @@ class RecognitionTask(pl.LightningModule):
                                     weight_decay=optim.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(optim.milestones), gamma=0.1)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
-
-    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
-        checkpoint.update(task_checkpoint_extras(self.model, OmegaConf.to_container(self.cfg, resolve=True),
-                                                 self.data_info))
 
 
 def train(cfg: DictConfig) -> Dict[str, float]:

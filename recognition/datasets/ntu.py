@@ -6,8 +6,6 @@ import os
 import re
 from typing import Dict, List
 
-import numpy as np
-
 from envs.skeletons import NTU25, read_ntu_skeleton
 
 from .records import DatasetSplit, VideoRecord, require

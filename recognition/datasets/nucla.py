@@ -6,8 +6,6 @@ import os
 import re
 from typing import List
 
-import numpy as np
-
 from envs.skeletons import OPENPOSE18, read_openpose
 
 from .records import DatasetSplit, VideoRecord, require

@@ -9,8 +9,6 @@ import os
 import re
 from typing import Dict, List, Sequence, Tuple
 
-import numpy as np
-
 from envs.skeletons import LCRNET13, MOCAP_CLASSES, read_lcrnet
 
 from .records import DatasetSplit, VideoRecord, require

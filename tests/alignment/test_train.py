@@ -225,3 +225,25 @@ def test_embed_records_its_checkpoint_and_warns_when_frames_are_resized(data, tm
     assert made_by == {"checkpoint": os.path.abspath(ckpt), "method": "paat", "image_size": 16, "views": ["cam0"]}
     with pytest.warns(UserWarning, match="resized to 16 px"):
         evaluate_checkpoint(ckpt)
+
+
+def test_env_mocap_points_to_recognition(tmp_path):
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose("train", overrides=["env=mocap", f"data={tmp_path / 'none'}", f"run_dir={tmp_path / 'r'}"])
+    with pytest.raises(ValueError, match="recognition.train"):
+        train(cfg)
+
+
+def test_keypoints_missing_in_the_test_split_only_stop_the_run_before_training(data, tmp_path):
+    partial = str(tmp_path / "partial.hdf5")
+    with open(data, "rb") as src, open(partial, "wb") as dst:
+        dst.write(src.read())
+    with EpisodeFile(partial) as f:
+        test_demos = f.split("test")
+    with h5py.File(partial, "a") as f:
+        for demo in test_demos:
+            del f["data"][demo]["obs"]["cam2_keypoints"]
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="no keypoints for views \\['cam2'\\]"):
+        train(config(partial, str(run), "method=paab"))
+    assert not run.exists()  # nothing trained or written

@@ -107,3 +107,21 @@ def test_preview_writes_a_video_grid(tmp_path):
         out = write_preview(data, 0, str(tmp_path / f"preview.{ext}"))
         frames = imageio.mimread(out)
         assert len(frames) > 5 and frames[0].shape[0] >= 128
+
+
+def test_rerender_a_model_file_written_on_another_machine(lift_states_only, tmp_path):
+    """robomimic's files carry asset paths of the machine that recorded them."""
+    import robosuite
+
+    local = robosuite.__path__[0]
+    moved = str(tmp_path / "moved.hdf5")
+    with open(lift_states_only, "rb") as src, open(moved, "wb") as dst:
+        dst.write(src.read())
+    with h5py.File(moved, "a") as f:
+        xml = f["data/demo_0"].attrs["model_file"]
+        assert local in xml
+        f["data/demo_0"].attrs["model_file"] = xml.replace(local, "/home/someone/miniconda3/lib/robosuite")
+    out = str(tmp_path / "views.hdf5")
+    rerender_dataset(moved, out, num_views=1, image_size=32, progress=False)
+    with EpisodeFile(out) as f:
+        assert f.view_obs("demo_0", "cam0", "image").std() > 5

@@ -16,7 +16,7 @@ from envs import dataset_io
 from envs.dataset_io import EpisodeFile, DatasetFormatError
 from envs.generate import generate_dataset, shard_path
 
-SMALL = dict(env="pick", image_size=32, num_views=2, first_person=True, progress=False)
+SMALL = dict(env="pick", image_size=32, num_views=2, first_person=True, num_workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")

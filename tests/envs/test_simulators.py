@@ -128,8 +128,7 @@ def test_fast_and_full_render_differ_only_at_reflections_and_edges():
 
 def geom_ids(sim, cam) -> np.ndarray:
     """Per-pixel MuJoCo geom id (-1 for none) of one view, from a segmentation render."""
-    context = sim._render_context()
     name = f"{sim.robot_prefix}eye_in_hand" if cam.name == "first_person" else f"rig_cam{int(cam.name[3:])}"
-    context.render(cam.width, cam.height, camera_id=sim.env.sim.model.camera_name2id(name), segmentation=True)
-    seg = context.read_pixels(cam.width, cam.height, segmentation=True)[::-1]
-    return np.where(seg[..., 0] == 5, seg[..., 1], -1)
+    _, obj_type, obj_id = sim._renderer(cam.width, cam.height).render(sim.env.sim.data._data,
+                                                                      sim.env.sim.model.camera_name2id(name))
+    return np.where(obj_type == 5, obj_id, -1)

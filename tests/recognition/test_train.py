@@ -115,3 +115,19 @@ def test_ddp_with_two_gloo_processes(mocap_root, tmp_path):
     metrics = json.load(open(os.path.join(run, "metrics.json")))
     assert set(metrics) == {"history", "best", "test", "notes"} and len(metrics["history"]) == 1
     assert metrics["test"] == evaluate_checkpoint(os.path.join(run, "checkpoints", "best.pt"), out_dir=str(tmp_path))
+
+
+def test_a_folder_made_otherwise_is_read_as_it_is(mocap_root, tmp_path, capsys):
+    from recognition.task import ensure_data
+
+    before = sorted(os.listdir(mocap_root))
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose("recognition", overrides=[f"data_root={mocap_root}"])  # other generate settings
+    ensure_data(cfg, rank=0)
+    assert sorted(os.listdir(mocap_root)) == before and "reading them as they are" in capsys.readouterr().out
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "Walk_p01_r01_v01_c01.mp4").write_bytes(b"someone else's video")
+    with pytest.raises(ValueError, match="did not make"):
+        generate_mocap(str(foreign), MocapConfig(videos_per_class=1))
+    assert os.listdir(foreign) == ["Walk_p01_r01_v01_c01.mp4"]
