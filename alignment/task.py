@@ -107,22 +107,19 @@ def ensure_dataset(cfg: DictConfig, rank: int) -> str:
     default one, and ``generate_if_missing`` allows it."""
     path = cfg.data
     d = cfg.default_data
-    if os.path.exists(path) and cfg.generate_if_missing and rank == 0:
-        count = unfinished_default_dataset(cfg, path)
+    exists = os.path.exists(path)
+    if not exists and cfg.env.name == "mocap":
+        raise ValueError("env=mocap is the action-recognition set (a video folder); train on it with "
+                         "`python -m recognition.train`, or choose env=pick|lift|can|minecraft here")
+    if not exists and not cfg.generate_if_missing:
+        raise FileNotFoundError(f"dataset {path!r} not found; generate it with "
+                                f"`python -m envs.generate env={cfg.env.name} out={path}`")
+    if rank == 0 and cfg.generate_if_missing:
+        count = unfinished_default_dataset(cfg, path) if exists else 0
         if count is not None:
             print(f"dataset {path} holds {count} of the default {d.episodes} episodes (interrupted generation?): "
-                  f"generating the missing ones")
-            generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
-                             num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
-    if not os.path.exists(path):
-        if cfg.env.name == "mocap":
-            raise ValueError("env=mocap is the action-recognition set (a video folder); train on it with "
-                             "`python -m recognition.train`, or choose env=pick|lift|can|minecraft here")
-        if not cfg.generate_if_missing:
-            raise FileNotFoundError(f"dataset {path!r} not found; generate it with "
-                                    f"`python -m envs.generate env={cfg.env.name} out={path}`")
-        if rank == 0:
-            print(f"dataset {path} not found: generating a small default dataset with envs.generate "
+                  f"generating the missing ones" if exists else
+                  f"dataset {path} not found: generating a small default dataset with envs.generate "
                   f"({d.episodes} episodes, {d.image_size} px)")
             generate_dataset(cfg.env.name, path, episodes=d.episodes, image_size=d.image_size,
                              num_views=d.num_views, seed=cfg.seed, num_workers=d.num_workers)
