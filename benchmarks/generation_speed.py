@@ -1,6 +1,7 @@
 """Demo generation speed against the renderer's limit, render quality, and worker scaling.
 
 python benchmarks/generation_speed.py [--envs lift can] [--sizes 64 128] [--demos 20] [--out FILE.json]
+python benchmarks/generation_speed.py --table      # the saved rows as a Markdown table
 
 Per env and image size, all in this process unless said:
 - limit: a bare loop that only steps the scripted policy and renders the same views of the same
@@ -106,6 +107,25 @@ def workers(env: str, size: int, demos: int) -> dict:
 PARTS = {"limit": limit_and_generator, "quality": quality, "workers": workers}
 
 
+def markdown(results: dict) -> str:
+    """The saved rows as one table per env and image size (a dash where a part has not run)."""
+    rows = ["| env | px | render ms/view | step ms/frame | limit views/s | generator views/s | ratio to limit "
+            "| full demos/s | fast demos/s | fast / full | 1 worker demos/s | 2 workers demos/s | 1 -> 2 |",
+            "| --- " * 13 + "|"]
+    keys = sorted({tuple(k.split("/")[1:]) for k in results}, key=lambda k: (k[0], int(k[1])))
+    for env, size in keys:
+        get = lambda part, field, fmt: (fmt.format(results[f"{part}/{env}/{size}"][field])
+                                        if f"{part}/{env}/{size}" in results else "-")
+        rows.append("| " + " | ".join([
+            env, size, get("limit", "render_ms_per_view", "{:.1f}"), get("limit", "step_ms_per_frame", "{:.1f}"),
+            get("limit", "limit_views_per_s", "{:.1f}"), get("limit", "generator_views_per_s", "{:.1f}"),
+            get("limit", "ratio_to_limit", "{:.2f}"), get("quality", "full_demos_per_s", "{:.3f}"),
+            get("quality", "fast_demos_per_s", "{:.3f}"), get("quality", "fast_over_full", "{:.2f}x"),
+            get("workers", "1_worker_demos_per_s", "{:.3f}"), get("workers", "2_workers_demos_per_s", "{:.3f}"),
+            get("workers", "scaling", "{:.2f}x")]) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--envs", nargs="+", default=["lift", "can"])
@@ -114,8 +134,12 @@ def main() -> None:
     parser.add_argument("--demos", type=int, default=20, help="demos for the worker scaling part")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
     parser.add_argument("--out", default="benchmarks/generation_speed.json")
+    parser.add_argument("--table", action="store_true", help="only print the saved rows as a Markdown table")
     args = parser.parse_args()
     results = json.load(open(args.out)) if os.path.exists(args.out) else {}
+    if args.table:
+        print(markdown(results))
+        return
     print(f"{os.cpu_count()} cpus; results in {args.out}")
     for part in args.parts:
         for env in args.envs:

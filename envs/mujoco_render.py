@@ -9,6 +9,7 @@ objects inside it, in order.
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import weakref
 from typing import Tuple
@@ -16,8 +17,6 @@ from typing import Tuple
 import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # renders on CPU through Mesa when no GPU is present
-
-import importlib  # noqa: E402
 
 import mujoco  # noqa: E402
 
