@@ -141,6 +141,7 @@ def generate_dataset(
     settings = generation_settings(env, image_size, num_views, first_person, seed, shard, num_shards, renderer,
                                    render, backend, rig_overrides, store_views)
     rig = RigConfig(**settings["rig"])
+    options = simulator_options(env, renderer, render)
     views = planned_views(sim_cls, rig, first_person, store_views)
     check_memory(sim_cls, len(views), image_size, num_workers)
     path = shard_path(out, shard, num_shards)

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .pybullet_camera import render_pybullet
 from .cameras import RigConfig, make_rig, project
+from .dataset_io import land, temp_path_for
 from .skeletons import LCRNET13, MOCAP_CLASSES, flip_keypoints, write_lcrnet
 
 CLIPS: Dict[str, str] = dict(zip(MOCAP_CLASSES, (  # activity name -> DeepMimic clip
@@ -161,10 +162,11 @@ def claim_folder(out_dir: str, config: MocapConfig) -> None:
                            for k in sorted(set(made) | set(settings)) if made.get(k) != settings.get(k))
         raise ValueError(f"{out_dir!r} was generated with other settings ({differ}); use them, or another folder")
     if made is None:
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
+        marker = os.path.join(out_dir, MARKER)
+        tmp = temp_path_for(marker)
+        with open(tmp, "w") as f:
             json.dump(settings, f)
-        os.replace(tmp, os.path.join(out_dir, MARKER))
+        land(tmp, marker)
 
 
 def generate_mocap(out_dir: str, config: MocapConfig, progress: bool = True) -> Dict[str, int]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
+
+from .dataset_io import land, temp_path_for
 
 
 @dataclass(frozen=True)
@@ -118,12 +119,11 @@ def lcrnet_json(keypoints: np.ndarray, points3d: np.ndarray) -> dict:
 
 def write_lcrnet(path: str, keypoints: np.ndarray, points3d: np.ndarray) -> None:
     """Write ``(T, 13, 2)`` pixels and ``(T, 13, 3)`` points as an LCR-Net JSON file, atomically."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    tmp = temp_path_for(path)
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "w") as f:
             json.dump(lcrnet_json(keypoints, points3d), f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        land(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
