@@ -3,13 +3,14 @@ whole trajectories (validation, test, embedding) and seeded training batches of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from envs.cameras import is_heldout_view
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import normalize_images
 
@@ -22,12 +23,17 @@ class ViewSplit:
     test: List[str]
 
 
-def split_views(views: Sequence[str], num_train: int = 2, train: Optional[Sequence[str]] = None,
+def split_views(views: Sequence[str], num_train: Optional[int] = None, train: Optional[Sequence[str]] = None,
                 test: Optional[Sequence[str]] = None) -> ViewSplit:
-    """Training views and unseen test views; by default the first ``num_train`` third-person views
-    train, and the other third-person views plus the first-person view test (as in 3DTRL)."""
+    """Training views and unseen test views. By default the training rig's views (``cam<i>``) train
+    and the held-out sector's views (``held<i>``) plus the first-person view test; ``num_train`` keeps
+    only the first n training-rig views (the paper's fixed rig trains on 2, as in 3DTRL). A file without
+    held-out views (made with ``rig.sampling=ring``) trains on its first 2 third-person views by default."""
     third_person = [v for v in views if v != FIRST_PERSON]
-    train = list(train) if train else third_person[:num_train]
+    rig = [v for v in third_person if not is_heldout_view(v)]
+    if num_train is None:
+        num_train = len(rig) if len(rig) < len(third_person) else 2
+    train = list(train) if train else rig[:num_train]
     test = list(test) if test else [v for v in views if v not in train]
     unknown = [v for v in train + test if v not in views]
     if unknown:
@@ -40,11 +46,22 @@ def split_views(views: Sequence[str], num_train: int = 2, train: Optional[Sequen
     return ViewSplit(train, test)
 
 
-# demo -> view -> (images (T,H,W,3) uint8, keypoints (T,K,2) float32 or None)
-Frames = Dict[str, Dict[str, Tuple[np.ndarray, Optional[np.ndarray]]]]
+class ViewFrames(NamedTuple):
+    """One view of one demo: images ``(T,H,W,3)`` uint8, and where the model reads them, keypoints
+    ``(T,K,2)`` float32 and robot masks ``(T,H,W)`` bool."""
+    images: np.ndarray
+    keypoints: Optional[np.ndarray] = None
+    masks: Optional[np.ndarray] = None
+
+    def at(self, index) -> "ViewFrames":
+        return ViewFrames(*(None if a is None else a[index] for a in self))
 
 
-def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: bool) -> List[str]:
+# demo -> view -> frames
+Frames = Dict[str, Dict[str, ViewFrames]]
+
+
+def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: bool, masks: bool = False) -> List[str]:
     """The demos of ``split``, after checking that they have what the model will read."""
     demos = f.split(split)
     if not demos:
@@ -53,52 +70,62 @@ def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: boo
     missing = [v for v in views if v not in f.views]
     if missing:
         raise ValueError(f"{f.path!r} has no images for views {missing}; it has {f.views}")
-    kinds = ("image", "keypoints") if keypoints else ("image",)
+    kinds = ("image",) + (("keypoints",) if keypoints else ()) + (("robot_mask",) if masks else ())
     for kind in kinds:  # every demo of the split, not only the first
         lacking = sorted({v for d in demos for v in views if not f.has_view_obs(d, v, kind)})
         if lacking and kind == "keypoints":
             raise ValueError(f"{f.path!r} has no keypoints for views {lacking} in its {split!r} split "
                              f"(obs/<view>_keypoints); PAAB and PAAT need them: generate the data with "
                              f"envs.generate, or use method=baseline")
+        if lacking and kind == "robot_mask":
+            raise ValueError(f"{f.path!r} has no robot masks for views {lacking} in its {split!r} split "
+                             f"(obs/<view>_robot_mask); mask priors need them: generate the data with "
+                             f"envs.generate, or choose a method without them")
         if lacking:
             raise ValueError(f"{f.path!r} has no images for views {lacking} in its {split!r} split; "
                              f"the file is partial")
     return demos
 
 
-def read_trajectory(f: EpisodeFile, demo: str, views: Sequence[str], keypoints: bool):
-    return {v: (f.view_obs(demo, v, "image"), f.view_obs(demo, v, "keypoints") if keypoints else None)
-            for v in views}
+def read_trajectory(f: EpisodeFile, demo: str, views: Sequence[str], keypoints: bool,
+                    masks: bool = False) -> Dict[str, ViewFrames]:
+    return {v: ViewFrames(f.view_obs(demo, v, "image"), f.view_obs(demo, v, "keypoints") if keypoints else None,
+                          f.view_obs(demo, v, "robot_mask").astype(bool) if masks else None) for v in views}
 
 
-def load_frames(path: str, split: str, views: Sequence[str], keypoints: bool) -> Frames:
+def load_frames(path: str, split: str, views: Sequence[str], keypoints: bool, masks: bool = False) -> Frames:
     with EpisodeFile(path) as f:
-        return {d: read_trajectory(f, d, views, keypoints) for d in split_demos(f, split, views, keypoints)}
+        return {d: read_trajectory(f, d, views, keypoints, masks)
+                for d in split_demos(f, split, views, keypoints, masks)}
 
 
 class Trajectories(Dataset):
     """One item per demo of a split: ``(demo, {view: (images, keypoints)})``, read when asked for."""
 
-    def __init__(self, path: str, split: str, views: Sequence[str], keypoints: bool) -> None:
-        self.path, self.views, self.keypoints = path, list(views), keypoints
+    def __init__(self, path: str, split: str, views: Sequence[str], keypoints: bool, masks: bool = False) -> None:
+        self.path, self.views, self.keypoints, self.masks = path, list(views), keypoints, masks
         with EpisodeFile(path) as f:
-            self.demos = split_demos(f, split, self.views, keypoints)
+            self.demos = split_demos(f, split, self.views, keypoints, masks)
 
     def __len__(self) -> int:
         return len(self.demos)
 
     def __getitem__(self, index: int):
         with EpisodeFile(self.path) as f:
-            return self.demos[index], read_trajectory(f, self.demos[index], self.views, self.keypoints)
+            return self.demos[index], read_trajectory(f, self.demos[index], self.views, self.keypoints, self.masks)
 
 
-class PairBatches(Dataset):
-    """``steps`` training batches per epoch (see ``sample_pair``), each drawn from a generator seeded by
+class ViewBatches(Dataset):
+    """``steps`` training batches per epoch (see ``sample_views``), each drawn from a generator seeded by
     (seed, rank, epoch, step), so a run is reproducible and a resumed epoch sees the same batches."""
 
-    def __init__(self, frames: Frames, views: Sequence[str], batch_frames: int, steps: int, seed: int,
-                 rank: int = 0) -> None:
+    def __init__(self, frames: Frames, views: Sequence[str], views_per_batch: int, batch_frames: int, steps: int,
+                 seed: int, rank: int = 0) -> None:
+        if not 2 <= views_per_batch:
+            raise ValueError(f"train.views_per_batch must be >= 2 (positives come from other views), "
+                             f"got {views_per_batch}")
         self.frames, self.views, self.batch_frames, self.steps = frames, list(views), batch_frames, steps
+        self.views_per_batch = min(views_per_batch, len(self.views))
         self.seed, self.rank, self.epoch = seed, rank, 0
 
     def __len__(self) -> int:
@@ -106,8 +133,8 @@ class PairBatches(Dataset):
 
     def __getitem__(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, self.rank, self.epoch, step])
-        a, b, times = sample_pair(self.frames, self.views, self.batch_frames, rng)
-        return {"a": a, "b": b, "times": times, "augment_seed": int(rng.integers(2**31))}
+        views, times = sample_views(self.frames, self.views, self.views_per_batch, self.batch_frames, rng)
+        return {"views": views, "times": times, "augment_seed": int(rng.integers(2**31))}
 
 
 def image_size_of(path: str) -> int:
@@ -117,43 +144,60 @@ def image_size_of(path: str) -> int:
         return int(f.view_obs(f.demos[0], f.views[0], "image", 0).shape[0])
 
 
-def to_model_input(images: np.ndarray, keypoints: Optional[np.ndarray], size: int,
-                   device: torch.device) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """uint8 ``(N,H,W,3)`` -> normalised ``(N,3,size,size)``; keypoints scaled with the resize."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float() / 255.0
+def to_model_input(frames: ViewFrames, size: int, device: torch.device) -> ViewFrames:
+    """uint8 ``(N,H,W,3)`` images -> normalised ``(N,3,size,size)`` tensors; keypoints scaled and masks
+    resized (nearest) with the images."""
+    x = torch.from_numpy(np.ascontiguousarray(frames.images)).to(device).permute(0, 3, 1, 2).float() / 255.0
     h, w = x.shape[-2:]
     if (h, w) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    x = normalize_images(x)
-    kp = None
-    if keypoints is not None:
-        kp = torch.from_numpy(np.asarray(keypoints, np.float32)).to(device)
+    kp = masks = None
+    if frames.keypoints is not None:
+        kp = torch.from_numpy(np.asarray(frames.keypoints, np.float32)).to(device)
         kp = kp * torch.tensor([size / w, size / h], device=device)
-    return x, kp
+    if frames.masks is not None:
+        masks = torch.from_numpy(np.ascontiguousarray(frames.masks)).to(device)[:, None].float()
+        masks = F.interpolate(masks, size=(size, size), mode="nearest")[:, 0] > 0.5
+    return ViewFrames(normalize_images(x), kp, masks)
 
 
-def augment(images: torch.Tensor, keypoints: Optional[torch.Tensor], generator: torch.Generator,
-            min_scale: float = 0.85, jitter: float = 0.2) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """Colour jitter and a small random resized crop of one view's frames; keypoints move with the crop."""
+def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0.85, jitter: float = 0.2,
+            background: bool = False) -> ViewFrames:
+    """Colour jitter and a small random resized crop of one view's frames; keypoints and masks move with
+    the crop. ``background`` also perturbs every pixel outside the robot mask with a random per-channel
+    gain and offset and pixel noise, so a view's static background stops being a cue."""
+    images, keypoints, masks = frames
     n, _, h, w = images.shape
     u = torch.rand(4, generator=generator).tolist()
     images = images * (1 + jitter * (2 * u[0] - 1)) + jitter * (2 * u[1] - 1)
+    if background:
+        if masks is None:
+            raise ValueError("background augmentation needs the robot masks (obs/<view>_robot_mask)")
+        gain = 1 + 0.8 * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
+        offset = 1.5 * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
+        noise = 0.3 * torch.randn(images.shape, generator=generator)
+        perturbed = images * gain.to(images.device) + offset.to(images.device) + noise.to(images.device)
+        images = torch.where(masks[:, None], images, perturbed)
     scale = min_scale + (1 - min_scale) * u[2]
     ch, cw = max(1, round(h * scale)), max(1, round(w * scale))
     top, left = int(u[3] * (h - ch)), int(torch.rand(1, generator=generator).item() * (w - cw))
-    crop = images[:, :, top:top + ch, left:left + cw]
-    images = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+    images = F.interpolate(images[:, :, top:top + ch, left:left + cw], size=(h, w), mode="bilinear",
+                           align_corners=False)
+    if masks is not None:
+        masks = F.interpolate(masks[:, None, top:top + ch, left:left + cw].float(), size=(h, w),
+                              mode="nearest")[:, 0] > 0.5
     if keypoints is not None:
         keypoints = (keypoints - torch.tensor([left, top], device=keypoints.device)) * torch.tensor(
             [w / cw, h / ch], device=keypoints.device)
-    return images, keypoints
+    return ViewFrames(images, keypoints, masks)
 
 
-def sample_pair(frames: Frames, views: Sequence[str], batch: int, rng: np.random.Generator):
-    """A training batch: one demo, two different training views, ``batch`` distinct time steps."""
+def sample_views(frames: Frames, views: Sequence[str], count: int, batch: int,
+                 rng: np.random.Generator) -> Tuple[List[ViewFrames], np.ndarray]:
+    """A training batch: one demo, ``count`` different training views, the same ``batch`` distinct time
+    steps in each."""
     demo = list(frames)[rng.integers(len(frames))]
-    vi, vj = rng.choice(len(views), size=2, replace=False)
-    length = len(frames[demo][views[vi]][0])
+    chosen = [views[i] for i in rng.choice(len(views), size=count, replace=False)]
+    length = min(len(frames[demo][v].images) for v in chosen)
     times = np.sort(rng.choice(length, size=min(batch, length), replace=False))
-    pick = lambda v: (frames[demo][v][0][times], None if frames[demo][v][1] is None else frames[demo][v][1][times])
-    return pick(views[vi]), pick(views[vj]), times
+    return [frames[demo][v].at(times) for v in chosen], times

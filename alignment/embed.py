@@ -2,8 +2,13 @@
 
 Writes ``obs/<view>_embedding`` (T x D float32) for every demo and view into a copy of the
 input (a robomimic-layout file); the input is never modified. The file attribute ``embedding``
-records the checkpoint, its method and image size, and the views. PAAT and baseline encoders need
-no keypoints; PAAB reads ``obs/<view>_keypoints``.
+records the checkpoint, its method and image size, the views and the geometry. PAAT and baseline
+encoders need no keypoints; PAAB reads ``obs/<view>_keypoints`` (or ``obs/<view>_robot_mask`` with
+``paab_tokens=mask``).
+
+``geometry=centred`` (default) writes what the alignment metric scores: each video's mean subtracted,
+each frame L2-normalised (``alignment.metrics``). It needs the whole video, so a policy that embeds one
+live frame at a time should be trained on ``geometry=raw``, the encoder's output for that frame alone.
 """
 import os
 
@@ -14,14 +19,18 @@ from tqdm import tqdm
 from envs.dataset_io import EpisodeFile, ObservationWriter, obs_key
 from poseaware.inputs import default_device
 
-from .data import image_size_of
+from .data import ViewFrames, image_size_of
 from .inference import embed_video, load_encoder, warn_if_resized
+from .metrics import GEOMETRIES, to_geometry
 
 
-def embed_file(checkpoint: str, input: str, out: str, views=None, progress: bool = True) -> int:
+def embed_file(checkpoint: str, input: str, out: str, views=None, geometry: str = "centred",
+               progress: bool = True) -> int:
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"unknown geometry {geometry!r}; choose one of {', '.join(GEOMETRIES)}")
     device = default_device()
     encoder, ckpt = load_encoder(checkpoint, device)
-    needs_kp = encoder.needs_keypoints_at_inference
+    needs_kp, needs_mask = encoder.needs_keypoints_at_inference, encoder.needs_masks_at_inference
     written = 0
     with EpisodeFile(input) as src:
         views = list(views or src.views)
@@ -31,14 +40,19 @@ def embed_file(checkpoint: str, input: str, out: str, views=None, progress: bool
         lacking = [v for v in views if needs_kp and not src.has_keypoints(v)]
         if lacking:
             raise ValueError(f"PAAB embeddings need keypoints, but {input!r} has none for {lacking}")
+        lacking = [v for v in views if needs_mask and not all(src.has_view_obs(d, v, "robot_mask") for d in src.demos)]
+        if lacking:
+            raise ValueError(f"PAAB with mask tokens needs robot masks, but {input!r} has none for {lacking}")
         warn_if_resized(checkpoint, ckpt, input, image_size_of(input))
         made_by = {"checkpoint": os.path.abspath(checkpoint), "method": ckpt["config"]["method"]["name"],
-                   "image_size": ckpt["data"]["image_size"], "views": views}
+                   "image_size": ckpt["data"]["image_size"], "views": views, "geometry": geometry}
         with ObservationWriter(input, out, {"embedding": made_by}) as dst:
             for demo in tqdm(src.demos, desc="embed", unit="demo", disable=not progress):
                 for view in views:
-                    kp = src.view_obs(demo, view, "keypoints") if needs_kp else None
-                    emb = embed_video(encoder, src.view_obs(demo, view, "image"), kp, device)
+                    frames = ViewFrames(src.view_obs(demo, view, "image"),
+                                        src.view_obs(demo, view, "keypoints") if needs_kp else None,
+                                        src.view_obs(demo, view, "robot_mask").astype(bool) if needs_mask else None)
+                    emb = to_geometry(embed_video(encoder, frames, device), geometry)
                     dst.put(demo, obs_key(view, "embedding"), emb.astype("float32"))
                     written += 1
     return written
@@ -46,7 +60,7 @@ def embed_file(checkpoint: str, input: str, out: str, views=None, progress: bool
 
 @hydra.main(config_path="pkg://configs", config_name="embed", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    n = embed_file(cfg.checkpoint, cfg.input, cfg.out, cfg.views)
+    n = embed_file(cfg.checkpoint, cfg.input, cfg.out, cfg.views, cfg.geometry)
     print(f"wrote {n} embedding arrays to {cfg.out}")
 
 

@@ -20,7 +20,8 @@ def evaluate_checkpoint(checkpoint: str, data: Optional[str] = None, split: str 
     views = info["train_views"] + info["test_views"]
     path = data or info["path"]
     warn_if_resized(checkpoint, ckpt, path, image_size_of(path))
-    frames = load_frames(path, split, views, keypoints=encoder.needs_keypoints_at_inference)
+    frames = load_frames(path, split, views, keypoints=encoder.needs_keypoints_at_inference,
+                         masks=encoder.needs_masks_at_inference)
     return evaluate(encoder, frames, info["train_views"], device)
 
 

@@ -14,8 +14,8 @@ import torch
 from poseaware import PoseAwareEncoder
 from poseaware.runs import load_deployed
 
-from .data import Frames, to_model_input
-from .metrics import score_trajectories
+from .data import Frames, ViewFrames, to_model_input
+from .metrics import GROUPS, score_trajectories
 
 
 def warn_if_resized(checkpoint: str, ckpt: dict, data: str, data_size: int) -> None:
@@ -32,25 +32,26 @@ def load_encoder(checkpoint: str, device: torch.device) -> Tuple[PoseAwareEncode
 
 
 @torch.no_grad()
-def embed_video(encoder: PoseAwareEncoder, images: np.ndarray, keypoints: Optional[np.ndarray],
-                device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """Embed every frame of one view: uint8 ``(T,H,W,3)`` -> ``(T,D)`` float32 (encoder in eval mode)."""
+def embed_video(encoder: PoseAwareEncoder, frames: ViewFrames, device: torch.device,
+                batch_size: int = 64) -> np.ndarray:
+    """Embed every frame of one view: uint8 ``(T,H,W,3)`` images -> ``(T,D)`` float32 raw encoder
+    output (encoder in eval mode). Keypoints and masks are read only where the encoder uses them."""
     was_training = encoder.training
     encoder.eval()
     size = encoder.image_size[0]
+    frames = ViewFrames(frames.images, frames.keypoints if encoder.needs_keypoints_at_inference else None,
+                        frames.masks if encoder.needs_masks_at_inference else None)
     out = []
-    for s in range(0, len(images), batch_size):
-        kp = None if keypoints is None or not encoder.needs_keypoints_at_inference else keypoints[s:s + batch_size]
-        x, k = to_model_input(images[s:s + batch_size], kp, size, device)
-        out.append(encoder(x, k).embedding.float().cpu().numpy())
+    for s in range(0, len(frames.images), batch_size):
+        x = to_model_input(frames.at(slice(s, s + batch_size)), size, device)
+        out.append(encoder(x.images, x.keypoints, x.masks).embedding.float().cpu().numpy())
     encoder.train(was_training)
     return np.concatenate(out)
 
 
-def embed_views(encoder: PoseAwareEncoder, views: Dict[str, Tuple[np.ndarray, Optional[np.ndarray]]],
-                device: torch.device) -> Dict[str, np.ndarray]:
-    """One trajectory: ``{view: (images, keypoints)}`` -> ``{view: (T, D) embeddings}``."""
-    return {v: embed_video(encoder, im, kp, device) for v, (im, kp) in views.items()}
+def embed_views(encoder: PoseAwareEncoder, views: Dict[str, ViewFrames], device: torch.device) -> Dict[str, np.ndarray]:
+    """One trajectory: ``{view: frames}`` -> ``{view: (T, D) raw embeddings}``."""
+    return {v: embed_video(encoder, frames, device) for v, frames in views.items()}
 
 
 def evaluate(encoder: PoseAwareEncoder, frames: Frames, seen_views: Iterable[str],
@@ -61,9 +62,14 @@ def evaluate(encoder: PoseAwareEncoder, frames: Frames, seen_views: Iterable[str
 
 
 def format_table(metrics: Dict[str, float]) -> str:
-    rows = ["| views | alignment error | cycle error | Kendall tau |", "| --- | --- | --- | --- |"]
-    for group in ("seen", "unseen"):
-        if f"{group}/alignment_error" in metrics:
-            rows.append(f"| {group} | {metrics[f'{group}/alignment_error']:.4f} | "
-                        f"{metrics[f'{group}/cycle_error']:.4f} | {metrics[f'{group}/kendall_tau']:.4f} |")
+    """The metrics as a markdown table: one row per view group, then one per unseen view."""
+    rows = ["| views | alignment error | raw-geometry AE | cycle error | Kendall tau |",
+            "| --- | --- | --- | --- | --- |"]
+    groups = [g for g in GROUPS if f"{g}/alignment_error" in metrics]
+    groups += sorted(k[:-len("/alignment_error")] for k in metrics if k.startswith("view/") and k.endswith("/alignment_error"))
+    for group in groups:
+        raw = metrics.get(f"raw/{group}/alignment_error")
+        rows.append(f"| {group} | {metrics[f'{group}/alignment_error']:.4f} | "
+                    f"{'' if raw is None else f'{raw:.4f}'} | {metrics[f'{group}/cycle_error']:.4f} | "
+                    f"{metrics[f'{group}/kendall_tau']:.4f} |")
     return "\n".join(rows)

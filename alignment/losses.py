@@ -1,7 +1,7 @@
 """Multi-view time-contrastive (TCN) losses.
 
-Anchor: view i at time t. Positive: view j at time t (and, optionally, frames of view j within
-``window``). Negatives: frames of view i and view j more than ``window`` frames away.
+Anchor: view i at time t. Positives: every other view at time t (and, optionally, their frames within
+``window``). Negatives: frames of any view more than ``window`` frames away.
 """
 from __future__ import annotations
 
@@ -32,31 +32,41 @@ def tcn_triplet_loss(anchor: torch.Tensor, other: torch.Tensor, times: torch.Ten
     return (hinge * negative).sum() / count
 
 
-def tcn_infonce_loss(anchor: torch.Tensor, other: torch.Tensor, times: torch.Tensor, window: int,
-                     temperature: float, near_positives: bool = False) -> torch.Tensor:
-    """Multi-pair InfoNCE on cosine similarity; frames within the window that are not positives are ignored."""
-    a = F.normalize(anchor, dim=-1)
-    logits = a @ torch.cat([a, F.normalize(other, dim=-1)]).T / temperature  # (B, 2B)
-    far, near = _masks(times, window)
-    same_time = torch.eye(len(times), dtype=torch.bool, device=times.device)
-    pos_other = near if near_positives else same_time
-    positive = torch.cat([torch.zeros_like(far), pos_other], dim=1)
-    keep = positive | torch.cat([far, far], dim=1)
-    logits = logits.masked_fill(~keep, float("-inf"))
+def tcn_infonce_loss(views: torch.Tensor, times: torch.Tensor, window: int, temperature: float,
+                     near_positives: bool = False) -> torch.Tensor:
+    """Multi-positive InfoNCE over ``(V, B, D)`` embeddings, V views of the same B time steps, on cosine
+    similarity. Every frame is an anchor; its positives are the other views at the same time (with
+    ``near_positives``, also their frames within the window); its negatives are the frames of every view
+    more than ``window`` steps away. Frames within the window that are not positives are ignored."""
+    v, b, _ = views.shape
+    z = F.normalize(views.reshape(v * b, -1), dim=-1)
+    logits = z @ z.T / temperature
+    t = times.repeat(v)
+    view = torch.arange(v, device=times.device).repeat_interleave(b)
+    far, near = _masks(t, window)
+    other_view = view[:, None] != view[None, :]
+    positive = other_view & (near if near_positives else t[:, None] == t[None, :])
+    logits = logits.masked_fill(~(positive | far), float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     return -(log_prob.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
 
 
-def tcn_loss(name: str, anchor: torch.Tensor, other: torch.Tensor, times: torch.Tensor, window: int,
-             margin: float = 1.0, temperature: float = 0.1, near_positives: bool = False,
-             center_views: bool = False) -> torch.Tensor:
-    """``center_views`` subtracts each view's batch mean first: both batches hold the same time
-    steps of one trajectory, so this removes only what is constant within a view (its static
-    background), which otherwise dominates the similarities and drives training to collapse."""
+def tcn_loss(name: str, views: torch.Tensor, times: torch.Tensor, window: int, margin: float = 1.0,
+             temperature: float = 0.1, near_positives: bool = False, center_views: bool = False) -> torch.Tensor:
+    """TCN loss over ``(V, B, D)`` embeddings: V >= 2 views of the same B time steps ``times``.
+
+    ``center_views`` subtracts each view's batch mean first: the batches hold the same time steps of
+    one trajectory, so this removes only what is constant within a view (its static background), which
+    otherwise dominates the similarities and drives training to collapse. The alignment metric scores
+    in the same centred geometry (``alignment.metrics``)."""
+    if views.ndim != 3 or views.shape[0] < 2 or views.shape[1] != len(times):
+        raise ValueError(f"the TCN loss takes (V >= 2 views, B = {len(times)} times, D) embeddings, "
+                         f"got {tuple(views.shape)}")
     if center_views:
-        anchor, other = anchor - anchor.mean(0, keepdim=True), other - other.mean(0, keepdim=True)
-    if name == "triplet":
-        return tcn_triplet_loss(anchor, other, times, window, margin)
+        views = views - views.mean(1, keepdim=True)
+    if name == "triplet":  # averaged over ordered view pairs, as 3DTRL's pairwise form
+        pairs = [(i, j) for i in range(len(views)) for j in range(len(views)) if i != j]
+        return torch.stack([tcn_triplet_loss(views[i], views[j], times, window, margin) for i, j in pairs]).mean()
     if name == "infonce":
-        return tcn_infonce_loss(anchor, other, times, window, temperature, near_positives)
+        return tcn_infonce_loss(views, times, window, temperature, near_positives)
     raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")

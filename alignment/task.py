@@ -19,7 +19,7 @@ from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.inputs import default_device
 from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
 
-from .data import PairBatches, Trajectories, ViewSplit, augment, image_size_of, load_frames, split_views, to_model_input
+from .data import Trajectories, ViewBatches, ViewSplit, augment, image_size_of, load_frames, split_views, to_model_input
 from .inference import embed_views, evaluate, format_table, load_encoder
 from .losses import tcn_loss
 from .metrics import mean_scores, score_trajectory
@@ -45,22 +45,22 @@ class AlignmentTask(PoseAwareTask):
         super().__init__(cfg, encoder, data_info)
         self.views = views
         self.img_size = data_info["image_size"]
+        self.augment_background = bool(cfg.method.get("augment_background", False))
         self._valid: List[Dict[str, float]] = []
 
     def training_step(self, batch: dict, index: int) -> torch.Tensor:
         cfg = self.cfg
-        (im_a, kp_a), (im_b, kp_b) = batch["a"], batch["b"]
-        xa, ka = to_model_input(im_a, kp_a, self.img_size, self.device)
-        xb, kb = to_model_input(im_b, kp_b, self.img_size, self.device)
-        if cfg.train.augment:
-            gen = torch.Generator().manual_seed(batch["augment_seed"])
-            xa, ka = augment(xa, ka, gen)
-            xb, kb = augment(xb, kb, gen)
-        out = self.model(torch.cat([xa, xb]), None if ka is None else torch.cat([ka, kb]))
-        emb = out.embedding.float()
+        gen = torch.Generator().manual_seed(batch["augment_seed"])
+        views = [to_model_input(v, self.img_size, self.device) for v in batch["views"]]
+        if cfg.train.augment or self.augment_background:
+            views = [augment(v, gen, background=self.augment_background) for v in views]
+        keypoints = None if views[0].keypoints is None else torch.cat([v.keypoints for v in views])
+        masks = None if views[0].masks is None else torch.cat([v.masks for v in views])
+        out = self.model(torch.cat([v.images for v in views]), keypoints, masks)
         t = torch.as_tensor(batch["times"], device=self.device)
-        loss = tcn_loss(cfg.loss.name, emb[:len(t)], emb[len(t):], t, cfg.loss.window, cfg.loss.margin,
-                        cfg.loss.temperature, cfg.loss.near_positives, cfg.loss.center_views)
+        emb = out.embedding.float().reshape(len(views), len(t), -1)
+        loss = tcn_loss(cfg.loss.name, emb, t, cfg.loss.window, cfg.loss.margin, cfg.loss.temperature,
+                        cfg.loss.near_positives, cfg.loss.center_views)
         return self.total_loss(loss, out.aux_loss)
 
     def on_train_epoch_start(self) -> None:
@@ -138,29 +138,32 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     if cfg.train.batch_frames < 2 * cfg.loss.window + 2:
         raise ValueError(f"train.batch_frames={cfg.train.batch_frames} leaves no negatives beyond the window "
                          f"({cfg.loss.window}); use at least {2 * cfg.loss.window + 2}")
-    needs_kp = needs_keypoints(cfg.method.name, training=True)
+    needs_kp = needs_keypoints(cfg.method.name, training=True, paab_tokens=cfg.method.get("paab_tokens", "keypoints"))
     img_size = cfg.model.img_size or image_size_of(path)
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
-    # Every split is checked (views, keypoints, non-empty) before anything is trained or written.
-    valid = Trajectories(path, "valid", views.train + views.test, keypoints=needs_kp)
-    Trajectories(path, "test", views.train + views.test, keypoints=needs_kp)
+    train_masks = encoder.needs_masks_at_inference or bool(cfg.method.get("augment_background", False))
+    # Every split is checked (views, keypoints, masks, non-empty) before anything is trained or written.
+    read = dict(keypoints=needs_kp, masks=encoder.needs_masks_at_inference)
+    valid = Trajectories(path, "valid", views.train + views.test, **read)
+    Trajectories(path, "test", views.train + views.test, **read)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
                              cfg.overwrite, rank)
-    pairs = PairBatches(load_frames(path, "train", views.train, keypoints=needs_kp), views.train,
-                        cfg.train.batch_frames, cfg.train.steps_per_epoch, cfg.seed, rank)
+    batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp, masks=train_masks),
+                          views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
+                          cfg.train.steps_per_epoch, cfg.seed, rank)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
                  "train_views": views.train, "test_views": views.test}
     task = AlignmentTask(cfg, encoder, views, data_info)
     history = fit(task, EngineConfig(run_dir=cfg.run_dir, epochs=cfg.train.epochs, monitor=MONITOR, mode="min",
                                      patience=cfg.train.patience, resume=resume, grad_clip=cfg.optim.grad_clip),
-                  DataLoader(pairs, batch_size=None, shuffle=False, collate_fn=_keep),
+                  DataLoader(batches, batch_size=None, shuffle=False, collate_fn=_keep),
                   DataLoader(valid, batch_size=None, shuffle=False, collate_fn=_keep))
     result: Dict[str, float] = {}
     if rank == 0:
         device = default_device()
         deployed, _ = load_encoder(os.path.join(cfg.run_dir, "checkpoints", "best.pt"), device)
-        test_frames = load_frames(path, "test", views.train + views.test, keypoints=needs_kp)
+        test_frames = load_frames(path, "test", views.train + views.test, **read)
         result = evaluate(deployed, test_frames, views.train, device)
         history.write(test=result)
         plot_alignment(deployed, test_frames, views, device, os.path.join(cfg.run_dir, "plots"))

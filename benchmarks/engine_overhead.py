@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_module
 from pytorch_lightning.callbacks import Callback
 from torch.utils.data import DataLoader
 
-from alignment.data import PairBatches, Trajectories, load_frames, split_views
+from alignment.data import ViewBatches, Trajectories, load_frames, split_views
 from alignment.task import AlignmentTask, _keep, build_encoder
 from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
@@ -47,8 +47,8 @@ def make_task(cfg, path):
         k = len(f.keypoint_names)
     encoder = build_encoder(cfg, k if cfg.method.name != "baseline" else None, 64)
     info = {"image_size": 64, "train_views": views.train, "test_views": views.test}
-    pairs = PairBatches(load_frames(path, "train", views.train, keypoints=cfg.method.name != "baseline"),
-                        views.train, cfg.train.batch_frames, cfg.train.steps_per_epoch, 0)
+    pairs = ViewBatches(load_frames(path, "train", views.train, keypoints=cfg.method.name != "baseline"),
+                        views.train, cfg.train.views_per_batch, cfg.train.batch_frames, cfg.train.steps_per_epoch, 0)
     return AlignmentTask(cfg, encoder, views, info), pairs
 
 

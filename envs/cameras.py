@@ -7,7 +7,7 @@ pixel ``i`` spanning ``[i, i + 1)``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import List, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -87,9 +87,21 @@ def project(points: np.ndarray, camera: Camera) -> np.ndarray:
     return uv.astype(np.float32)
 
 
+SAMPLINGS = ("ring", "sectors")
+HELDOUT_PREFIX = "held"
+
+
 @dataclass
 class RigConfig:
-    """Third-person cameras on a ring/hemisphere around the workspace (angles in degrees)."""
+    """Third-person cameras around the workspace (angles in degrees).
+
+    ``sampling="ring"`` (the paper's rig) spreads ``num_views`` cameras evenly over ``azimuth_range``
+    and jitters them per episode. ``sampling="sectors"`` draws them per episode from the training
+    sector: view i uniformly in the i-th of ``num_views`` equal azimuth slices, elevation uniformly in
+    ``elevation_range``. Either way ``heldout_views`` cameras are drawn the same stratified way from
+    ``heldout_azimuth_range``, a sector the training cameras never enter: view ``held0`` is the
+    nearest slice, the last one the farthest.
+    """
 
     num_views: int = 4
     radius: float = 1.4
@@ -101,26 +113,54 @@ class RigConfig:
     jitter_elevation: float = 3.0
     jitter_radius: float = 0.05  # fraction of the radius
     center: Tuple[float, float, float] = field(default=(0.0, 0.0, 0.0))
+    sampling: str = "ring"
+    heldout_views: int = 0
+    heldout_azimuth_range: Tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if int(self.num_views) < 1:
             raise ValueError(f"num_views must be at least 1, got {self.num_views}")
-        self.num_views = int(self.num_views)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"unknown rig sampling {self.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
+        self.num_views, self.heldout_views = int(self.num_views), int(self.heldout_views)
         self.azimuth_range = tuple(float(a) for a in self.azimuth_range)
         self.elevation_range = tuple(float(e) for e in self.elevation_range)
+        self.heldout_azimuth_range = tuple(float(a) for a in self.heldout_azimuth_range)
         self.center = tuple(float(c) for c in self.center)
+        if self.heldout_views < 0:
+            raise ValueError(f"heldout_views must be >= 0, got {self.heldout_views}")
+        if self.heldout_views and arcs_overlap(self.training_sector(), self.heldout_azimuth_range):
+            raise ValueError(f"the held-out sector {self.heldout_azimuth_range} overlaps the training cameras' "
+                             f"azimuths {self.training_sector()} (jitter included); unseen views must come from "
+                             f"a sector training never samples: move heldout_azimuth_range or narrow azimuth_range")
+
+    def training_sector(self) -> Tuple[float, float]:
+        """The azimuths training cameras can take, jitter included."""
+        jitter = self.jitter_azimuth if self.sampling == "ring" else 0.0
+        return self.azimuth_range[0] - jitter, self.azimuth_range[1] + jitter
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
-def view_names(num_views: int, first_person: bool) -> List[str]:
-    return [f"cam{i}" for i in range(num_views)] + (["first_person"] if first_person else [])
+def arcs_overlap(a: Tuple[float, float], b: Tuple[float, float]) -> bool:
+    """Whether two azimuth intervals (degrees, low to high) share more than an end point on the circle."""
+    def inside(x: float, arc: Tuple[float, float]) -> bool:
+        return 0 < (x - arc[0]) % 360.0 < arc[1] - arc[0] or arc[1] - arc[0] >= 360.0
+    return inside(a[0], b) or inside(b[0], a) or ((a[0] - b[0]) % 360.0 == 0 and a[1] > a[0] and b[1] > b[0])
 
 
-def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Camera]:
-    """Place ``num_views`` cameras evenly in azimuth, alternating elevation, jittered by ``seed``."""
-    rng = np.random.default_rng(seed)
+def view_names(num_views: int, first_person: bool, heldout_views: int = 0) -> List[str]:
+    """Training-rig views ``cam<i>``, then held-out views ``held<i>``, then ``first_person``."""
+    return ([f"cam{i}" for i in range(num_views)] + [f"{HELDOUT_PREFIX}{i}" for i in range(heldout_views)]
+            + (["first_person"] if first_person else []))
+
+
+def is_heldout_view(name: str) -> bool:
+    return name.startswith(HELDOUT_PREFIX)
+
+
+def _ring_angles(config: RigConfig, rng: np.random.Generator) -> Iterator[Tuple[float, float]]:
     n = config.num_views
     az_lo, az_hi = config.azimuth_range
     full_circle = abs((az_hi - az_lo) % 360.0) < 1e-6 and az_hi != az_lo
@@ -128,12 +168,36 @@ def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Came
     azimuths = az_lo + (az_hi - az_lo) * (steps if n > 1 else np.array([0.5]))
     el_lo, el_hi = config.elevation_range
     elevations = np.where(np.arange(n) % 2 == 0, el_lo, el_hi) if n > 1 else np.array([(el_lo + el_hi) / 2])
+    for i in range(n):  # lazily: the caller draws each radius between the angles
+        yield (azimuths[i] + rng.uniform(-1, 1) * config.jitter_azimuth,
+               elevations[i] + rng.uniform(-1, 1) * config.jitter_elevation)
+
+
+def _stratified_angles(n: int, azimuth_range: Tuple[float, float], elevation_range: Tuple[float, float],
+                       rng: np.random.Generator) -> List[Tuple[float, float]]:
+    lo, hi = azimuth_range
+    return [(lo + (hi - lo) * (i + rng.uniform()) / n, rng.uniform(*elevation_range)) for i in range(n)]
+
+
+def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Camera]:
+    """The episode's third-person cameras (training rig, then held-out), drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
     center = np.asarray(config.center) + np.array([0.0, 0.0, config.height])
+    # Ring radii are drawn between the angles, as the rig always did, so old files re-render exactly.
+    angles, radii = [], []
+    if config.sampling == "ring":
+        for azimuth, elevation in _ring_angles(config, rng):
+            angles.append((azimuth, elevation))
+            radii.append(config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius))
+    else:
+        angles = _stratified_angles(config.num_views, config.azimuth_range, config.elevation_range, rng)
+        radii = [config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius) for _ in angles]
+    heldout = _stratified_angles(config.heldout_views, config.heldout_azimuth_range, config.elevation_range, rng)
+    angles += heldout
+    radii += [config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius) for _ in heldout]
     cams = []
-    for i, name in enumerate(view_names(n, first_person=False)):
-        az = np.deg2rad(azimuths[i] + rng.uniform(-1, 1) * config.jitter_azimuth)
-        el = np.deg2rad(elevations[i] + rng.uniform(-1, 1) * config.jitter_elevation)
-        radius = config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius)
+    for name, (az, el), radius in zip(view_names(config.num_views, False, config.heldout_views), angles, radii):
+        az, el = np.deg2rad(az), np.deg2rad(el)
         eye = center + radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
         cams.append(Camera(name, intrinsics_from_fovy(config.fovy, width, height),
                            look_at(eye, center), width, height, config.fovy))

@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 from .cameras import make_rig
 from .dataset_io import obs_key
-from .recorder import observe, rig_for, views_now
+from .recorder import observe, planned_views, rig_for, views_now
 from .registry import simulator_class
 
 
@@ -29,7 +29,7 @@ class MultiViewEnv(gym.Env):
         self.rig_config = rig_for(type(self.sim), num_views=num_views)
         self.image_size = image_size
         self.first_person = first_person
-        self.views = [f"cam{i}" for i in range(self.rig_config.num_views)] + (["first_person"] if first_person else [])
+        self.views = planned_views(type(self.sim), self.rig_config, first_person)
         k = len(self.sim.keypoint_names)
         obs_spaces: Dict[str, spaces.Space] = {}
         for view in self.views:

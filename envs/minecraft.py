@@ -87,9 +87,10 @@ class VoxelMinecraftSimulator(Simulator):
 
     @staticmethod
     def default_rig() -> RigConfig:
-        return RigConfig(num_views=8, radius=6.5, height=0.0, azimuth_range=(-180, 180),
+        return RigConfig(num_views=4, radius=6.5, height=0.0, azimuth_range=(-150, 60),
                          elevation_range=(15, 60), fovy=50.0, jitter_azimuth=10.0, jitter_elevation=5.0,
-                         center=(0.0, 0.0, 0.8))
+                         center=(0.0, 0.0, 0.8), sampling="sectors", heldout_views=2,
+                         heldout_azimuth_range=(90, 150))
 
     # -- scene ---------------------------------------------------------------------------------
     def _box(self, half, colour, offset=(0, 0, 0)) -> int:

@@ -61,8 +61,9 @@ class PickSimulator(Simulator):
 
     @staticmethod
     def default_rig() -> RigConfig:
-        return RigConfig(num_views=9, radius=1.3, height=0.0, azimuth_range=(-120, 120),
-                         elevation_range=(20, 55), fovy=50.0, center=(0.35, 0.0, 0.15))
+        return RigConfig(num_views=4, radius=1.3, height=0.0, azimuth_range=(-120, 30),
+                         elevation_range=(20, 55), fovy=50.0, center=(0.35, 0.0, 0.15), sampling="sectors",
+                         heldout_views=2, heldout_azimuth_range=(60, 120))
 
     # -- episode ---------------------------------------------------------------------------
     def reset(self, seed: int) -> None:

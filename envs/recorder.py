@@ -43,8 +43,10 @@ def planned_views(sim_cls: Type[Simulator], rig_config: RigConfig, first_person:
                   store_views: bool = True) -> List[str]:
     """The views an episode records: none for robomimic's original layout, only the first-person
     view where the simulator renders no third-person camera (MineRL)."""
-    third_person = rig_config.num_views if store_views and sim_cls.third_person_views else 0
-    return view_names(third_person, store_views and (first_person or not sim_cls.third_person_views))
+    third_person = store_views and sim_cls.third_person_views
+    return view_names(rig_config.num_views if third_person else 0,
+                      store_views and (first_person or not sim_cls.third_person_views),
+                      rig_config.heldout_views if third_person else 0)
 
 
 def cameras_of(views: List[Camera]) -> Dict[str, dict]:

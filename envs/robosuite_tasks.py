@@ -63,6 +63,7 @@ class RobosuiteSimulator(Simulator):
         self.env = robosuite.make(self.robosuite_env, **kwargs)
         self.env.reset()
         self.num_rig_cameras = 0
+        self.rig_index: Dict[str, int] = {}
         robot = self.env.robots[0]
         self.robot_prefix = robot.robot_model.naming_prefix
         self.gripper_prefix = robot.gripper["right"].naming_prefix if isinstance(robot.gripper, dict) \
@@ -138,6 +139,7 @@ class RobosuiteSimulator(Simulator):
         if len(cameras) != self.num_rig_cameras:
             self.load_model(self.env.sim.model.get_xml(), len(cameras))
         sim = self.env.sim
+        self.rig_index = {cam.name: i for i, cam in enumerate(cameras)}
         for i, cam in enumerate(cameras):
             cam_id = sim.model.camera_name2id(rig_camera_name(i))
             sim.model.cam_pos[cam_id] = cam.position
@@ -175,8 +177,11 @@ class RobosuiteSimulator(Simulator):
         self._renderers = {}
 
     def render(self, camera: Camera) -> ViewFrame:
+        if camera.name != "first_person" and camera.name not in self.rig_index:
+            raise ValueError(f"camera {camera.name!r} is not in this episode's rig {list(self.rig_index)}; "
+                             f"call set_rig with it first")
         name = f"{self.robot_prefix}eye_in_hand" if camera.name == "first_person" else \
-            rig_camera_name(int(camera.name.removeprefix("cam")))
+            rig_camera_name(self.rig_index[camera.name])
         sim = self.env.sim
         rgb, obj_type, obj_id = self._renderer(camera.width, camera.height).render(
             sim.data._data, sim.model.camera_name2id(name))
@@ -224,8 +229,9 @@ class LiftSimulator(RobosuiteSimulator):
 
     @staticmethod
     def default_rig() -> RigConfig:
-        return RigConfig(num_views=4, radius=1.4, height=0.05, azimuth_range=(-75, 75),
-                         elevation_range=(25, 50), fovy=45.0, center=(-0.15, 0.0, 0.9))
+        return RigConfig(num_views=4, radius=1.4, height=0.05, azimuth_range=(-90, 15),
+                         elevation_range=(25, 50), fovy=45.0, center=(-0.15, 0.0, 0.9), sampling="sectors",
+                         heldout_views=2, heldout_azimuth_range=(45, 90))
 
     def scripted_action(self) -> np.ndarray:
         cube = np.array(self.env.sim.data.body_xpos[self.env.cube_body_id])
@@ -251,8 +257,9 @@ class CanSimulator(RobosuiteSimulator):
 
     @staticmethod
     def default_rig() -> RigConfig:
-        return RigConfig(num_views=4, radius=1.5, height=0.0, azimuth_range=(-75, 75),
-                         elevation_range=(30, 55), fovy=50.0, center=(0.05, 0.0, 0.9))
+        return RigConfig(num_views=4, radius=1.5, height=0.0, azimuth_range=(-90, 15),
+                         elevation_range=(30, 55), fovy=50.0, center=(0.05, 0.0, 0.9), sampling="sectors",
+                         heldout_views=2, heldout_azimuth_range=(45, 90))
 
     def scripted_action(self) -> np.ndarray:
         env = self.env

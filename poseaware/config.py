@@ -19,8 +19,12 @@ def constructor_kwargs(cls: type, options: Mapping[str, Any], source: str) -> Di
     return dict(options)
 
 
+# Keys of a ``method`` config group that configure training, not the model.
+TRAINING_OPTIONS = ("label", "augment_background")
+
+
 def method_options(method_cfg: Mapping[str, Any]) -> Dict[str, Any]:
     """A ``method`` config group (``name`` plus the method's options) as constructor arguments."""
-    options = dict(method_cfg)
+    options = {k: v for k, v in method_cfg.items() if k not in TRAINING_OPTIONS}
     options["method"] = options.pop("name")
     return options

@@ -16,7 +16,9 @@ from timm.models.vision_transformer import checkpoint_filter_fn, init_weights_vi
 from .attention import PoseAwareAttentionBlock
 from .auxiliary import PatchKeypointClassifier
 from .methods import check_method, deployed_method, uses_paab, uses_paat
-from .pose_maps import dilate_token_mask, patch_grid, pose_maps
+from .pose_maps import dilate_token_mask, mask_token_map, patch_grid, pose_maps
+
+PAAB_TOKENS = ("keypoints", "mask")
 
 PRESETS: Dict[str, str] = {
     "tiny": "deit_tiny_patch16_224",
@@ -43,6 +45,8 @@ class PoseAwareEncoder(nn.Module):
 
     ``paab_after`` and ``paat_after`` count backbone blocks from 1: ``paat_after=1`` reads the
     tokens right after the first block; ``paab_after=depth`` (the default) puts PAAB after the last.
+    ``paab_tokens`` chooses PAAB's pose tokens: the patches holding keypoints (the paper), or the
+    patches the robot's segmentation mask covers (the mask prior; the encoder then takes ``masks``).
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class PoseAwareEncoder(nn.Module):
         paab_after: Optional[int] = None,
         paab_count: int = 1,
         paab_dilation: int = 1,
+        paab_tokens: str = "keypoints",
         paat_after: int = 1,
         paat_bottleneck: int = 256,
         paat_lambda: float = 1.6,
@@ -77,7 +82,9 @@ class PoseAwareEncoder(nn.Module):
         patch_grid(self.image_size, patch_size)
         self.use_paab = uses_paab(method)
         self.use_paat = uses_paat(method)
-        if (self.use_paab or self.use_paat) and not num_keypoints:
+        self.paab_tokens = _choice("paab_tokens", paab_tokens, PAAB_TOKENS)
+        keypoint_paab = self.use_paab and paab_tokens == "keypoints"
+        if (keypoint_paab or self.use_paat) and not num_keypoints:
             raise ValueError(f"method {method!r} needs num_keypoints (the K of the (B, K, 2) keypoints)")
         self.num_keypoints = num_keypoints
 
@@ -130,7 +137,8 @@ class PoseAwareEncoder(nn.Module):
         state = checkpoint_filter_fn(state, self.vit)
         self.vit.load_state_dict(state, strict=False)
 
-    def _check_inputs(self, images: torch.Tensor, keypoints: Optional[torch.Tensor], need_keypoints: bool) -> None:
+    def _check_inputs(self, images: torch.Tensor, keypoints: Optional[torch.Tensor], need_keypoints: bool,
+                      masks: Optional[torch.Tensor], need_masks: bool) -> None:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         if tuple(images.shape[-2:]) != self.image_size:
@@ -138,6 +146,11 @@ class PoseAwareEncoder(nn.Module):
                 f"images are {tuple(images.shape[-2:])} but the encoder was built for {self.image_size}; "
                 f"resize them or build the encoder with img_size={images.shape[-1]}"
             )
+        if need_masks and masks is None:
+            raise ValueError("PAAB with paab_tokens='mask' needs the robot masks (B, H, W), got None")
+        if masks is not None and tuple(masks.shape) != (images.shape[0], *self.image_size):
+            raise ValueError(f"masks must be (B, H, W) = {(images.shape[0], *self.image_size)}, "
+                             f"got {tuple(masks.shape)}")
         if keypoints is None:
             if need_keypoints:
                 raise ValueError(f"method {self.method!r} needs keypoints (B, K, 2) in this mode, got None")
@@ -149,15 +162,18 @@ class PoseAwareEncoder(nn.Module):
             raise ValueError(f"keypoints must be (B, K, 2) = {expected}, got {tuple(keypoints.shape)}")
 
     def forward_features(
-        self, images: torch.Tensor, keypoints: Optional[torch.Tensor] = None
+        self, images: torch.Tensor, keypoints: Optional[torch.Tensor] = None, masks: Optional[torch.Tensor] = None
     ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Final-norm tokens ``(B, 1+N, D)`` and PAAT's auxiliary loss (None outside training)."""
         train_paat = self.use_paat and self.training
-        self._check_inputs(images, keypoints, need_keypoints=self.use_paab or train_paat)
+        self._check_inputs(images, keypoints, self.needs_keypoints_at_inference or train_paat,
+                           masks, self.needs_masks_at_inference)
         p2d_pose = p3d = p2d = None
         if keypoints is not None and (self.use_paab or train_paat):
             p2d, p3d = pose_maps(keypoints, self.image_size, self.patch_size)
-            p2d_pose = dilate_token_mask(p2d, patch_grid(self.image_size, self.patch_size), self.paab_dilation)
+        if self.use_paab:
+            tokens = mask_token_map(masks, self.patch_size) if self.paab_tokens == "mask" else p2d
+            p2d_pose = dilate_token_mask(tokens, patch_grid(self.image_size, self.patch_size), self.paab_dilation)
         vit = self.vit
         prefix = vit.num_prefix_tokens
         x = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(images))))
@@ -184,13 +200,18 @@ class PoseAwareEncoder(nn.Module):
         pooled = tokens[:, 0] if self.pool == "cls" else tokens[:, self.vit.num_prefix_tokens:].mean(1)
         return self.head(pooled)
 
-    def forward(self, images: torch.Tensor, keypoints: Optional[torch.Tensor] = None) -> EncoderOutput:
-        tokens, aux_loss = self.forward_features(images, keypoints)
+    def forward(self, images: torch.Tensor, keypoints: Optional[torch.Tensor] = None,
+                masks: Optional[torch.Tensor] = None) -> EncoderOutput:
+        tokens, aux_loss = self.forward_features(images, keypoints, masks)
         return EncoderOutput(embedding=self.forward_head(tokens), aux_loss=aux_loss)
 
     @property
     def needs_keypoints_at_inference(self) -> bool:
-        return self.use_paab
+        return self.use_paab and self.paab_tokens == "keypoints"
+
+    @property
+    def needs_masks_at_inference(self) -> bool:
+        return self.use_paab and self.paab_tokens == "mask"
 
     def export(self) -> Dict[str, torch.Tensor]:
         """State dict of the deployed encoder: the PAAT head is dropped."""

@@ -18,9 +18,10 @@ def uses_paat(method: str) -> bool:
     return "paat" in check_method(method)
 
 
-def needs_keypoints(method: str, training: bool) -> bool:
-    """PAAB reads keypoints always; PAAT only for its training target (it is dropped at inference)."""
-    return uses_paab(method) or (training and uses_paat(method))
+def needs_keypoints(method: str, training: bool, paab_tokens: str = "keypoints") -> bool:
+    """PAAB reads keypoints always (unless its pose tokens come from the robot mask); PAAT only for its
+    training target (it is dropped at inference)."""
+    return (uses_paab(method) and paab_tokens == "keypoints") or (training and uses_paat(method))
 
 
 def deployed_method(method: str) -> str:

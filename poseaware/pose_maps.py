@@ -84,3 +84,13 @@ def pose_maps(
     if as_numpy:
         return p2d.numpy(), p3d.numpy()
     return p2d, p3d
+
+
+def mask_token_map(masks: torch.Tensor, patch_size: int, min_fraction: float = 0.0) -> torch.Tensor:
+    """Row-major token map ``(B, N)`` of the patches a pixel mask ``(B, H, W)`` covers: a patch is a pose
+    token when more than ``min_fraction`` of its pixels are in the mask (the mask prior of PAAB)."""
+    if masks.ndim != 3:
+        raise ValueError(f"masks must be (B, H, W), got {tuple(masks.shape)}")
+    patch_grid(masks.shape[-2:], patch_size)
+    covered = F.avg_pool2d(masks[:, None].float(), kernel_size=patch_size, stride=patch_size)
+    return (covered > min_fraction).flatten(1)

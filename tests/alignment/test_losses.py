@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from alignment.losses import tcn_loss
 
@@ -7,40 +8,51 @@ from alignment.losses import tcn_loss
 @pytest.mark.parametrize("name", ["triplet", "infonce"])
 def test_a_gradient_step_pulls_positives_together_and_pushes_negatives_apart(name):
     torch.manual_seed(0)
-    a = torch.randn(8, 16, requires_grad=True)
-    b = torch.randn(8, 16, requires_grad=True)
+    views = torch.randn(3, 8, 16, requires_grad=True)
     times = torch.arange(8) * 3
-    loss = tcn_loss(name, a, b, times, window=2, margin=5.0, temperature=0.5)
+    loss = tcn_loss(name, views, times, window=2, margin=5.0, temperature=0.5)
     loss.backward()
     with torch.no_grad():
-        a2, b2 = a - 0.05 * a.grad, b - 0.05 * b.grad
-        if name == "infonce":
-            a, b, a2, b2 = (torch.nn.functional.normalize(x, dim=-1) for x in (a, b, a2, b2))
-        pos_before, pos_after = (a - b).norm(dim=1).mean(), (a2 - b2).norm(dim=1).mean()
-        neg_before = torch.cdist(a, b)[~torch.eye(8, dtype=torch.bool)].mean()
-        neg_after = torch.cdist(a2, b2)[~torch.eye(8, dtype=torch.bool)].mean()
-    assert pos_after < pos_before
-    assert neg_after > neg_before
+        after = F.normalize(views - 0.05 * views.grad, dim=-1)
+        before = F.normalize(views, dim=-1)
+        off = ~torch.eye(8, dtype=torch.bool)
+        for i, j in [(0, 1), (0, 2), (1, 2)]:  # every pair of views: all of them are positives
+            assert (after[i] - after[j]).norm(dim=1).mean() < (before[i] - before[j]).norm(dim=1).mean()
+            assert torch.cdist(after[i], after[j])[off].mean() > torch.cdist(before[i], before[j])[off].mean()
 
 
 def test_frames_within_the_window_are_not_negatives():
-    a = torch.zeros(2, 4)
-    b = torch.zeros(2, 4)
     # Both frames within the window: no negatives, so nothing to push apart.
-    assert tcn_loss("triplet", a, b, torch.tensor([0, 1]), window=2, margin=1.0) == 0
+    assert tcn_loss("triplet", torch.zeros(2, 2, 4), torch.tensor([0, 1]), window=2, margin=1.0) == 0
 
 
-def test_unknown_loss_lists_choices():
+def test_every_other_view_at_the_same_time_is_a_positive():
+    # Three views that agree perfectly on each time step and separate time steps: the loss is the
+    # lowest multi-positive InfoNCE can reach with 2 positives per anchor: log 2 (cosine similarity 1 to
+    # both positives, 0 to every negative, which weighs e^-100 at temperature 0.01).
+    times = torch.arange(6) * 5
+    distinct = torch.eye(6)
+    perfect = tcn_loss("infonce", distinct.expand(3, 6, 6), times, window=2, temperature=0.01)
+    torch.testing.assert_close(perfect, torch.log(torch.tensor(2.0)), atol=1e-4, rtol=0)
+    # Break one view's agreement: the loss rises.
+    broken = distinct.expand(3, 6, 6).clone()
+    broken[2] = broken[2].flip(0)
+    assert tcn_loss("infonce", broken, times, window=2, temperature=0.01) > perfect + 1
+
+
+def test_bad_shapes_and_unknown_loss_are_named():
     with pytest.raises(ValueError, match="choose one of triplet, infonce"):
-        tcn_loss("cosine", torch.zeros(2, 4), torch.zeros(2, 4), torch.tensor([0, 5]), 1)
+        tcn_loss("cosine", torch.zeros(2, 2, 4), torch.tensor([0, 5]), 1)
+    with pytest.raises(ValueError, match="V >= 2 views"):
+        tcn_loss("infonce", torch.zeros(1, 2, 4), torch.tensor([0, 5]), 1)
 
 
 @pytest.mark.parametrize("name", ["triplet", "infonce"])
 def test_centering_ignores_a_constant_offset_per_view(name):
     torch.manual_seed(0)
-    a, b = torch.randn(8, 16), torch.randn(8, 16)
+    views = torch.randn(2, 8, 16)
+    offset = torch.tensor([5.0, -3.0])[:, None, None]
     times = torch.arange(8) * 3
-    plain = tcn_loss(name, a, b, times, 2, center_views=True)
-    shifted = tcn_loss(name, a + 5.0, b - 3.0, times, 2, center_views=True)
-    torch.testing.assert_close(plain, shifted)
-    assert not torch.allclose(tcn_loss(name, a, b, times, 2), tcn_loss(name, a + 5.0, b - 3.0, times, 2))
+    plain = tcn_loss(name, views, times, 2, center_views=True)
+    torch.testing.assert_close(plain, tcn_loss(name, views + offset, times, 2, center_views=True))
+    assert not torch.allclose(tcn_loss(name, views, times, 2), tcn_loss(name, views + offset, times, 2))

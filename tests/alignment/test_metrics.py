@@ -1,12 +1,20 @@
 import numpy as np
 import pytest
 
-from alignment.metrics import alignment_error, cycle_error, kendall_tau, score_trajectories
+from alignment.metrics import (alignment_error, cycle_error, kendall_tau, pair_matrix, score_trajectories,
+                               score_trajectory, to_geometry)
 
 
 def line(n, start=0):
     """Embeddings that sit on a line, so the nearest frame is the closest time."""
     return np.arange(start, start + n, dtype=float)[:, None] * np.ones((1, 4))
+
+
+def curve(n, dim=16, seed=0):
+    """A smooth trajectory through embedding space that never comes back near itself."""
+    t = np.linspace(0, 1, n)[:, None]
+    freq = np.random.default_rng(seed).uniform(0.5, 1.5, (1, dim))
+    return np.concatenate([np.cos(np.pi * freq * t), np.sin(np.pi * freq * t)], axis=1)
 
 
 def test_identical_sequences_score_perfectly():
@@ -42,9 +50,48 @@ def test_cycle_error_counts_broken_cycles():
     assert cycle_error(a, b) == pytest.approx(0.8)
 
 
-def test_score_trajectories_splits_seen_and_unseen_pairs():
-    a = line(10)
-    emb = {"demo_0": {"cam0": a, "cam1": a, "cam2": a[::-1]}}
-    scores = score_trajectories(emb, seen_views=["cam0", "cam1"])
+def test_an_embedding_that_carries_no_time_scores_chance():
+    # Every frame equally near: the error is the mean |i - j| / T over all pairs, (T^2 - 1) / (3 T^2).
+    n = 30
+    chance = (n**2 - 1) / (3 * n**2)
+    constant = np.ones((n, 8))
+    assert alignment_error(constant, constant) == pytest.approx(chance)
+    # Centring a constant video leaves zeros; they are all equally near too, not "all frame 0".
+    assert alignment_error(to_geometry(constant), to_geometry(constant)) == pytest.approx(chance)
+
+
+def test_a_per_view_offset_is_degenerate_in_raw_geometry_and_harmless_in_the_centred_one():
+    # Two views of one trajectory: the same small time signal plus a large constant per view, as a
+    # camera's static background gives. Raw nearest neighbours all land on the frame of B closest to
+    # A's offset (tau 0, error near chance); centred, the trajectory aligns.
+    rng = np.random.default_rng(0)
+    signal = 0.1 * curve(40)
+    a = signal + 10 * rng.normal(size=(1, signal.shape[1])) + 0.002 * rng.normal(size=signal.shape)
+    b = signal + 10 * rng.normal(size=(1, signal.shape[1])) + 0.002 * rng.normal(size=signal.shape)
+    assert len(np.unique(np.linalg.norm(a[:, None] - b[None], axis=-1).argmin(1))) == 1  # one frame for all
+    assert alignment_error(a, b) > 0.25 and kendall_tau(a, b) == 0
+    ca, cb = to_geometry(a), to_geometry(b)
+    assert alignment_error(ca, cb) < 0.02 and kendall_tau(ca, cb) > 0.95
+    scores = score_trajectory({"cam0": a, "cam1": b}, ["cam0", "cam1"])
+    assert scores["seen/alignment_error"] < 0.02 and scores["raw/seen/alignment_error"] > 0.25
+
+
+def test_groups_separate_seen_unseen_third_person_and_first_person():
+    a = curve(20)
+    shuffled = a[np.random.default_rng(1).permutation(20)]
+    views = {"cam0": a, "cam1": a, "held0": a, "held1": shuffled, "first_person": a[::-1]}
+    scores = score_trajectories({"demo_0": views}, seen_views=["cam0", "cam1"])
     assert scores["seen/alignment_error"] == 0
-    assert scores["unseen/alignment_error"] == pytest.approx(alignment_error(a, a[::-1]))
+    ae = lambda x, y: alignment_error(to_geometry(x), to_geometry(y))
+    assert scores["view/held0/alignment_error"] == 0
+    assert scores["view/held1/alignment_error"] == pytest.approx(ae(a, shuffled))
+    assert scores["unseen/alignment_error"] == pytest.approx(ae(a, shuffled) / 2)  # held0 and held1 pairs
+    assert scores["first_person/alignment_error"] == pytest.approx(ae(a, a[::-1]))
+    assert scores["first_person/kendall_tau"] == pytest.approx(-1)
+
+
+def test_pair_matrix_is_symmetric_with_the_pair_errors():
+    a = curve(15)
+    names, m = pair_matrix({"cam0": a, "cam1": a[::-1], "held0": a})
+    assert names == ["cam0", "cam1", "held0"] and np.allclose(m, m.T) and np.allclose(np.diag(m), 0)
+    assert m[0, 2] == 0 and m[0, 1] == pytest.approx(alignment_error(to_geometry(a), to_geometry(a[::-1])))

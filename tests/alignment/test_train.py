@@ -15,7 +15,7 @@ from alignment.data import load_frames
 from alignment.embed import embed_file
 from alignment.evaluate import evaluate_checkpoint
 from alignment.inference import embed_video, load_encoder
-from alignment.metrics import alignment_error, score_trajectories
+from alignment.metrics import alignment_error, score_trajectories, to_geometry
 from alignment.task import train
 from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
@@ -36,7 +36,7 @@ def config(data, run_dir, *overrides):
         return compose("train", overrides=["env=pick", f"data={data}", f"run_dir={run_dir}", *TINY, *overrides])
 
 
-@pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat"])
+@pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"])
 def test_one_epoch_writes_checkpoint_metrics_and_plots(data, tmp_path, method):
     run = str(tmp_path / method)
     result = train(config(data, run, f"method={method}"))
@@ -47,7 +47,7 @@ def test_one_epoch_writes_checkpoint_metrics_and_plots(data, tmp_path, method):
     assert metrics["best"]["epoch"] == 0
     assert metrics["best"]["valid/seen/alignment_error"] == metrics["history"][0]["valid/seen/alignment_error"]
     for name in ("checkpoints/best.pt", "checkpoints/last.pt", "config.yaml",
-                 "plots/distance_matrix.png", "plots/matched_frames.png"):
+                 "plots/distance_matrix.png", "plots/matched_frames.png", "plots/view_pair_errors.png"):
         assert os.path.exists(os.path.join(run, name)), name
     assert os.listdir(os.path.join(run, "tensorboard"))
 
@@ -65,14 +65,23 @@ def test_evaluate_and_embed_a_checkpoint(data, tmp_path):
     train(config(data, run, "method=paat"))
     ckpt = os.path.join(run, "checkpoints", "best.pt")
     assert set(evaluate_checkpoint(ckpt)) >= {"seen/alignment_error", "unseen/alignment_error"}
-    out = str(tmp_path / "emb.hdf5")
+    out, raw = str(tmp_path / "emb.hdf5"), str(tmp_path / "raw.hdf5")
     embed_file(ckpt, data, out, progress=False)
-    with h5py.File(out) as f, h5py.File(data) as src:
+    embed_file(ckpt, data, raw, views=["cam0"], geometry="raw", progress=False)
+    encoder, _ = load_encoder(ckpt, torch.device("cpu"))
+    frames = load_frames(data, "train", ["cam0"], keypoints=False)
+    with h5py.File(out) as f, h5py.File(raw) as r, h5py.File(data) as src:
         for demo in src["data"]:
             t = src["data"][demo].attrs["num_samples"]
             for view in ("cam0", "cam1", "cam2", "first_person"):
-                emb = f["data"][demo]["obs"][f"{view}_embedding"]
+                emb = f["data"][demo]["obs"][f"{view}_embedding"][()]
                 assert emb.shape == (t, 16) and emb.dtype == np.float32
+                np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)  # on the unit sphere
+        for demo in frames:  # raw: the encoder's per-frame output; centred: that video, centred and normalised
+            expected = embed_video(encoder, frames[demo]["cam0"], torch.device("cpu"))
+            np.testing.assert_allclose(r["data"][demo]["obs"]["cam0_embedding"][()], expected, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(f["data"][demo]["obs"]["cam0_embedding"][()], to_geometry(expected),
+                                       rtol=1e-4, atol=1e-5)
         assert "cam0_embedding" not in src["data/demo_0/obs"]
 
 
@@ -125,7 +134,8 @@ def test_same_seed_same_run(data, tmp_path):
 
 def test_minecraft_alignment_end_to_end(tmp_path):
     path = str(tmp_path / "mc.hdf5")
-    generate_dataset("minecraft", path, episodes=3, image_size=32, num_views=3, progress=False)
+    generate_dataset("minecraft", path, episodes=3, image_size=32, num_views=3, progress=False,
+                     rig_overrides={"sampling": "ring", "azimuth_range": [-180, 180], "heldout_views": 0})
     run = tmp_path / "run"
     with initialize_config_module("configs", version_base="1.3"):
         cfg = compose("train", overrides=["env=minecraft", "method=paab", f"data={path}", f"run_dir={run}", *TINY])
@@ -135,13 +145,17 @@ def test_minecraft_alignment_end_to_end(tmp_path):
     encoder, _ = load_encoder(str(run / "checkpoints" / "best.pt"), torch.device("cpu"))
     views = ["cam0", "cam1", "cam2", "first_person"]
     frames = load_frames(path, "test", views, keypoints=True)
-    emb = {d: {v: embed_video(encoder, im, kp, torch.device("cpu")) for v, (im, kp) in vs.items()}
-           for d, vs in frames.items()}
+    emb = {d: {v: embed_video(encoder, f, torch.device("cpu")) for v, f in vs.items()} for d, vs in frames.items()}
     assert result == score_trajectories(emb, ["cam0", "cam1"])
-    demo = next(iter(emb))
-    unseen = [alignment_error(emb[demo][a], emb[demo][b]) for a in views for b in views
-              if a != b and not {a, b} <= {"cam0", "cam1"}]
-    assert result["unseen/alignment_error"] == pytest.approx(float(np.mean(unseen)))
+    # unseen: cam2 against each training view, both directions, in the centred geometry, averaged over
+    # demos; the first-person view is its own group, and held-out pairs with each other are not scored.
+    def group(unseen_view):
+        pairs = [(seen, unseen_view) for seen in ("cam0", "cam1")] + [(unseen_view, seen) for seen in ("cam0", "cam1")]
+        return float(np.mean([np.mean([alignment_error(to_geometry(e[a]), to_geometry(e[b])) for a, b in pairs])
+                              for e in emb.values()]))
+    assert result["unseen/alignment_error"] == pytest.approx(group("cam2"))
+    assert result["first_person/alignment_error"] == pytest.approx(group("first_person"))
+    assert result["view/cam2/alignment_error"] == pytest.approx(group("cam2"))
 
 
 def test_a_finished_run_is_not_overwritten(data, tmp_path):
@@ -222,7 +236,8 @@ def test_embed_records_its_checkpoint_and_warns_when_frames_are_resized(data, tm
         embed_file(ckpt, data, out, views=["cam0"], progress=False)
     with EpisodeFile(out) as f:
         made_by = json.loads(f.file.attrs["embedding"])
-    assert made_by == {"checkpoint": os.path.abspath(ckpt), "method": "paat", "image_size": 16, "views": ["cam0"]}
+    assert made_by == {"checkpoint": os.path.abspath(ckpt), "method": "paat", "image_size": 16, "views": ["cam0"],
+                       "geometry": "centred"}
     with pytest.warns(UserWarning, match="resized to 16 px"):
         evaluate_checkpoint(ckpt)
 

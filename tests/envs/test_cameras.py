@@ -33,3 +33,47 @@ def test_every_rig_camera_sees_the_workspace_centre():
 def test_zero_views_is_an_error():
     with pytest.raises(ValueError, match="num_views"):
         RigConfig(num_views=0)
+
+
+def azimuth_of(cam, center):
+    offset = cam.position - np.asarray(center)
+    return np.degrees(np.arctan2(offset[1], offset[0]))
+
+
+def test_sector_rig_draws_training_and_held_out_cameras_from_disjoint_sectors():
+    cfg = RigConfig(num_views=4, sampling="sectors", azimuth_range=(-120, 30), elevation_range=(20, 50),
+                    heldout_views=2, heldout_azimuth_range=(60, 120))
+    train, held = [], []
+    for seed in range(200):
+        cams = make_rig(cfg, 32, 32, seed)
+        assert [c.name for c in cams] == ["cam0", "cam1", "cam2", "cam3", "held0", "held1"]
+        train += [(i, azimuth_of(c, cfg.center)) for i, c in enumerate(cams[:4])]
+        held += [(i, azimuth_of(c, cfg.center)) for i, c in enumerate(cams[4:])]
+    az = np.array([a for _, a in train])
+    assert az.min() >= -120 and az.max() <= 30 and az.max() - az.min() > 140  # the whole sector, per episode
+    for i in range(4):  # stratified: view i stays in its slice of the sector
+        mine = np.array([a for j, a in train if j == i])
+        assert mine.min() >= -120 + 37.5 * i - 1e-6 and mine.max() <= -120 + 37.5 * (i + 1) + 1e-6
+    near, far = (np.array([a for j, a in held if j == k]) for k in (0, 1))
+    assert near.min() >= 60 and near.max() <= 90 and far.min() >= 90 and far.max() <= 120
+
+
+def test_a_held_out_sector_that_overlaps_training_is_refused():
+    with pytest.raises(ValueError, match="overlaps the training cameras"):
+        RigConfig(num_views=4, sampling="sectors", azimuth_range=(-150, 60), heldout_views=1,
+                  heldout_azimuth_range=(50, 100))
+    with pytest.raises(ValueError, match="overlaps"):  # the ring's jitter counts
+        RigConfig(num_views=4, azimuth_range=(-90, 60), jitter_azimuth=10, heldout_views=1,
+                  heldout_azimuth_range=(65, 100))
+    with pytest.raises(ValueError, match="overlaps"):  # across the +-180 seam
+        RigConfig(num_views=4, sampling="sectors", azimuth_range=(-150, 60), heldout_views=1,
+                  heldout_azimuth_range=(170, 220))
+    with pytest.raises(ValueError, match="unknown rig sampling"):
+        RigConfig(sampling="random")
+
+
+def test_the_ring_rig_is_unchanged_by_the_sector_option():
+    # The paper's ring with its jitter, drawn in the same order as before held-out views existed.
+    cams = make_rig(RigConfig(num_views=3, azimuth_range=(-90, 90), jitter_azimuth=0, jitter_elevation=0,
+                              jitter_radius=0), 32, 32, 0)
+    np.testing.assert_allclose([azimuth_of(c, (0, 0, 0)) for c in cams], [-90, 0, 90], atol=1e-9)

@@ -121,3 +121,29 @@ def test_bad_forward_inputs_name_the_problem():
     paat = PoseAwareEncoder(method="paat", **SMALL).train()
     with pytest.raises(ValueError, match="needs keypoints"):
         paat(images)
+
+
+def test_mask_tokens_are_the_patches_the_mask_covers_in_row_major_order():
+    from poseaware.pose_maps import mask_token_map
+
+    masks = torch.zeros(1, 32, 32, dtype=torch.bool)
+    masks[0, 9, 26] = True  # row 9 -> patch row 1; column 26 -> patch column 3 (of 4)
+    assert mask_token_map(masks, 8).nonzero()[:, 1].tolist() == [1 * 4 + 3]
+
+
+def test_paab_with_mask_tokens_reads_the_mask_not_the_keypoints():
+    torch.manual_seed(0)
+    enc = PoseAwareEncoder(method="paab", paab_tokens="mask", paab_dilation=0, img_size=32, patch_size=8,
+                           depth=2).eval()
+    assert enc.needs_masks_at_inference and not enc.needs_keypoints_at_inference
+    images, _ = toy_batch(2)
+    left, right = torch.zeros(2, 32, 32, dtype=torch.bool), torch.zeros(2, 32, 32, dtype=torch.bool)
+    left[:, :, :16], right[:, :, 16:] = True, True
+    with torch.no_grad():
+        a, b = enc(images, masks=left).embedding, enc(images, masks=right).embedding
+        empty = enc(images, masks=torch.zeros(2, 32, 32, dtype=torch.bool)).embedding
+    assert not torch.allclose(a, b) and torch.isfinite(empty).all()
+    with pytest.raises(ValueError, match="needs the robot masks"):
+        enc(images)
+    with pytest.raises(ValueError, match="masks must be"):
+        enc(images, masks=left[:, :16])
