@@ -24,6 +24,7 @@ from .inference import embed_views, evaluate, format_table, load_encoder
 from .losses import tcn_loss
 from .metrics import mean_scores, score_trajectory
 from .plots import plot_alignment
+from .references import reference_scores
 
 MONITOR = "valid/seen/alignment_error"
 
@@ -165,9 +166,18 @@ def train(cfg: DictConfig) -> Dict[str, float]:
         deployed, _ = load_encoder(os.path.join(cfg.run_dir, "checkpoints", "best.pt"), device)
         test_frames = load_frames(path, "test", views.train + views.test, **read)
         result = evaluate(deployed, test_frames, views.train, device)
-        history.write(test=result)
+
+        def random_encoder() -> PoseAwareEncoder:
+            seed_everything(cfg.seed)
+            return build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
+
+        references = reference_scores(test_frames, views.train, random_encoder, device)
+        history.write(test=result, references=references)
         plot_alignment(deployed, test_frames, views, device, os.path.join(cfg.run_dir, "plots"))
-        print(f"\ntest split, {cfg.env.name}, method={cfg.method.name} (run dir {cfg.run_dir})")
+        print(f"\ntest split, {cfg.env.name}, method={cfg.method.label} (run dir {cfg.run_dir})")
         print(format_table(result))
+        print("references (unseen third-person / first-person alignment error): " + ", ".join(
+            f"{name} {scores.get('unseen/alignment_error', float('nan')):.3f} / "
+            f"{scores.get('first_person/alignment_error', float('nan')):.3f}" for name, scores in references.items()))
     finish_distributed()
     return result

@@ -1,72 +1,147 @@
-"""env x method x seed alignment benchmark at a fixed compute budget; writes a markdown table.
+"""The headline alignment table: env x method x seed at one documented budget, with reference rows.
 
-python benchmarks/alignment_table.py --envs lift pick --methods baseline paab paat --seeds 0 1 2 \
-    --epochs 8 --steps-per-epoch 20 --jobs 2 --out benchmarks/alignment_table.md
+python benchmarks/alignment_table.py --envs pick lift minecraft --seeds 0 1 2 --threads 2 \
+    --episodes pick=40 lift=30 minecraft=40 -- train.epochs=12
 
-Each run is ``alignment.train`` with the default (cpu) preset and the given budget; datasets are the
-env's default (generated on first use). Reported: test-split mean ± std over seeds of alignment error,
-cycle error and Kendall's tau for seen and unseen views, and each method's relative change of unseen
-alignment error against baseline (negative is better).
+Each env's dataset is generated once with its default rig (training sector cam<i>, held-out sector
+held<i>, first-person view) into ``data/bench/<env>.hdf5``. Each run is ``alignment.train`` with the
+cpu preset plus the given overrides. The grid resumes: finished runs are skipped and an interrupted run
+continues from its last checkpoint, so it may span sessions. After every run the table is rewritten
+into ``benchmarks/alignment_table.md`` and between the markers in ``benchmarks/RESULTS.md``, with how
+many seeds each row holds. Scores are the test split's, in the centred geometry; the reference rows
+(random-init encoder, raw pixels) come from each run's ``metrics.json`` and are averaged over runs.
 """
+from __future__ import annotations
+
 import argparse
+import datetime
 import json
 import os
+import platform
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional
 
 import numpy as np
 
-METRICS = ("alignment_error", "cycle_error", "kendall_tau")
+METHODS = ["baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
+START, END = "<!-- alignment_table:start -->", "<!-- alignment_table:end -->"
+COLUMNS = [("seen", "seen/alignment_error"), ("unseen 3rd-person", "unseen/alignment_error"),
+           ("held0 (near)", "view/held0/alignment_error"), ("held1 (far)", "view/held1/alignment_error"),
+           ("first-person", "first_person/alignment_error"), ("unseen Kendall τ", "unseen/kendall_tau"),
+           ("unseen, raw geometry", "raw/unseen/alignment_error")]
 
 
-def run(env, method, seed, args) -> dict:
-    run_dir = os.path.join(args.runs, env, method, f"seed{seed}")
-    metrics = os.path.join(run_dir, "metrics.json")
-    if not os.path.exists(metrics) or json.load(open(metrics)).get("test") is None:
-        cmd = [sys.executable, "-m", "alignment.train", f"env={env}", f"method={method}", f"seed={seed}",
-               f"run_dir={run_dir}", f"train.epochs={args.epochs}", f"train.steps_per_epoch={args.steps_per_epoch}",
-               f"train.patience={args.epochs}", "hydra/job_logging=disabled", *args.overrides]
-        env_vars = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-        subprocess.run(cmd, check=True, env=env_vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return json.load(open(metrics))["test"]
+def dataset(env: str, episodes: int, args) -> str:
+    path = os.path.join(args.data, f"{env}.hdf5")
+    subprocess.run([sys.executable, "-m", "envs.generate", f"env={env}", f"episodes={episodes}",
+                    f"image_size={args.image_size}", f"out={path}", "hydra/job_logging=disabled"], check=True)
+    return path
+
+
+def run_dir(env: str, method: str, seed: int, args) -> str:
+    return os.path.join(args.runs, env, method, f"seed{seed}")
+
+
+def load_metrics(path: str) -> Optional[dict]:
+    metrics = os.path.join(path, "metrics.json")
+    if not os.path.exists(metrics):
+        return None
+    with open(metrics) as f:
+        found = json.load(f)
+    return found if found.get("test") else None
+
+
+def train(env: str, method: str, seed: int, data: str, args) -> None:
+    path = run_dir(env, method, seed, args)
+    if load_metrics(path):
+        return
+    resume = os.path.exists(os.path.join(path, "checkpoints", "last.pt"))
+    cmd = [sys.executable, "-m", "alignment.train", f"env={env}", f"method={method}", f"seed={seed}",
+           f"data={data}", f"run_dir={path}", "generate_if_missing=false", f"resume={str(resume).lower()}",
+           f"overwrite={str(not resume).lower()}", "hydra/job_logging=disabled", *args.overrides]
+    env_vars = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    print(f"[{datetime.datetime.now():%H:%M}] {env} {method} seed {seed}" + (" (resuming)" if resume else ""), flush=True)
+    with open(os.path.join(args.runs, "train.log"), "a") as log:
+        subprocess.run(cmd, check=True, env=env_vars, stdout=log, stderr=subprocess.STDOUT)
+
+
+def cell(values: List[float]) -> str:
+    if not values:
+        return "–"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def table(args) -> str:
+    lines = [f"Command: `python benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`  ",
+             f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+             f"{args.threads} threads per run; written {datetime.date.today()}.  ",
+             "Test split, alignment error in the centred geometry (chance ≈ 0.33; lower is better), "
+             "mean ± std over the seeds listed.", "",
+             "| env | method | seeds | " + " | ".join(name for name, _ in COLUMNS) + " | unseen vs baseline |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |"]
+    for env in args.envs:
+        runs: Dict[str, List[dict]] = {m: [r for s in args.seeds if (r := load_metrics(run_dir(env, m, s, args)))]
+                                       for m in args.methods}
+        base = [r["test"]["unseen/alignment_error"] for r in runs.get("baseline", [])]
+        for method in args.methods:
+            found = runs[method]
+            values = {key: [r["test"][key] for r in found if key in r["test"]] for _, key in COLUMNS}
+            unseen = values["unseen/alignment_error"]
+            rel = f"{100 * (np.mean(unseen) / np.mean(base) - 1):+.0f}%" if unseen and base and method != "baseline" else ""
+            lines.append(f"| {env} | {method} | {len(found)} | " + " | ".join(cell(values[k]) for _, k in COLUMNS)
+                         + f" | {rel} |")
+        references = [r["references"] for rs in runs.values() for r in rs if "references" in r]
+        for name in ("random_init", "raw_pixels"):
+            values = {key: [ref[name][key] for ref in references if key in ref[name]] for _, key in COLUMNS}
+            lines.append(f"| {env} | *reference: {name.replace('_', ' ')}* | {len(references)} | "
+                         + " | ".join(cell(values[k]) for _, k in COLUMNS) + " | |")
+    return "\n".join(lines)
+
+
+def write_table(text: str, args) -> None:
+    with open(args.out, "w") as f:
+        f.write(text + "\n")
+    if os.path.exists(args.results):
+        with open(args.results) as f:
+            results = f.read()
+        if START in results and END in results:
+            head, rest = results.split(START, 1)
+            results = head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1]
+            tmp = args.results + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(results)
+            os.replace(tmp, args.results)
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--envs", nargs="+", default=["lift", "pick", "minecraft"])
-    p.add_argument("--methods", nargs="+", default=["baseline", "paab", "paat"])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--envs", nargs="+", default=["pick", "lift", "minecraft"])
+    p.add_argument("--methods", nargs="+", default=METHODS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--steps-per-epoch", type=int, default=20)
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--episodes", nargs="+", default=["pick=40", "lift=30", "can=30", "minecraft=40"],
+                   help="episodes per env's dataset, env=N")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", default="data/bench")
     p.add_argument("--runs", default="runs/alignment_table")
     p.add_argument("--out", default="benchmarks/alignment_table.md")
-    p.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
+    p.add_argument("--results", default="benchmarks/RESULTS.md")
+    p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, after --")
     args = p.parse_args()
-    for env in args.envs:  # make each dataset once, before runs race to create it
-        run(env, args.methods[0], args.seeds[0], args)
-    jobs = [(e, m, s) for e in args.envs for m in args.methods for s in args.seeds]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = dict(zip(jobs, pool.map(lambda j: run(*j, args), jobs)))
-    lines = [f"Command: `python {' '.join(sys.argv)}`", "",
-             "| env | method | seen AE | unseen AE | unseen AE vs baseline | unseen cycle error | unseen Kendall tau |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for env in args.envs:
-        base = np.mean([results[(env, "baseline", s)]["unseen/alignment_error"] for s in args.seeds]) \
-            if "baseline" in args.methods else None
-        for method in args.methods:
-            vals = {k: np.array([results[(env, method, s)][k] for s in args.seeds])
-                    for k in results[(env, method, args.seeds[0])]}
-            fmt = lambda k: f"{vals[k].mean():.3f} ± {vals[k].std():.3f}"
-            rel = f"{100 * (vals['unseen/alignment_error'].mean() / base - 1):+.1f}%" if base else "n/a"
-            lines.append(f"| {env} | {method} | {fmt('seen/alignment_error')} | {fmt('unseen/alignment_error')} | "
-                         f"{rel} | {fmt('unseen/cycle_error')} | {fmt('unseen/kendall_tau')} |")
-    table = "\n".join(lines)
-    print(table)
-    with open(args.out, "w") as f:
-        f.write(table + "\n")
+    os.makedirs(args.runs, exist_ok=True)
+    if not args.table_only:
+        episodes = dict(item.split("=") for item in args.episodes)
+        data = {env: dataset(env, int(episodes[env]), args) for env in args.envs}
+        for env in args.envs:
+            for seed in args.seeds:
+                for method in args.methods:
+                    train(env, method, seed, data[env], args)
+                    write_table(table(args), args)
+    text = table(args)
+    write_table(text, args)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -69,11 +69,11 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                     if demo_seed is None and sim.env_type != 1:
                         raise ValueError(f"{input!r}: data/{name} has no seed attribute; {env} scenes are "
                                          f"rebuilt from the episode's seed")
+                    rig = make_rig(rig_cfg, image_size, image_size, episode_seed(seed, index))
                     try:
-                        sim.restore_scene(int(demo_seed or 0), model_file, rig_cfg.num_views)
+                        sim.restore_scene(int(demo_seed or 0), model_file, len(rig))
                     except ValueError as err:
                         raise ValueError(f"{input!r}: data/{name}: {err}") from None
-                    rig = make_rig(rig_cfg, image_size, image_size, episode_seed(seed, index))
                     sim.set_rig(rig)
                     frames = []
                     for state in states:

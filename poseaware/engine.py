@@ -82,9 +82,10 @@ class History(Callback):
             print(f"epoch {record['epoch']}: {shown}" + ("  (best)" if improved else ""), flush=True)
             self.write(test=None)
 
-    def write(self, test: Optional[Dict[str, Any]]) -> None:
+    def write(self, test: Optional[Dict[str, Any]], **extra: Any) -> None:
+        """metrics.json: the history, the best epoch, the test scores and any ``extra`` sections."""
         atomic_write_text(os.path.join(self.run_dir, "metrics.json"),
-                          json.dumps({"history": self.records, "best": self.best, "test": test,
+                          json.dumps({"history": self.records, "best": self.best, "test": test, **extra,
                                       **({"notes": self.notes} if self.notes else {})}, indent=2))
 
     def state_dict(self) -> Dict[str, Any]:

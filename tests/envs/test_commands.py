@@ -38,7 +38,7 @@ def test_rerender_a_states_only_file_from_a_new_rig(lift_states_only, tmp_path):
     rerender_dataset(lift_states_only, out, num_views=2, image_size=32, progress=False)
     assert digest(lift_states_only) == before
     with EpisodeFile(out) as f:
-        assert f.views == ["cam0", "cam1", "first_person"]
+        assert f.views == ["cam0", "cam1", "first_person", "held0", "held1"]  # the default rig holds 2 out
         t = f.num_samples("demo_0")
         kp = f.obs("demo_0", "cam0_keypoints")
         assert kp.shape == (t, 11, 2) and np.isfinite(kp).mean() > 0.8
@@ -69,7 +69,7 @@ def test_rerender_a_raw_robomimic_file_with_no_obs_group(lift_states_only, tmp_p
     out = str(tmp_path / "views.hdf5")
     rerender_dataset(raw, out, num_views=1, image_size=32, progress=False)
     with EpisodeFile(out) as f:
-        assert f.views == ["cam0", "first_person"]
+        assert f.views == ["cam0", "first_person", "held0", "held1"]
         assert f.view_obs("demo_0", "cam0", "image").std() > 5
         with EpisodeFile(lift_states_only) as original:  # low-dim obs recomputed from the states
             np.testing.assert_allclose(f.obs("demo_0", "robot0_eef_pos"), original.obs("demo_0", "robot0_eef_pos"),
@@ -96,7 +96,8 @@ def test_gymnasium_env_passes_check_env(env_id):
     obs, _ = env.reset(seed=0)
     assert obs["cam0_image"].shape == (32, 32, 3)
     assert obs["cam0_keypoints"].shape == (11, 2)
-    assert env.render().shape == (32, 32 * 3, 3)
+    assert env.unwrapped.views == ["cam0", "cam1", "held0", "held1", "first_person"]
+    assert env.render().shape == (32, 32 * 5, 3)
     env.close()
 
 

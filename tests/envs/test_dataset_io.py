@@ -47,7 +47,7 @@ def test_layout_and_attributes(pick_file):
         assert "robot0_eef_pos" in obs
         assert json.loads(f.attrs["keypoint_names"])[0] == "base"
         file_cams = json.loads(f.attrs["cameras"])
-        assert set(file_cams) == {"cam0", "cam1", "first_person"} and file_cams["cam1"]["image_size"] == [32, 32]
+        assert set(file_cams) == {"cam0", "cam1", "held0", "held1", "first_person"} and file_cams["cam1"]["image_size"] == [32, 32]
         cams = json.loads(demo.attrs["cameras"])
         assert np.array(cams["cam0"]["intrinsics"]).shape == (3, 3) and cams["cam0"]["image_size"] == [32, 32]
         assert [m.decode() for m in f["mask/train"][()]] == ["demo_0"]
