@@ -15,6 +15,9 @@ Per env and image size, all in this process unless said:
 - workers: ``generate_dataset`` of ``--demos`` demos with 1 and 2 worker processes (each keeps its
   simulator; process start-up included), demos/s.
 
+Every part renders the rig it was first measured with, Lift's and Can's ring of 4 cameras over
+-75..75 degrees plus the first-person view (``RING``), so rows stay comparable across the rig change.
+
 Rows land in ``--out`` as they finish, and a rerun skips finished rows, so a long grid can span sessions.
 """
 import argparse
@@ -51,9 +54,12 @@ def bare_loop(sim, rig_cfg, seed: int, size: int):
     return len(renders), np.asarray(renders), np.asarray(steps)
 
 
+RING = {"sampling": "ring", "azimuth_range": (-75.0, 75.0), "heldout_views": 0}
+
+
 def limit_and_generator(env: str, size: int, episodes: int) -> dict:
     sim = make_simulator(env, **simulator_options(env, render="fast"))
-    rig_cfg = rig_for(type(sim))
+    rig_cfg = rig_for(type(sim), **RING)
     views_per_frame = rig_cfg.num_views + 1
     record_episode(sim, rig_cfg, episode_seed(0, 99), size)  # warm-up: contexts, caches
     gen_views = gen_time = 0.0
@@ -78,7 +84,7 @@ def limit_and_generator(env: str, size: int, episodes: int) -> dict:
 
 def quality(env: str, size: int, episodes: int) -> dict:
     sims = {q: make_simulator(env, **simulator_options(env, render=q)) for q in ("full", "fast")}
-    rig_cfg = rig_for(type(sims["fast"]))
+    rig_cfg = rig_for(type(sims["fast"]), **RING)
     seconds = {q: 0.0 for q in sims}
     for q, sim in sims.items():
         record_episode(sim, rig_cfg, episode_seed(0, 99), size)
@@ -99,7 +105,7 @@ def workers(env: str, size: int, demos: int) -> dict:
     for n in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             s = generate_dataset(env, os.path.join(tmp, "x.hdf5"), episodes=demos, image_size=size,
-                                 num_workers=n, progress=False)
+                                 num_workers=n, rig_overrides=dict(RING), progress=False)
             rates[n] = s["episodes"] / s["seconds"]
     return {"1_worker_demos_per_s": rates[1], "2_workers_demos_per_s": rates[2], "scaling": rates[2] / rates[1]}
 
