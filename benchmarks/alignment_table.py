@@ -1,7 +1,9 @@
 """The headline alignment table: env x method x seed at one documented budget, with reference rows.
 
-python benchmarks/alignment_table.py --envs pick lift minecraft --seeds 0 1 2 --threads 2 \
-    --episodes pick=40 lift=30 minecraft=40 -- train.epochs=12
+python benchmarks/alignment_table.py --envs pick minecraft lift --threads 2
+python benchmarks/alignment_table.py --envs pick --methods baseline paab --runs runs/alignment_table_fp \
+    --out benchmarks/alignment_table_fp.md --marker alignment_table_fp \
+    -- "views.train=[cam0,cam1,cam2,cam3,first_person]"     # the first-person view in training
 
 Each env's dataset is generated once with its default rig (training sector cam<i>, held-out sector
 held<i>, first-person view) into ``data/bench/<env>.hdf5``. Each run is ``alignment.train`` with the
@@ -25,7 +27,6 @@ from typing import Dict, List, Optional
 import numpy as np
 
 METHODS = ["baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
-START, END = "<!-- alignment_table:start -->", "<!-- alignment_table:end -->"
 COLUMNS = [("seen", "seen/alignment_error"), ("unseen 3rd-person", "unseen/alignment_error"),
            ("held0 (near)", "view/held0/alignment_error"), ("held1 (far)", "view/held1/alignment_error"),
            ("first-person", "first_person/alignment_error"), ("unseen Kendall τ", "unseen/kendall_tau"),
@@ -102,6 +103,7 @@ def table(args) -> str:
 def write_table(text: str, args) -> None:
     with open(args.out, "w") as f:
         f.write(text + "\n")
+    START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
     if os.path.exists(args.results):
         with open(args.results) as f:
             results = f.read()
@@ -127,6 +129,8 @@ def main() -> None:
     p.add_argument("--runs", default="runs/alignment_table")
     p.add_argument("--out", default="benchmarks/alignment_table.md")
     p.add_argument("--results", default="benchmarks/RESULTS.md")
+    p.add_argument("--marker", default="alignment_table",
+                   help="the table replaces what lies between <!-- MARKER:start/end --> in --results")
     p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
     p.add_argument("overrides", nargs="*", help="Hydra overrides for every run, after --")
     args = p.parse_args()

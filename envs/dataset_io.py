@@ -62,6 +62,7 @@ class Episode:
     obs: Dict[str, np.ndarray]
     cameras: Dict[str, dict] = field(default_factory=dict)
     model_file: Optional[str] = None
+    next_obs: Dict[str, np.ndarray] = field(default_factory=dict)  # robomimic's s' (low-dim keys)
 
     @property
     def num_samples(self) -> int:
@@ -180,10 +181,11 @@ class EpisodeFile:
         group = self.demo(name)
         return "obs" in group and obs_key(view, kind) in group["obs"]
 
-    def low_dim_obs(self, name: str) -> Dict[str, np.ndarray]:
-        """The demo's observations that belong to no view (proprioception, object state); may be empty."""
+    def low_dim_obs(self, name: str, group_name: str = "obs") -> Dict[str, np.ndarray]:
+        """The demo's observations that belong to no view (proprioception, object state); may be empty.
+        ``group_name="next_obs"`` reads robomimic's next observations instead."""
         group = self.demo(name)
-        obs = group["obs"] if "obs" in group else {}
+        obs = group[group_name] if group_name in group else {}
         return {k: obs[k][()] for k in obs if not is_view_key(k)}
 
     def array(self, name: str, key: str) -> Optional[np.ndarray]:
@@ -378,6 +380,10 @@ class EpisodeWriter:
                 obs.create_dataset(key, data=value, chunks=(1,) + value.shape[1:], compression=self.compression)
             else:
                 obs.create_dataset(key, data=value)
+        if ep.next_obs:
+            next_obs = group.create_group("next_obs")
+            for key, value in ep.next_obs.items():
+                next_obs.create_dataset(key, data=value)
 
 
 def _unsharded(settings: dict) -> dict:
@@ -444,11 +450,14 @@ class ObservationWriter:
         return self
 
     def put(self, demo: str, key: str, value: np.ndarray) -> None:
+        """``obs/<key>`` and robomimic's ``next_obs/<key>``: the next step's value, the last step's repeated
+        (no frame is rendered after the final action; its ``done`` is 1, so offline RL masks it)."""
         group = self._file["data"][demo]
-        obs = group.require_group("obs")
-        if key in obs:
-            del obs[key]
-        obs.create_dataset(key, data=value)
+        for name, data in (("obs", value), ("next_obs", np.concatenate([value[1:], value[-1:]]))):
+            obs = group.require_group(name)
+            if key in obs:
+                del obs[key]
+            obs.create_dataset(key, data=data)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -39,6 +39,13 @@ def stack(frames: List[Dict[str, np.ndarray]]) -> Dict[str, np.ndarray]:
     return {k: np.stack([f[k] for f in frames]) for k in frames[0]}
 
 
+def next_observations(obs: Dict[str, np.ndarray], final: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """robomimic's ``next_obs`` for the low-dim keys of ``final``: ``next_obs[t] = obs[t + 1]``, and last
+    the observation after the final action (as robomimic's own ``dataset_states_to_obs`` writes it)."""
+    return {k: np.concatenate([obs[k][1:], np.asarray(v, dtype=obs[k].dtype)[None]]) for k, v in final.items()
+            if k in obs}
+
+
 def planned_views(sim_cls: Type[Simulator], rig_config: RigConfig, first_person: bool,
                   store_views: bool = True) -> List[str]:
     """The views an episode records: none for robomimic's original layout, only the first-person
@@ -82,11 +89,12 @@ def record_episode(sim: Simulator, rig_config: RigConfig, seed: int, image_size:
         held = held + 1 if sim.success() else 0
         if held >= SUCCESS_HOLD_STEPS:
             break
+    obs = stack(frames)
     return Episode(
         seed=seed, success=sim.success(), actions=np.asarray(actions, dtype=np.float32),
         states=np.asarray(states, dtype=np.float64), rewards=np.asarray(rewards, dtype=np.float32),
-        dones=terminal_dones(len(actions)), obs=stack(frames), cameras=cameras_of(cams),
-        model_file=sim.model_file(),
+        dones=terminal_dones(len(actions)), obs=obs, cameras=cameras_of(cams),
+        model_file=sim.model_file(), next_obs=next_observations(obs, sim.low_dim_obs()),
     )
 
 

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from .cameras import make_rig
 from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index
-from .recorder import cameras_of, episode_seed, observe, planned_views, rig_for, stack, terminal_dones, views_now
+from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
+                       terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
 
 DEFAULTS = {"image_size": 128, "first_person": True, "seed": 0}
@@ -84,13 +85,21 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                     obs = {**src.low_dim_obs(name), **stack(frames)}
                     actions = src.array(name, "actions")
                     n = len(actions)
+                    success = sim.success()
+                    # After the final action: the input's own record where it has one, else stepped from the
+                    # last state as robomimic's dataset_states_to_obs does (close, not exact: controllers
+                    # keep state that `states` does not hold).
+                    recorded = {k: v[-1] for k, v in src.low_dim_obs(name, "next_obs").items()}
+                    if not recorded:
+                        sim.step(actions[-1])
+                    next_obs = next_observations(obs, recorded or sim.low_dim_obs())
                     rewards, dones = src.array(name, "rewards"), src.array(name, "dones")
                     writer.add(index, Episode(
-                        seed=int(demo_seed if demo_seed is not None else index), success=sim.success(),
+                        seed=int(demo_seed if demo_seed is not None else index), success=success,
                         actions=actions, states=states,
                         rewards=rewards if rewards is not None else np.zeros(n, np.float32),
                         dones=dones if dones is not None else terminal_dones(n),
-                        obs=obs, model_file=model_file,
+                        obs=obs, model_file=model_file, next_obs=next_obs,
                         cameras=cameras_of(views_now(sim, rig, first_person, image_size)),
                     ))
                     frames_total += n

@@ -72,6 +72,28 @@ def test_robomimic_sequence_dataset_loads_the_file(pick_file):
     assert item["actions"].shape == (4, 4)
 
 
+@pytest.mark.parametrize("algo", ["bc", "bcq", "cql", "iql"])
+def test_robomimic_default_configs_load_the_file_unchanged(pick_file, algo):
+    # Offline-RL configs set train.hdf5_load_next_obs, so SequenceDataset reads data/demo_N/next_obs.
+    import robomimic.utils.obs_utils as ObsUtils
+    import robomimic.utils.train_utils as TrainUtils
+    from robomimic.config import config_factory
+
+    config = config_factory(algo)
+    with config.values_unlocked():
+        config.train.data = pick_file
+    ObsUtils.initialize_obs_utils_with_config(config)
+    dataset = TrainUtils.dataset_factory(config, config.all_obs_keys, filter_by_attribute="train")
+    item = dataset[0]
+    assert set(item["obs"]) == set(config.all_obs_keys)
+    assert config.train.hdf5_load_next_obs == (algo != "bc")
+    if config.train.hdf5_load_next_obs:
+        assert set(item["next_obs"]) == set(config.all_obs_keys)
+        with EpisodeFile(pick_file) as f:
+            obs, nxt = f.demo("demo_0")["obs"]["object"][()], f.demo("demo_0")["next_obs"]["object"][()]
+        np.testing.assert_array_equal(nxt[:-1], obs[1:])
+
+
 @pytest.mark.parametrize("env", ["pick", "minecraft"])
 def test_interrupted_generation_resumes_with_only_missing_demos(tmp_path, monkeypatch, env):
     path = str(tmp_path / f"{env}.hdf5")
