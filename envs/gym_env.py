@@ -5,7 +5,7 @@ the image are reported as -1 here, with a ``<view>_keypoints_visible`` flag per 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -18,10 +18,20 @@ from .registry import simulator_class
 
 
 class MultiViewEnv(gym.Env):
+    """One simulator episode per reset, observed from its camera rig.
+
+    ``views`` limits rendering to some of the rig's views (a policy's evaluation camera, say); each
+    rendered view gives ``<view>_image``, ``<view>_keypoints`` (+ ``_visible``) and
+    ``<view>_robot_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
+    ``reset(options={"episode_seed": s})`` starts the episode ``envs.generate`` records with seed ``s``
+    (same scene, same rig), so its frames are the stored ones.
+    """
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, env: str = "lift", image_size: int = 64, num_views: Optional[int] = None,
-                 first_person: bool = True, render_mode: Optional[str] = None) -> None:
+                 first_person: bool = True, render_mode: Optional[str] = None,
+                 views: Optional[Sequence[str]] = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; only 'rgb_array' is supported")
         self.render_mode = render_mode
@@ -29,38 +39,50 @@ class MultiViewEnv(gym.Env):
         self.rig_config = rig_for(type(self.sim), num_views=num_views)
         self.image_size = image_size
         self.first_person = first_person
-        self.views = planned_views(type(self.sim), self.rig_config, first_person)
+        planned = planned_views(type(self.sim), self.rig_config, first_person)
+        unknown = [v for v in views or () if v not in planned]
+        if unknown:
+            raise ValueError(f"views {unknown} are not in {env}'s rig; it has {planned}")
+        self.views = list(views) if views else planned
         k = len(self.sim.keypoint_names)
         obs_spaces: Dict[str, spaces.Space] = {}
         for view in self.views:
             obs_spaces[obs_key(view, "image")] = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
             obs_spaces[obs_key(view, "keypoints")] = spaces.Box(-1.0, float(image_size), (k, 2), np.float32)
             obs_spaces[f"{obs_key(view, 'keypoints')}_visible"] = spaces.MultiBinary(k)
+            obs_spaces[obs_key(view, "robot_mask")] = spaces.Box(0, 1, (image_size, image_size), np.uint8)
+        self.sim.reset(0)
+        for key, value in self.sim.low_dim_obs().items():
+            obs_spaces[key] = spaces.Box(-np.inf, np.inf, np.shape(value), np.float32)
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Box(-1.0, 1.0, (self.sim.action_dim,), np.float32)
         self.rig = []
         self._last: Dict[str, np.ndarray] = {}
 
     def _obs(self) -> Dict[str, np.ndarray]:
-        raw = observe(self.sim, views_now(self.sim, self.rig, self.first_person, self.image_size))
+        cameras = [c for c in views_now(self.sim, self.rig, self.first_person, self.image_size) if c.name in self.views]
+        raw = observe(self.sim, cameras)
         self._last = raw
-        obs = {}
+        obs = {k: np.asarray(v, np.float32) for k, v in raw.items() if k in self.observation_space.spaces
+               and not any(k.startswith(f"{v}_") for v in self.views)}
         for view in self.views:
             kp = raw[obs_key(view, "keypoints")]
             visible = np.isfinite(kp).all(-1)
             obs[obs_key(view, "image")] = raw[obs_key(view, "image")]
             obs[obs_key(view, "keypoints")] = np.where(visible[:, None], kp, -1.0).astype(np.float32)
             obs[f"{obs_key(view, 'keypoints')}_visible"] = visible.astype(np.int8)
+            obs[obs_key(view, "robot_mask")] = raw[obs_key(view, "robot_mask")].astype(np.uint8)
         return obs
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> Tuple[dict, dict]:
         super().reset(seed=seed)
-        episode_seed = int(self.np_random.integers(2**31 - 1))
+        options = options or {}
+        episode_seed = int(options.get("episode_seed", self.np_random.integers(2**31 - 1)))
         self.sim.reset(episode_seed)
         self.rig = make_rig(self.rig_config, self.image_size, self.image_size, episode_seed)
         self.sim.set_rig(self.rig)
         self.steps = 0
-        return self._obs(), {"success": self.sim.success()}
+        return self._obs(), {"success": self.sim.success(), "episode_seed": episode_seed}
 
     def step(self, action: np.ndarray) -> Tuple[dict, float, bool, bool, Dict[str, Any]]:
         reward = self.sim.step(np.asarray(action, dtype=np.float32))
