@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .cameras import make_rig
+from .cameras import RigConfig, make_rig
 from .dataset_io import obs_key
 from .recorder import observe, planned_views, rig_for, views_now
 from .registry import simulator_class
@@ -31,12 +31,13 @@ class MultiViewEnv(gym.Env):
 
     def __init__(self, env: str = "lift", image_size: int = 64, num_views: Optional[int] = None,
                  first_person: bool = True, render_mode: Optional[str] = None,
-                 views: Optional[Sequence[str]] = None) -> None:
+                 views: Optional[Sequence[str]] = None, rig: Optional[dict] = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; only 'rgb_array' is supported")
         self.render_mode = render_mode
         self.sim = simulator_class(env)()
-        self.rig_config = rig_for(type(self.sim), num_views=num_views)
+        # ``rig``: a file's stored rig settings, so the env's cameras are the ones its demos were made with
+        self.rig_config = RigConfig(**rig) if rig else rig_for(type(self.sim), num_views=num_views)
         self.image_size = image_size
         self.first_person = first_person
         planned = planned_views(type(self.sim), self.rig_config, first_person)

@@ -56,18 +56,23 @@ def preview_frames(path: str, demo: int, min_size: int = 128) -> List[np.ndarray
     return frames
 
 
-def write_preview(path: str, demo: int, out: str, fps: int = 10) -> str:
-    frames = preview_frames(path, demo)
+def write_video(frames, out: str, fps: int = 10) -> str:
+    """An .mp4 or .gif of ``(H, W, 3)`` uint8 frames, written beside ``out`` and renamed into place."""
     stem, ext = os.path.splitext(out)
     if ext.lower() not in (".mp4", ".gif"):
-        raise ValueError(f"preview out must end in .mp4 or .gif, got {out!r}")
-    tmp = f"{stem}.tmp{ext}"
+        raise ValueError(f"video out must end in .mp4 or .gif, got {out!r}")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = f"{stem}.tmp{ext}"  # the writer picks the format from the extension
     if ext.lower() == ".mp4":
         imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
     else:
         imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
     os.replace(tmp, out)
     return out
+
+
+def write_preview(path: str, demo: int, out: str, fps: int = 10) -> str:
+    return write_video(preview_frames(path, demo), out, fps)
 
 
 @hydra.main(config_path="pkg://configs", config_name="preview", version_base="1.3")

@@ -1,0 +1,79 @@
+"""``python -m alignment.policy env=lift checkpoint=.../best.pt``: a robomimic BC policy on a frozen
+encoder's embeddings of one training camera, rolled out live from that camera, held-out cameras and the
+first-person view. ``obs=state`` and ``obs=proprio`` train the same policy without vision (upper and
+lower bounds). Writes ``policy.pt``, ``rollouts.json`` and ``videos/`` into ``run_dir``."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from envs.dataset_io import EpisodeFile
+from poseaware.inputs import default_device
+from poseaware.runs import atomic_write_text
+
+from .bc import load_bc, observation_keys, train_bc
+from .embed import embed_file
+from .inference import load_encoder
+from .rollout import run_rollouts
+
+
+def check_encoder_fits(checkpoint: str, ckpt: dict, data: str, settings: dict, keypoint_names) -> None:
+    """A policy sees live frames at the data's size with the env's keypoints: refuse an encoder made for others."""
+    trained = ckpt["data"]
+    if trained["image_size"] != settings["image_size"]:
+        raise ValueError(f"{checkpoint} was trained on {trained['image_size']} px frames, but {data} (and the live "
+                         f"env) render {settings['image_size']} px; train the encoder on this data or generate the "
+                         f"demos at {trained['image_size']} px")
+    if list(trained["keypoint_names"]) != list(keypoint_names):
+        raise ValueError(f"{checkpoint} was trained with keypoints {trained['keypoint_names']}, but {data} has "
+                         f"{list(keypoint_names)}: it belongs to another env")
+
+
+def run_policy(cfg: DictConfig) -> Dict[str, dict]:
+    run_dir = cfg.run_dir
+    if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
+        raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
+    with EpisodeFile(cfg.data) as f:
+        settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
+    missing = [v for v in [cfg.train_view, *cfg.eval_views] if v not in views]
+    if missing:
+        raise ValueError(f"{cfg.data} has no views {missing}; it has {views}")
+    keys = observation_keys(cfg.obs, cfg.train_view)
+    device, encoder, embedding_key, data = default_device(), None, None, cfg.data
+    if cfg.obs == "embedding":
+        if not cfg.checkpoint:
+            raise ValueError("obs=embedding needs checkpoint=<alignment run>/checkpoints/best.pt")
+        encoder, ckpt = load_encoder(cfg.checkpoint, device)
+        check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings, keypoint_names)
+        data = os.path.join(run_dir, "bc_data.hdf5")  # raw geometry: a live policy embeds one frame at a time
+        embed_file(cfg.checkpoint, cfg.data, data, views=[cfg.train_view], geometry="raw")
+        embedding_key = keys[-1]
+    os.makedirs(run_dir, exist_ok=True)
+    atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
+    policy_path = os.path.join(run_dir, "policy.pt")
+    train_log = train_bc(data, keys, policy_path, cfg.bc.epochs, cfg.bc.steps_per_epoch, cfg.bc.batch_size,
+                         cfg.seed, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs})
+    policy, _ = load_bc(policy_path)
+    results = {}
+    for view in cfg.eval_views:
+        r = run_rollouts(policy, cfg.env.name, settings, view, keys, cfg.rollouts, cfg.seed, encoder, embedding_key,
+                         os.path.join(run_dir, "videos"), cfg.videos, device=device)
+        results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
+                         "frames_encoded": r.frames_encoded}
+        print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
+    atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
+        {"rollouts": results, "train": train_log, "obs": cfg.obs, "keys": keys}, indent=2))
+    return results
+
+
+@hydra.main(config_path="pkg://configs", config_name="policy", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_policy(cfg)
+
+
+if __name__ == "__main__":
+    main()
