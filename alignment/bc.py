@@ -67,6 +67,9 @@ def train_bc(data: str, keys: Sequence[str], out: str, epochs: int = 50, steps_p
         model = algo_factory(config.algo_name, config, obs_key_shapes=shape_meta["all_shapes"],
                              ac_dim=shape_meta["ac_dim"], device=TorchUtils.get_torch_device(try_to_use_cuda=True))
         trainset, _ = TrainUtils.load_data_for_training(config, obs_keys=shape_meta["all_obs_keys"])
+    if len(trainset) < batch_size:
+        raise ValueError(f"the train split of {data!r} holds {len(trainset)} samples, fewer than one batch "
+                         f"(bc.batch_size={batch_size}); generate more demos or lower bc.batch_size")
     loader = DataLoader(trainset, sampler=trainset.get_dataset_sampler(), batch_size=batch_size,
                         shuffle=trainset.get_dataset_sampler() is None, num_workers=0, drop_last=True)
     log: Dict[str, float] = {}

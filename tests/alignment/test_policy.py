@@ -69,6 +69,8 @@ def test_bad_policy_input_is_named(pick, tmp_path):
         run_policy(policy_config(data, tmp_path / "b", f"checkpoint={checkpoints['paab']}", "eval_views=[cam9]"))
     with pytest.raises(ValueError, match="needs checkpoint"):
         run_policy(policy_config(data, tmp_path / "c"))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        run_policy(policy_config(data, tmp_path / "e", "obs=proprio", "bc.batch_size=100000"))
     with pytest.raises(ValueError, match="unknown policy observation"):
         run_policy(policy_config(data, tmp_path / "d", "obs=pixels"))
     with pytest.raises(ValueError, match="not a policy"):

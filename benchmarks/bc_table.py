@@ -1,0 +1,114 @@
+"""Downstream imitation: robomimic BC success per policy input x evaluation camera, 3 training seeds.
+
+python benchmarks/bc_table.py --env lift --episodes 200 --seeds 0 1 2 --rollouts 20
+
+Rows, all on the same demos, BC seeds and rollout seeds: ``state`` (object pose + proprio: the upper
+bound), ``proprio`` (no vision: the lower bound), and BC on each alignment method's frozen embeddings
+of ``cam0`` (encoder seed s for BC seed s, from ``benchmarks/alignment_table.py``'s runs). Columns:
+the training camera itself, the held-out sector's cameras and the first-person view. The demos are
+generated once into ``data/bench/<env>_bc.hdf5`` (the alignment data's episodes are its first ones).
+Finished runs are skipped, so the grid resumes; after every run the table is rewritten into
+``benchmarks/bc_table.md`` and between the ``bc_table`` markers of ``benchmarks/RESULTS.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from alignment_table import write_table  # noqa: E402  (same markers mechanism)
+
+VIEWS = ["cam0", "held0", "held1", "first_person"]
+ROWS = ["state", "proprio", "baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
+
+
+def run_dir(args, row: str, seed: int) -> str:
+    return os.path.join(args.runs, args.env, row, f"seed{seed}")
+
+
+def result(args, row: str, seed: int):
+    path = os.path.join(run_dir(args, row, seed), "rollouts.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["rollouts"]
+
+
+def run(args, data: str, row: str, seed: int) -> None:
+    if result(args, row, seed) is not None:
+        return
+    obs = row if row in ("state", "proprio") else "embedding"
+    cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"obs={obs}", f"seed={seed}",
+           f"run_dir={run_dir(args, row, seed)}", "overwrite=true", f"rollouts={args.rollouts}",
+           f"bc.epochs={args.bc_epochs}", f"bc.steps_per_epoch={args.bc_steps}", f"bc.batch_size={args.bc_batch}", f"eval_views=[{','.join(VIEWS)}]",
+           "hydra/job_logging=disabled"]
+    if obs == "embedding":
+        checkpoint = os.path.join(args.encoders, args.env, row, f"seed{seed}", "checkpoints", "best.pt")
+        if not os.path.exists(checkpoint):
+            print(f"skipped {row} seed {seed}: no encoder at {checkpoint} (run benchmarks/alignment_table.py first)")
+            return
+        cmd.append(f"checkpoint={checkpoint}")
+    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
+    with open(os.path.join(args.runs, "policy.log"), "a") as log:
+        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
+                       stdout=log, stderr=subprocess.STDOUT)
+
+
+def table(args) -> str:
+    lines = [f"Command: `python benchmarks/bc_table.py --env {args.env} --episodes {args.episodes} --seeds "
+             f"{' '.join(map(str, args.seeds))} --rollouts {args.rollouts} --bc-epochs {args.bc_epochs} "
+             f"--bc-steps {args.bc_steps} --bc-batch {args.bc_batch}`  ",
+             f"Machine: {os.cpu_count()} CPU cores, {args.threads} threads; written {datetime.date.today()}. "
+             f"Success rate over {args.rollouts} seeded rollouts per camera, mean ± std over the BC seeds listed.", "",
+             "| env | policy input | seeds | " + " | ".join(VIEWS) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in VIEWS) + " |"]
+    for row in args.rows:
+        found = [r for s in args.seeds if (r := result(args, row, s)) is not None]
+        cells = []
+        for view in VIEWS:
+            rates = [100 * r[view]["success_rate"] for r in found if view in r]
+            cells.append("–" if not rates else f"{np.mean(rates):.0f}% ± {np.std(rates):.0f}" if len(rates) > 1
+                         else f"{rates[0]:.0f}%")
+        lines.append(f"| {args.env} | {row} | {len(found)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="lift")
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--rows", nargs="+", default=ROWS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--rollouts", type=int, default=20)
+    p.add_argument("--bc-epochs", type=int, default=50)
+    p.add_argument("--bc-steps", type=int, default=100)
+    p.add_argument("--bc-batch", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", default="data/bench")
+    p.add_argument("--encoders", default="runs/alignment_table")
+    p.add_argument("--runs", default="runs/bc_table")
+    p.add_argument("--out", default="benchmarks/bc_table.md")
+    p.add_argument("--results", default="benchmarks/RESULTS.md")
+    p.add_argument("--marker", default="bc_table")
+    args = p.parse_args()
+    os.makedirs(args.runs, exist_ok=True)
+    data = os.path.join(args.data, f"{args.env}_bc.hdf5")
+    subprocess.run([sys.executable, "-m", "envs.generate", f"env={args.env}", f"episodes={args.episodes}",
+                    f"image_size={args.image_size}", f"out={data}", "hydra/job_logging=disabled"], check=True)
+    for seed in args.seeds:
+        for row in args.rows:
+            run(args, data, row, seed)
+            write_table(table(args), args)
+    text = table(args)
+    write_table(text, args)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
