@@ -73,8 +73,18 @@ def cell(values: List[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
+def command(args) -> str:
+    """The grid's command as it was launched (``--table-only`` reruns only rewrite the table)."""
+    path = os.path.join(args.runs, "command.txt")
+    if not args.table_only:
+        with open(path, "w") as f:
+            f.write(f"python benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}")
+    with open(path) as f:
+        return f.read()
+
+
 def table(args) -> str:
-    lines = [f"Command: `python benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`  ",
+    lines = [f"Command: `{command(args)}`  ",
              f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
              f"{args.threads} threads per run; written {datetime.date.today()}.  ",
              "Test split, alignment error in the centred geometry (chance ≈ 0.33; lower is better), "
