@@ -51,6 +51,9 @@ def ensure_data(cfg: DictConfig, rank: int) -> None:
 def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
     """The model from the ``model``, ``method`` and ``dataset`` config groups; an option it does not take
     is an error."""
+    if cfg.method.get("augment_background"):
+        raise ValueError(f"method={cfg.method.label} augments backgrounds with the robot masks of alignment data; "
+                         f"recognition videos have none: choose baseline, paab, paat or paab+paat")
     options = {**OmegaConf.to_container(cfg.model, resolve=True), **method_options(cfg.method)}
     needs_kp = needs_keypoints(cfg.method.name, training=True)
     options.update(num_classes=len(split.classes), num_frames=cfg.dataset.num_frames, img_size=cfg.dataset.img_size,

@@ -131,3 +131,13 @@ def test_a_folder_made_otherwise_is_read_as_it_is(mocap_root, tmp_path, capsys):
     with pytest.raises(ValueError, match="did not make"):
         generate_mocap(str(foreign), MocapConfig(videos_per_class=1))
     assert os.listdir(foreign) == ["Walk_p01_r01_v01_c01.mp4"]
+
+
+@pytest.mark.parametrize("method, match", [("baseline_bg", "robot masks of alignment data"),
+                                           ("paab_mask", "has \\['paab_tokens'\\], which PoseAwareTimeSformer does not take")])
+def test_alignment_only_methods_are_refused_by_name(mocap_root, tmp_path, method, match):
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose("recognition", overrides=["dataset=mocap", f"data_root={mocap_root}", f"run_dir={tmp_path}/r",
+                                                f"method={method}", "dataset.num_frames=8", "dataset.img_size=32"])
+    with pytest.raises(ValueError, match=match):
+        train(cfg)
