@@ -203,8 +203,11 @@ class RobosuiteSimulator(Simulator):
         # values from before a reset or set_state; a second pass reads the fresh cache.
         self.env._get_observations(force_update=True)
         obs = self.env._get_observations(force_update=True)
-        return {k: np.asarray(v, dtype=np.float32) for k, v in obs.items()
-                if not k.endswith(("_image", "_depth", "_segmentation_instance"))}
+        low_dim = {k: np.asarray(v, dtype=np.float32) for k, v in obs.items()
+                   if not k.endswith(("_image", "_depth", "_segmentation_instance"))}
+        if "object-state" in low_dim:  # robomimic's name for it (its EnvRobosuite and default configs)
+            low_dim["object"] = low_dim["object-state"]
+        return low_dim
 
     def model_file(self) -> Optional[str]:
         return self.env.sim.model.get_xml()

@@ -93,7 +93,7 @@ def test_ddp_with_two_gloo_processes(data, tmp_path):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.load(open(os.path.join(run, "metrics.json")))
-    assert set(metrics) == {"history", "best", "test"} and "unseen/alignment_error" in metrics["test"]
+    assert set(metrics) == {"history", "best", "test", "references"} and "unseen/alignment_error" in metrics["test"]
 
 
 def test_bad_input_is_named(data, tmp_path):

@@ -72,24 +72,33 @@ def test_robomimic_sequence_dataset_loads_the_file(pick_file):
     assert item["actions"].shape == (4, 4)
 
 
+@pytest.fixture(scope="module")
+def lift_file(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("lift") / "lift.hdf5")
+    generate_dataset("lift", path, episodes=1, store_views=False, progress=False)
+    return path
+
+
 @pytest.mark.parametrize("algo", ["bc", "bcq", "cql", "iql"])
-def test_robomimic_default_configs_load_the_file_unchanged(pick_file, algo):
+@pytest.mark.parametrize("env", ["pick", "lift"])
+def test_robomimic_default_configs_load_the_file_unchanged(pick_file, lift_file, env, algo):
     # Offline-RL configs set train.hdf5_load_next_obs, so SequenceDataset reads data/demo_N/next_obs.
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.train_utils as TrainUtils
     from robomimic.config import config_factory
 
+    path = {"pick": pick_file, "lift": lift_file}[env]
     config = config_factory(algo)
     with config.values_unlocked():
-        config.train.data = pick_file
+        config.train.data = path
     ObsUtils.initialize_obs_utils_with_config(config)
-    dataset = TrainUtils.dataset_factory(config, config.all_obs_keys, filter_by_attribute="train")
+    dataset = TrainUtils.dataset_factory(config, config.all_obs_keys, filter_by_attribute="train" if env == "pick" else None)
     item = dataset[0]
     assert set(item["obs"]) == set(config.all_obs_keys)
     assert config.train.hdf5_load_next_obs == (algo != "bc")
     if config.train.hdf5_load_next_obs:
         assert set(item["next_obs"]) == set(config.all_obs_keys)
-        with EpisodeFile(pick_file) as f:
+        with EpisodeFile(path) as f:
             obs, nxt = f.demo("demo_0")["obs"]["object"][()], f.demo("demo_0")["next_obs"]["object"][()]
         np.testing.assert_array_equal(nxt[:-1], obs[1:])
 
