@@ -100,7 +100,7 @@ def load_frames(path: str, split: str, views: Sequence[str], keypoints: bool, ma
 
 
 class Trajectories(Dataset):
-    """One item per demo of a split: ``(demo, {view: (images, keypoints)})``, read when asked for."""
+    """One item per demo of a split: ``(demo, {view: ViewFrames})``, read when asked for."""
 
     def __init__(self, path: str, split: str, views: Sequence[str], keypoints: bool, masks: bool = False) -> None:
         self.path, self.views, self.keypoints, self.masks = path, list(views), keypoints, masks
@@ -121,7 +121,7 @@ class ViewBatches(Dataset):
 
     def __init__(self, frames: Frames, views: Sequence[str], views_per_batch: int, batch_frames: int, steps: int,
                  seed: int, rank: int = 0) -> None:
-        if not 2 <= views_per_batch:
+        if views_per_batch < 2:
             raise ValueError(f"train.views_per_batch must be >= 2 (positives come from other views), "
                              f"got {views_per_batch}")
         self.frames, self.views, self.batch_frames, self.steps = frames, list(views), batch_frames, steps

@@ -6,7 +6,7 @@ imports training code.
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Tuple
 
 import numpy as np
 import torch

@@ -53,8 +53,9 @@ class AlignmentTask(PoseAwareTask):
         cfg = self.cfg
         gen = torch.Generator().manual_seed(batch["augment_seed"])
         views = [to_model_input(v, self.img_size, self.device) for v in batch["views"]]
-        if cfg.train.augment or self.augment_background:
-            views = [augment(v, gen, background=self.augment_background) for v in views]
+        if cfg.train.augment or self.augment_background:  # train.augment=false keeps only the background one
+            plain = {} if cfg.train.augment else {"min_scale": 1.0, "jitter": 0.0}
+            views = [augment(v, gen, background=self.augment_background, **plain) for v in views]
         keypoints = None if views[0].keypoints is None else torch.cat([v.keypoints for v in views])
         masks = None if views[0].masks is None else torch.cat([v.masks for v in views])
         out = self.model(torch.cat([v.images for v in views]), keypoints, masks)
