@@ -53,7 +53,9 @@ class MultiViewEnv(gym.Env):
             obs_spaces[f"{obs_key(view, 'keypoints')}_visible"] = spaces.MultiBinary(k)
             obs_spaces[obs_key(view, "robot_mask")] = spaces.Box(0, 1, (image_size, image_size), np.uint8)
         self.sim.reset(0)
-        for key, value in self.sim.low_dim_obs().items():
+        low_dim = self.sim.low_dim_obs()
+        self.low_dim_keys = list(low_dim)
+        for key, value in low_dim.items():
             obs_spaces[key] = spaces.Box(-np.inf, np.inf, np.shape(value), np.float32)
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Box(-1.0, 1.0, (self.sim.action_dim,), np.float32)
@@ -64,8 +66,7 @@ class MultiViewEnv(gym.Env):
         cameras = [c for c in views_now(self.sim, self.rig, self.first_person, self.image_size) if c.name in self.views]
         raw = observe(self.sim, cameras)
         self._last = raw
-        obs = {k: np.asarray(v, np.float32) for k, v in raw.items() if k in self.observation_space.spaces
-               and not any(k.startswith(f"{v}_") for v in self.views)}
+        obs = {k: np.asarray(raw[k], np.float32) for k in self.low_dim_keys}
         for view in self.views:
             kp = raw[obs_key(view, "keypoints")]
             visible = np.isfinite(kp).all(-1)
