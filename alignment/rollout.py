@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from envs.cameras import OVERVIEW
 from envs.gym_env import MultiViewEnv
 from envs.preview import write_video
 from envs.recorder import episode_seed
@@ -41,9 +42,10 @@ def live_frame(obs: Dict[str, np.ndarray], view: str) -> ViewFrames:
 
 def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequence[str], count: int, seed: int = 0,
                  encoder=None, embedding_key: Optional[str] = None, video_dir: Optional[str] = None,
-                 videos: int = 2, overview: str = "cam0", device: torch.device = torch.device("cpu")) -> RolloutResult:
-    """``count`` seeded episodes from ``view``; ``encoder`` fills ``embedding_key`` from the live frame."""
-    render = [view] + ([overview] if video_dir and overview != view else [])
+                 videos: int = 2, device: torch.device = torch.device("cpu")) -> RolloutResult:
+    """``count`` seeded episodes from ``view``; ``encoder`` fills ``embedding_key`` from the live frame.
+    Videos show the evaluation camera beside the fixed overview camera."""
+    render = [view] + ([OVERVIEW] if video_dir and videos else [])
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
                        views=render, rig=settings["rig"])
     result = RolloutResult(view)
@@ -57,7 +59,7 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                 if encoder is not None:
                     ob[embedding_key] = embed_video(encoder, live_frame(obs, view), device)[0]
                     result.frames_encoded += 1
-                if video_dir and index < videos:
+                if OVERVIEW in render and index < videos:
                     frames.append(np.concatenate([obs[f"{v}_image"] for v in render], axis=1))
                 obs, _, success, truncated, _ = env.step(policy(ob))
                 if success or truncated:

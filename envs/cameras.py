@@ -204,6 +204,19 @@ def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Came
     return cams
 
 
+OVERVIEW = "overview"
+
+
+def overview_camera(config: RigConfig, width: int, height: int) -> Camera:
+    """A fixed camera that never moves between episodes: in front of the workspace (azimuth 0), 45 degrees
+    up, a little farther out than the rig, for videos people watch beside a policy's own camera."""
+    center = np.asarray(config.center) + np.array([0.0, 0.0, config.height])
+    el = np.deg2rad(45.0)
+    eye = center + 1.15 * config.radius * np.array([np.cos(el), 0.0, np.sin(el)])
+    return Camera(OVERVIEW, intrinsics_from_fovy(config.fovy, width, height), look_at(eye, center), width, height,
+                  config.fovy)
+
+
 def gl_quaternion(camera: Camera) -> np.ndarray:
     """MuJoCo ``cam_quat`` (w, x, y, z) of the camera's OpenGL-style camera-to-world rotation."""
     rot = camera.extrinsics[:3, :3].T @ CV_TO_GL

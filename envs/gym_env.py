@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .cameras import RigConfig, make_rig
+from .cameras import OVERVIEW, RigConfig, make_rig, overview_camera
 from .dataset_io import obs_key
 from .recorder import observe, planned_views, rig_for, views_now
 from .registry import simulator_class
@@ -20,7 +20,8 @@ from .registry import simulator_class
 class MultiViewEnv(gym.Env):
     """One simulator episode per reset, observed from its camera rig.
 
-    ``views`` limits rendering to some of the rig's views (a policy's evaluation camera, say); each
+    ``views`` limits rendering to some of the rig's views (a policy's evaluation camera, say), and may
+    add ``overview``, a fixed camera that is the same in every episode (for videos); each
     rendered view gives ``<view>_image``, ``<view>_keypoints`` (+ ``_visible``) and
     ``<view>_robot_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
     ``reset(options={"episode_seed": s})`` starts the episode ``envs.generate`` records with seed ``s``
@@ -41,7 +42,7 @@ class MultiViewEnv(gym.Env):
         self.image_size = image_size
         self.first_person = first_person
         planned = planned_views(type(self.sim), self.rig_config, first_person)
-        unknown = [v for v in views or () if v not in planned]
+        unknown = [v for v in views or () if v not in planned + [OVERVIEW]]
         if unknown:
             raise ValueError(f"views {unknown} are not in {env}'s rig; it has {planned}")
         self.views = list(views) if views else planned
@@ -82,6 +83,8 @@ class MultiViewEnv(gym.Env):
         episode_seed = int(options.get("episode_seed", self.np_random.integers(2**31 - 1)))
         self.sim.reset(episode_seed)
         self.rig = make_rig(self.rig_config, self.image_size, self.image_size, episode_seed)
+        if OVERVIEW in self.views:
+            self.rig.append(overview_camera(self.rig_config, self.image_size, self.image_size))
         self.sim.set_rig(self.rig)
         self.steps = 0
         return self._obs(), {"success": self.sim.success(), "episode_seed": episode_seed}

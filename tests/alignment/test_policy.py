@@ -3,6 +3,7 @@ import json
 import os
 
 import h5py
+import imageio.v2 as imageio
 import pytest
 from hydra import compose, initialize_config_module
 
@@ -19,10 +20,13 @@ def pick(tmp_path_factory):
     folder = tmp_path_factory.mktemp("policy")
     data = str(folder / "pick.hdf5")
     generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, progress=False)
+    minecraft = str(folder / "minecraft.hdf5")
+    generate_dataset("minecraft", minecraft, episodes=3, image_size=32, num_views=2, progress=False)
     checkpoints = {}
-    for name, extra in (("paab", []), ("small", ["model.img_size=16"])):
+    for name, env, source, extra in (("paab", "pick", data, []), ("small", "pick", data, ["model.img_size=16"]),
+                                     ("minecraft", "minecraft", minecraft, [])):
         with initialize_config_module("configs", version_base="1.3"):
-            cfg = compose("train", overrides=["env=pick", "method=paab", f"data={data}",
+            cfg = compose("train", overrides=[f"env={env}", "method=paab", f"data={source}",
                                               f"run_dir={folder / name}", *TINY, *extra])
         train(cfg)
         checkpoints[name] = str(folder / name / "checkpoints" / "best.pt")
@@ -47,7 +51,10 @@ def test_a_policy_on_embeddings_trains_with_robomimic_and_rolls_out_with_the_enc
         assert r["episodes"] == 2 and all(s >= 1 for s in r["steps"])
         # every step's observation went through the encoder: the simulator stepped with it in the loop
         assert r["frames_encoded"] == sum(r["steps"])
-        assert os.path.getsize(run / "videos" / f"{view}_rollout0.mp4") > 1000
+        video = run / "videos" / f"{view}_rollout0.mp4"
+        assert os.path.getsize(video) > 1000
+        frame = imageio.get_reader(str(video)).get_data(0)
+        assert frame.shape == (32, 64, 3)  # the evaluation camera beside the overview camera
     assert not (run / "videos" / "cam0_rollout1.mp4").exists()  # videos=1
     with h5py.File(run / "bc_data.hdf5") as f:  # robomimic's layout, next_obs included
         assert f["data/demo_0/obs/cam0_embedding"].shape[1] == 16
@@ -65,6 +72,8 @@ def test_bad_policy_input_is_named(pick, tmp_path):
     data, checkpoints = pick
     with pytest.raises(ValueError, match="trained on 16 px frames.*render 32 px"):
         run_policy(policy_config(data, tmp_path / "a", f"checkpoint={checkpoints['small']}"))
+    with pytest.raises(ValueError, match="trained with keypoints .*'head'.* it belongs to another env"):
+        run_policy(policy_config(data, tmp_path / "f", f"checkpoint={checkpoints['minecraft']}"))
     with pytest.raises(ValueError, match="no views \\['cam9'\\]"):
         run_policy(policy_config(data, tmp_path / "b", f"checkpoint={checkpoints['paab']}", "eval_views=[cam9]"))
     with pytest.raises(ValueError, match="needs checkpoint"):

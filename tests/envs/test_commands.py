@@ -171,5 +171,11 @@ def test_the_gym_env_shows_the_frames_generate_stores(env, tmp_path):
         np.testing.assert_allclose(obs["robot0_eef_pos"], eef[t], atol=1e-6)
         obs, *_ = live.step(actions[t])
     live.close()
+    watched = MultiViewEnv(env, image_size=32, num_views=2, views=["cam0", "overview"])
+    rigs = [(watched.reset(options={"episode_seed": s}), watched.rig)[1] for s in (1, 2)]
+    assert [c.name for c in rigs[0]][-1] == "overview"
+    np.testing.assert_array_equal(rigs[0][-1].extrinsics, rigs[1][-1].extrinsics)  # fixed across episodes
+    assert not np.array_equal(rigs[0][0].extrinsics, rigs[1][0].extrinsics)  # the rig's own cameras move
+    watched.close()
     with pytest.raises(ValueError, match="not in"):
         MultiViewEnv(env, image_size=32, num_views=2, views=["cam7"])
