@@ -15,7 +15,8 @@ no time at all (constant) scores chance (about 1/3), not the error of whichever 
 **Groups.** A view pair is ``seen`` when both views trained; ``unseen`` when one view trained and the
 other is an unseen third-person view; ``first_person`` when one view trained and the other is the
 unseen first-person view. ``view/<name>/...`` is one unseen third-person view against the training views (``held0``
-is the nearest held-out camera, the last ``held<i>`` the farthest).
+is the nearest held-out camera, the last ``held<i>`` the farthest); where the first-person view trains,
+``view/first_person/...`` is it against the other training views.
 """
 from __future__ import annotations
 
@@ -115,6 +116,8 @@ def score_trajectory(views: Mapping[str, np.ndarray], seen_views: Iterable[str])
         if not group:
             continue
         keys = [group] + ([f"view/{vb if va in seen else va}"] if group == "unseen" else [])
+        if group == "seen" and FIRST_PERSON in (va, vb):  # trained on: how well it aligns with the rest
+            keys.append(f"view/{FIRST_PERSON}")
         for name, fn in METRICS.items():
             score = fn(centred[va], centred[vb])
             for key in keys:

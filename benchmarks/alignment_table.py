@@ -31,6 +31,8 @@ COLUMNS = [("seen", "seen/alignment_error"), ("unseen 3rd-person", "unseen/align
            ("held0 (near)", "view/held0/alignment_error"), ("held1 (far)", "view/held1/alignment_error"),
            ("first-person", "first_person/alignment_error"), ("unseen Kendall τ", "unseen/kendall_tau"),
            ("unseen, raw geometry", "raw/unseen/alignment_error")]
+# Where the first-person view trains (the second protocol), its column is its score as a seen view.
+FALLBACK = {"first_person/alignment_error": "view/first_person/alignment_error"}
 
 
 def dataset(env: str, episodes: int, args) -> str:
@@ -97,7 +99,8 @@ def table(args) -> str:
         base = [r["test"]["unseen/alignment_error"] for r in runs.get("baseline", [])]
         for method in args.methods:
             found = runs[method]
-            values = {key: [r["test"][key] for r in found if key in r["test"]] for _, key in COLUMNS}
+            values = {key: [r["test"].get(key, r["test"].get(FALLBACK.get(key))) for r in found
+                            if key in r["test"] or FALLBACK.get(key) in r["test"]] for _, key in COLUMNS}
             unseen = values["unseen/alignment_error"]
             rel = f"{100 * (np.mean(unseen) / np.mean(base) - 1):+.0f}%" if unseen and base and method != "baseline" else ""
             lines.append(f"| {env} | {method} | {len(found)} | " + " | ".join(cell(values[k]) for _, k in COLUMNS)

@@ -95,3 +95,15 @@ def test_pair_matrix_is_symmetric_with_the_pair_errors():
     names, m = pair_matrix({"cam0": a, "cam1": a[::-1], "held0": a})
     assert names == ["cam0", "cam1", "held0"] and np.allclose(m, m.T) and np.allclose(np.diag(m), 0)
     assert m[0, 2] == 0 and m[0, 1] == pytest.approx(alignment_error(to_geometry(a), to_geometry(a[::-1])))
+
+
+def test_a_first_person_view_in_training_is_scored_against_the_other_training_views():
+    a = curve(20)
+    views = {"cam0": a, "cam1": a, "first_person": a[::-1], "held0": a}
+    scores = score_trajectory(views, ["cam0", "cam1", "first_person"])
+    ae = alignment_error(to_geometry(a), to_geometry(a[::-1]))
+    assert scores["view/first_person/alignment_error"] == pytest.approx(ae)
+    assert scores["seen/alignment_error"] == pytest.approx(4 * ae / 6)  # 4 of the 6 ordered seen pairs
+    assert "first_person/alignment_error" not in scores
+    # held0 is scored against every training view, the first-person one included (1 of 3 pairs reversed)
+    assert scores["unseen/alignment_error"] == pytest.approx(ae / 3)
