@@ -35,6 +35,10 @@ COLUMNS = [("seen", "seen/alignment_error"), ("unseen 3rd-person", "unseen/align
 FALLBACK = {"first_person/alignment_error": "view/first_person/alignment_error"}
 
 
+def score(scores: dict, key: str) -> Optional[float]:
+    return scores.get(key, scores.get(FALLBACK.get(key)))
+
+
 def dataset(env: str, episodes: int, args) -> str:
     path = os.path.join(args.data, f"{env}.hdf5")
     subprocess.run([sys.executable, "-m", "envs.generate", f"env={env}", f"episodes={episodes}",
@@ -99,15 +103,14 @@ def table(args) -> str:
         base = [r["test"]["unseen/alignment_error"] for r in runs.get("baseline", [])]
         for method in args.methods:
             found = runs[method]
-            values = {key: [r["test"].get(key, r["test"].get(FALLBACK.get(key))) for r in found
-                            if key in r["test"] or FALLBACK.get(key) in r["test"]] for _, key in COLUMNS}
+            values = {key: [v for r in found if (v := score(r["test"], key)) is not None] for _, key in COLUMNS}
             unseen = values["unseen/alignment_error"]
             rel = f"{100 * (np.mean(unseen) / np.mean(base) - 1):+.0f}%" if unseen and base and method != "baseline" else ""
             lines.append(f"| {env} | {method} | {len(found)} | " + " | ".join(cell(values[k]) for _, k in COLUMNS)
                          + f" | {rel} |")
         references = [r["references"] for rs in runs.values() for r in rs if "references" in r]
         for name in ("random_init", "raw_pixels"):
-            values = {key: [ref[name][key] for ref in references if key in ref[name]] for _, key in COLUMNS}
+            values = {key: [v for ref in references if (v := score(ref[name], key)) is not None] for _, key in COLUMNS}
             lines.append(f"| {env} | *reference: {name.replace('_', ' ')}* | {len(references)} | "
                          + " | ".join(cell(values[k]) for _, k in COLUMNS) + " | |")
     return "\n".join(lines)
