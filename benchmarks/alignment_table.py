@@ -95,20 +95,24 @@ def table(args) -> str:
              f"{args.threads} threads per run; written {datetime.date.today()}.  ",
              "Test split, alignment error in the centred geometry (chance ≈ 0.33; lower is better), "
              "mean ± std over the seeds listed.", "",
-             "| env | method | seeds | " + " | ".join(name for name, _ in COLUMNS) + " | unseen vs baseline |",
+             "| env | method | seeds | " + " | ".join(name for name, _ in COLUMNS) + " | unseen vs baseline (paired seeds) |",
              "| --- | --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |"]
     for env in args.envs:
-        runs: Dict[str, List[dict]] = {m: [r for s in args.seeds if (r := load_metrics(run_dir(env, m, s, args)))]
-                                       for m in args.methods}
-        base = [r["test"]["unseen/alignment_error"] for r in runs.get("baseline", [])]
+        runs: Dict[str, Dict[int, dict]] = {m: {s: r for s in args.seeds if (r := load_metrics(run_dir(env, m, s, args)))}
+                                            for m in args.methods}
+        base = {s: r["test"]["unseen/alignment_error"] for s, r in runs.get("baseline", {}).items()}
         for method in args.methods:
-            found = runs[method]
+            found = list(runs[method].values())
             values = {key: [v for r in found if (v := score(r["test"], key)) is not None] for _, key in COLUMNS}
-            unseen = values["unseen/alignment_error"]
-            rel = f"{100 * (np.mean(unseen) / np.mean(base) - 1):+.0f}%" if unseen and base and method != "baseline" else ""
+            # against the baseline on the seeds both have, so a partial grid compares like with like
+            paired = [s for s in runs[method] if s in base]
+            rel = ""
+            if method != "baseline" and paired:
+                mine = np.mean([runs[method][s]["test"]["unseen/alignment_error"] for s in paired])
+                rel = f"{100 * (mine / np.mean([base[s] for s in paired]) - 1):+.0f}% ({len(paired)})"
             lines.append(f"| {env} | {method} | {len(found)} | " + " | ".join(cell(values[k]) for _, k in COLUMNS)
                          + f" | {rel} |")
-        references = [r["references"] for rs in runs.values() for r in rs if "references" in r]
+        references = [r["references"] for rs in runs.values() for r in rs.values() if "references" in r]
         for name in ("random_init", "raw_pixels"):
             values = {key: [v for ref in references if (v := score(ref[name], key)) is not None] for _, key in COLUMNS}
             lines.append(f"| {env} | *reference: {name.replace('_', ' ')}* | {len(references)} | "
