@@ -39,11 +39,15 @@ def score(scores: dict, key: str) -> Optional[float]:
     return scores.get(key, scores.get(FALLBACK.get(key)))
 
 
-def dataset(env: str, episodes: int, args) -> str:
-    path = os.path.join(args.data, f"{env}.hdf5")
+def generate(env: str, episodes: int, image_size: int, path: str) -> str:
+    """``envs.generate`` into ``path`` with the env's default rig (it resumes, and skips a finished file)."""
     subprocess.run([sys.executable, "-m", "envs.generate", f"env={env}", f"episodes={episodes}",
-                    f"image_size={args.image_size}", f"out={path}", "hydra/job_logging=disabled"], check=True)
+                    f"image_size={image_size}", f"out={path}", "hydra/job_logging=disabled"], check=True)
     return path
+
+
+def dataset(env: str, episodes: int, args) -> str:
+    return generate(env, episodes, args.image_size, os.path.join(args.data, f"{env}.hdf5"))
 
 
 def run_dir(env: str, method: str, seed: int, args) -> str:

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import write_table  # noqa: E402  (same markers mechanism)
+from alignment_table import generate, write_table  # noqa: E402  (same data and markers mechanism)
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
 ROWS = ["state", "proprio", "baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
@@ -98,9 +98,7 @@ def main() -> None:
     p.add_argument("--marker", default="bc_table")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)
-    data = os.path.join(args.data, f"{args.env}_bc.hdf5")
-    subprocess.run([sys.executable, "-m", "envs.generate", f"env={args.env}", f"episodes={args.episodes}",
-                    f"image_size={args.image_size}", f"out={data}", "hydra/job_logging=disabled"], check=True)
+    data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"))
     for seed in args.seeds:
         for row in args.rows:
             run(args, data, row, seed)
