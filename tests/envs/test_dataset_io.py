@@ -217,6 +217,10 @@ def test_sigkill_keeps_committed_demos_and_the_next_run_cleans_up(tmp_path):
     out = str(tmp_path / "pick.hdf5")
     proc = start_generation(out)
     wait_for_demos(out, 2, proc)
+    # A commit lands the temp file and opens the next one; wait out that instant so the kill leaves one.
+    deadline = time.monotonic() + 30
+    while not temps(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.kill()
     proc.wait()
     with EpisodeFile(out) as f:
