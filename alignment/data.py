@@ -47,11 +47,13 @@ def split_views(views: Sequence[str], num_train: Optional[int] = None, train: Op
 
 
 class ViewFrames(NamedTuple):
-    """One view of one demo: images ``(T,H,W,3)`` uint8, and where the model reads them, keypoints
-    ``(T,K,2)`` float32 and robot masks ``(T,H,W)`` bool."""
+    """One view of one demo: images ``(T,H,W,3)`` uint8, and where they are read, keypoints ``(T,K,2)``
+    float32, robot masks ``(T,H,W)`` bool (the model's mask prior) and foreground masks ``(T,H,W)`` bool
+    (robot or task object: the pixels background augmentation keeps)."""
     images: np.ndarray
     keypoints: Optional[np.ndarray] = None
     masks: Optional[np.ndarray] = None
+    foreground: Optional[np.ndarray] = None
 
     def at(self, index) -> "ViewFrames":
         return ViewFrames(*(None if a is None else a[index] for a in self))
@@ -61,7 +63,8 @@ class ViewFrames(NamedTuple):
 Frames = Dict[str, Dict[str, ViewFrames]]
 
 
-def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: bool, masks: bool = False) -> List[str]:
+def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: bool, masks: bool = False,
+                foreground: bool = False) -> List[str]:
     """The demos of ``split``, after checking that they have what the model will read."""
     demos = f.split(split)
     if not demos:
@@ -70,7 +73,8 @@ def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: boo
     missing = [v for v in views if v not in f.views]
     if missing:
         raise ValueError(f"{f.path!r} has no images for views {missing}; it has {f.views}")
-    kinds = ("image",) + (("keypoints",) if keypoints else ()) + (("robot_mask",) if masks else ())
+    kinds = ("image",) + (("keypoints",) if keypoints else ()) + (("robot_mask",) if masks or foreground else ()) \
+        + (("object_mask",) if foreground else ())
     for kind in kinds:  # every demo of the split, not only the first
         lacking = sorted({v for d in demos for v in views if not f.has_view_obs(d, v, kind)})
         if lacking and kind == "keypoints":
@@ -81,22 +85,32 @@ def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: boo
             raise ValueError(f"{f.path!r} has no robot masks for views {lacking} in its {split!r} split "
                              f"(obs/<view>_robot_mask); mask priors need them: generate the data with "
                              f"envs.generate, or choose a method without them")
+        if lacking and kind == "object_mask":
+            raise ValueError(f"{f.path!r} has no object masks for views {lacking} in its {split!r} split "
+                             f"(obs/<view>_object_mask, written since 2026-11-24); background augmentation "
+                             f"keeps the robot's and the object's pixels: regenerate the data with envs.generate "
+                             f"or re-render it with envs.rerender")
         if lacking:
             raise ValueError(f"{f.path!r} has no images for views {lacking} in its {split!r} split; "
                              f"the file is partial")
     return demos
 
 
-def read_trajectory(f: EpisodeFile, demo: str, views: Sequence[str], keypoints: bool,
-                    masks: bool = False) -> Dict[str, ViewFrames]:
-    return {v: ViewFrames(f.view_obs(demo, v, "image"), f.view_obs(demo, v, "keypoints") if keypoints else None,
-                          f.view_obs(demo, v, "robot_mask").astype(bool) if masks else None) for v in views}
+def read_trajectory(f: EpisodeFile, demo: str, views: Sequence[str], keypoints: bool, masks: bool = False,
+                    foreground: bool = False) -> Dict[str, ViewFrames]:
+    def read(v: str) -> ViewFrames:
+        robot = f.view_obs(demo, v, "robot_mask").astype(bool) if masks or foreground else None
+        return ViewFrames(f.view_obs(demo, v, "image"), f.view_obs(demo, v, "keypoints") if keypoints else None,
+                          robot if masks else None,
+                          robot | f.view_obs(demo, v, "object_mask").astype(bool) if foreground else None)
+    return {v: read(v) for v in views}
 
 
-def load_frames(path: str, split: str, views: Sequence[str], keypoints: bool, masks: bool = False) -> Frames:
+def load_frames(path: str, split: str, views: Sequence[str], keypoints: bool, masks: bool = False,
+                foreground: bool = False) -> Frames:
     with EpisodeFile(path) as f:
-        return {d: read_trajectory(f, d, views, keypoints, masks)
-                for d in split_demos(f, split, views, keypoints, masks)}
+        return {d: read_trajectory(f, d, views, keypoints, masks, foreground)
+                for d in split_demos(f, split, views, keypoints, masks, foreground)}
 
 
 class Trajectories(Dataset):
@@ -151,45 +165,51 @@ def to_model_input(frames: ViewFrames, size: int, device: torch.device) -> ViewF
     h, w = x.shape[-2:]
     if (h, w) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    kp = masks = None
+    kp = None
     if frames.keypoints is not None:
         kp = torch.from_numpy(np.asarray(frames.keypoints, np.float32)).to(device)
         kp = kp * torch.tensor([size / w, size / h], device=device)
-    if frames.masks is not None:
-        masks = torch.from_numpy(np.ascontiguousarray(frames.masks)).to(device)[:, None].float()
-        masks = F.interpolate(masks, size=(size, size), mode="nearest")[:, 0] > 0.5
-    return ViewFrames(normalize_images(x), kp, masks)
+
+    def resize(mask: Optional[np.ndarray]) -> Optional[torch.Tensor]:
+        if mask is None:
+            return None
+        m = torch.from_numpy(np.ascontiguousarray(mask)).to(device)[:, None].float()
+        return F.interpolate(m, size=(size, size), mode="nearest")[:, 0] > 0.5
+    return ViewFrames(normalize_images(x), kp, resize(frames.masks), resize(frames.foreground))
 
 
 def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0.85, jitter: float = 0.2,
             background: bool = False) -> ViewFrames:
     """Colour jitter and a small random resized crop of one view's frames; keypoints and masks move with
-    the crop. ``background`` also perturbs every pixel outside the robot mask with a random per-channel
-    gain and offset and pixel noise, so a view's static background stops being a cue."""
-    images, keypoints, masks = frames
+    the crop. ``background`` also perturbs every pixel outside the foreground (robot or task object)
+    with a random per-channel gain and offset and pixel noise, so a view's static background stops
+    being a cue."""
+    images, keypoints, masks, foreground = frames
     n, _, h, w = images.shape
     u = torch.rand(4, generator=generator).tolist()
     images = images * (1 + jitter * (2 * u[0] - 1)) + jitter * (2 * u[1] - 1)
     if background:
-        if masks is None:
-            raise ValueError("background augmentation needs the robot masks (obs/<view>_robot_mask)")
+        if foreground is None:
+            raise ValueError("background augmentation needs the foreground masks (obs/<view>_robot_mask and "
+                             "obs/<view>_object_mask; read with foreground=True)")
         gain = 1 + 0.8 * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
         offset = 1.5 * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
         noise = 0.3 * torch.randn(images.shape, generator=generator)
         perturbed = images * gain.to(images.device) + offset.to(images.device) + noise.to(images.device)
-        images = torch.where(masks[:, None], images, perturbed)
+        images = torch.where(foreground[:, None], images, perturbed)
     scale = min_scale + (1 - min_scale) * u[2]
     ch, cw = max(1, round(h * scale)), max(1, round(w * scale))
     top, left = int(u[3] * (h - ch)), int(torch.rand(1, generator=generator).item() * (w - cw))
     images = F.interpolate(images[:, :, top:top + ch, left:left + cw], size=(h, w), mode="bilinear",
                            align_corners=False)
-    if masks is not None:
-        masks = F.interpolate(masks[:, None, top:top + ch, left:left + cw].float(), size=(h, w),
-                              mode="nearest")[:, 0] > 0.5
+    def crop(mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        if mask is None:
+            return None
+        return F.interpolate(mask[:, None, top:top + ch, left:left + cw].float(), size=(h, w), mode="nearest")[:, 0] > 0.5
     if keypoints is not None:
         keypoints = (keypoints - torch.tensor([left, top], device=keypoints.device)) * torch.tensor(
             [w / cw, h / ch], device=keypoints.device)
-    return ViewFrames(images, keypoints, masks)
+    return ViewFrames(images, keypoints, crop(masks), crop(foreground))
 
 
 def sample_views(frames: Frames, views: Sequence[str], count: int, batch: int,

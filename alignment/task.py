@@ -143,7 +143,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     needs_kp = needs_keypoints(cfg.method.name, training=True, paab_tokens=cfg.method.get("paab_tokens", "keypoints"))
     img_size = cfg.model.img_size or image_size_of(path)
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
-    train_masks = encoder.needs_masks_at_inference or bool(cfg.method.get("augment_background", False))
+    augment_background = bool(cfg.method.get("augment_background", False))
     # Every split is checked (views, keypoints, masks, non-empty) before anything is trained or written.
     read = dict(keypoints=needs_kp, masks=encoder.needs_masks_at_inference)
     valid = Trajectories(path, "valid", views.train + views.test, **read)
@@ -151,7 +151,8 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
                              cfg.overwrite, rank)
-    batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp, masks=train_masks),
+    batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp,
+                                      masks=encoder.needs_masks_at_inference, foreground=augment_background),
                           views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
                           cfg.train.steps_per_epoch, cfg.seed, rank)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,

@@ -6,7 +6,7 @@ Layout::
       demo_<i>/ (attrs: num_samples, seed, success, model_file for robosuite)
         actions, states, rewards, dones
         obs/<view>_image (T,H,W,3) uint8, obs/<view>_keypoints (T,K,2) float32,
-        obs/<view>_robot_mask (T,H,W) bool, obs/<view>_extrinsics (T,4,4), obs/<low-dim keys>
+        obs/<view>_robot_mask (T,H,W) bool, obs/<view>_object_mask (T,H,W) bool, obs/<view>_extrinsics (T,4,4), obs/<low-dim keys>
     mask/train, mask/valid, mask/test   (demo names)
 
 Writes go to a temp file in the same folder and land with an atomic rename; an interrupted
@@ -32,7 +32,7 @@ FORMAT = "poseaware-episodes/1"
 SPLITS = ("train", "valid", "test")
 _DEMO = re.compile(r"^demo_(\d+)$")
 # Per-view observation kinds: obs/<view>_<kind>. Embeddings are added by alignment.embed.
-VIEW_KINDS = ("image", "keypoints", "robot_mask", "extrinsics", "embedding")
+VIEW_KINDS = ("image", "keypoints", "robot_mask", "object_mask", "extrinsics", "embedding")
 LOW_DIM_EXCLUDED = tuple(f"_{kind}" for kind in VIEW_KINDS)
 
 
@@ -376,7 +376,7 @@ class EpisodeWriter:
             group.create_dataset(key, data=getattr(ep, key))
         obs = group.create_group("obs")
         for key, value in ep.obs.items():
-            if value.ndim >= 3 and key.endswith(("_image", "_robot_mask")):
+            if value.ndim >= 3 and key.endswith(("_image", "_robot_mask", "_object_mask")):
                 obs.create_dataset(key, data=value, chunks=(1,) + value.shape[1:], compression=self.compression)
             else:
                 obs.create_dataset(key, data=value)

@@ -23,7 +23,7 @@ class MultiViewEnv(gym.Env):
     ``views`` limits rendering to some of the rig's views (a policy's evaluation camera, say), and may
     add ``overview``, a fixed camera that is the same in every episode (for videos); each
     rendered view gives ``<view>_image``, ``<view>_keypoints`` (+ ``_visible``) and
-    ``<view>_robot_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
+    ``<view>_robot_mask``, ``<view>_object_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
     ``reset(options={"episode_seed": s})`` starts the episode ``envs.generate`` records with seed ``s``
     (same scene, same rig), so its frames are the stored ones.
     """
@@ -52,7 +52,8 @@ class MultiViewEnv(gym.Env):
             obs_spaces[obs_key(view, "image")] = spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
             obs_spaces[obs_key(view, "keypoints")] = spaces.Box(-1.0, float(image_size), (k, 2), np.float32)
             obs_spaces[f"{obs_key(view, 'keypoints')}_visible"] = spaces.MultiBinary(k)
-            obs_spaces[obs_key(view, "robot_mask")] = spaces.Box(0, 1, (image_size, image_size), np.uint8)
+            for mask in ("robot_mask", "object_mask"):
+                obs_spaces[obs_key(view, mask)] = spaces.Box(0, 1, (image_size, image_size), np.uint8)
         self.sim.reset(0)
         low_dim = self.sim.low_dim_obs()
         self.low_dim_keys = list(low_dim)
@@ -74,7 +75,8 @@ class MultiViewEnv(gym.Env):
             obs[obs_key(view, "image")] = raw[obs_key(view, "image")]
             obs[obs_key(view, "keypoints")] = np.where(visible[:, None], kp, -1.0).astype(np.float32)
             obs[f"{obs_key(view, 'keypoints')}_visible"] = visible.astype(np.int8)
-            obs[obs_key(view, "robot_mask")] = raw[obs_key(view, "robot_mask")].astype(np.uint8)
+            for mask in ("robot_mask", "object_mask"):
+                obs[obs_key(view, mask)] = raw[obs_key(view, mask)].astype(np.uint8)
         return obs
 
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> Tuple[dict, dict]:

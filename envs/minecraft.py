@@ -136,7 +136,7 @@ class VoxelMinecraftSimulator(Simulator):
         start = -0.5 * distance * np.array([np.cos(angle), np.sin(angle)])
         goal = start + distance * np.array([np.cos(angle), np.sin(angle)])
         self.goal = np.round(goal) + 0.0  # blocks sit on the unit grid
-        self._place_block("gold", [self.goal[0], self.goal[1], 0.5])
+        self.goal_block = self._place_block("gold", [self.goal[0], self.goal[1], 0.5])
         path = self.goal - start
         for _ in range(rng.integers(3, 6)):  # scattered blocks and trees, off the walking path
             for _attempt in range(20):
@@ -247,7 +247,7 @@ class VoxelMinecraftSimulator(Simulator):
 
     def render(self, camera: Camera) -> ViewFrame:
         rgb, seg = render_pybullet(self.client, camera, near=0.05, far=60.0)
-        return ViewFrame(image=rgb, robot_mask=seg == self.avatar)
+        return ViewFrame(image=rgb, robot_mask=seg == self.avatar, object_mask=seg == self.goal_block)
 
     # -- state ------------------------------------------------------------------------------------
     def get_state(self) -> np.ndarray:

@@ -81,7 +81,8 @@ class MineRLSimulator(Simulator):
         pov = np.asarray(self.obs["pov"], dtype=np.uint8)
         if pov.shape[:2] != (camera.height, camera.width):
             raise ValueError(f"MineRL pov is {pov.shape[:2]}; generate with image_size={pov.shape[0]}")
-        return ViewFrame(image=pov, robot_mask=np.zeros(pov.shape[:2], dtype=bool))
+        empty = np.zeros(pov.shape[:2], dtype=bool)  # MineRL gives no segmentation
+        return ViewFrame(image=pov, robot_mask=empty, object_mask=empty.copy())
 
     def get_state(self) -> np.ndarray:
         return np.zeros(1)

@@ -163,7 +163,7 @@ class PickSimulator(Simulator):
 
     def render(self, camera: Camera) -> ViewFrame:
         rgb, seg = render_pybullet(self.client, camera, self.renderer, near=0.02, far=10.0)
-        return ViewFrame(image=rgb, robot_mask=seg == self.robot)
+        return ViewFrame(image=rgb, robot_mask=seg == self.robot, object_mask=seg == self.object)
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> np.ndarray:

@@ -30,6 +30,7 @@ def observe(sim: Simulator, cameras: List[Camera]) -> Dict[str, np.ndarray]:
         obs[obs_key(cam.name, "image")] = frame.image
         obs[obs_key(cam.name, "keypoints")] = project(keypoints, cam)
         obs[obs_key(cam.name, "robot_mask")] = frame.robot_mask
+        obs[obs_key(cam.name, "object_mask")] = frame.object_mask
         obs[obs_key(cam.name, "extrinsics")] = cam.extrinsics.astype(np.float32)
     obs.update(sim.low_dim_obs())
     return obs

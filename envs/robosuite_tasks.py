@@ -43,6 +43,7 @@ class RobosuiteSimulator(Simulator):
     """A robosuite manipulation env driven by a scripted phase policy."""
 
     robosuite_env = ""
+    objects: Tuple[str, ...] = ()  # the task objects' names (their bodies are "<name>_...")
     env_type = 1
     action_dim = 7
     phases: tuple = ()  # the scripted policy's phases, in order
@@ -75,6 +76,8 @@ class RobosuiteSimulator(Simulator):
         bodies = [model.body_id2name(i) or "" for i in range(model.nbody)]
         robot_bodies = {i for i, name in enumerate(bodies) if name.startswith(ROBOT_BODY_PREFIXES)}
         self.robot_geoms = np.array([model.geom_bodyid[g] in robot_bodies for g in range(model.ngeom)])
+        object_bodies = {i for i, name in enumerate(bodies) if name.startswith(tuple(f"{o}_" for o in self.objects))}
+        self.object_geoms = np.array([model.geom_bodyid[g] in object_bodies for g in range(model.ngeom)])
         self.kp_bodies = [model.body_name2id(f"{self.robot_prefix}link0")]
         self.kp_joints = [model.joint_name2id(f"{self.robot_prefix}joint{i}") for i in range(1, 8)]
         self.kp_tail = [model.body_name2id(f"{self.robot_prefix}right_hand")] + [
@@ -186,9 +189,10 @@ class RobosuiteSimulator(Simulator):
         rgb, obj_type, obj_id = self._renderer(camera.width, camera.height).render(
             sim.data._data, sim.model.camera_name2id(name))
         is_geom = (obj_type == MJ_OBJ_GEOM) & (obj_id >= 0)
-        mask = np.zeros(obj_id.shape, dtype=bool)
-        mask[is_geom] = self.robot_geoms[obj_id[is_geom]]
-        return ViewFrame(image=np.ascontiguousarray(rgb, dtype=np.uint8), robot_mask=mask)
+        geoms = obj_id[is_geom]
+        robot, obj = np.zeros(obj_id.shape, dtype=bool), np.zeros(obj_id.shape, dtype=bool)
+        robot[is_geom], obj[is_geom] = self.robot_geoms[geoms], self.object_geoms[geoms]
+        return ViewFrame(image=np.ascontiguousarray(rgb, dtype=np.uint8), robot_mask=robot, object_mask=obj)
 
     # -- state ---------------------------------------------------------------------------------
     def get_state(self) -> np.ndarray:
@@ -227,6 +231,7 @@ class LiftSimulator(RobosuiteSimulator):
 
     name = "lift"
     robosuite_env = "Lift"
+    objects = ("cube",)
     max_steps = 120
     phases = ("above", "descend", "close", "lift")
 
@@ -255,6 +260,7 @@ class CanSimulator(RobosuiteSimulator):
 
     name = "can"
     robosuite_env = "PickPlaceCan"
+    objects = ("Can",)
     max_steps = 220
     phases = ("above", "descend", "close", "raise", "carry", "lower", "release", "retreat")
 

@@ -28,6 +28,7 @@ def check_render_quality(render: str) -> str:
 class ViewFrame:
     image: np.ndarray  # (H, W, 3) uint8
     robot_mask: np.ndarray  # (H, W) bool
+    object_mask: np.ndarray  # (H, W) bool: the task's object (cube, can, goal block)
 
 
 class Simulator(abc.ABC):

@@ -1,4 +1,6 @@
+import h5py
 import numpy as np
+import pytest
 import torch
 
 from alignment.data import ViewFrames, augment, split_views, to_model_input
@@ -10,28 +12,48 @@ def test_keypoints_and_masks_move_with_the_crop_and_resize():
     kp = np.array([[[22.0, 42.0]]], np.float32)
     masks = np.zeros((1, 64, 64), bool)
     masks[0, 40:44, 20:24] = True
-    x = to_model_input(ViewFrames(images, kp, masks), 32, torch.device("cpu"))
+    x = to_model_input(ViewFrames(images, kp, masks, masks.copy()), 32, torch.device("cpu"))
     np.testing.assert_allclose(x.keypoints[0, 0].numpy(), [11.0, 21.0])
     assert x.masks.shape == (1, 32, 32) and x.masks[0, 20:22, 10:12].all() and x.masks.sum() == 4
+    torch.testing.assert_close(x.foreground, x.masks)
     for seed in range(5):
         xa = augment(x, torch.Generator().manual_seed(seed), min_scale=0.7)
         col, row = xa.keypoints[0, 0].long().tolist()
         assert xa.images[0, :, row, col].mean() > xa.images[0].mean() + 0.5
-        assert xa.masks[0, row, col]
+        assert xa.masks[0, row, col] and xa.foreground[0, row, col]
 
 
-def test_background_augmentation_changes_only_pixels_outside_the_robot():
+def test_background_augmentation_changes_only_pixels_outside_the_robot_and_the_object():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
     masks = np.zeros((2, 32, 32), bool)
-    masks[:, 8:24, 8:24] = True
-    x = to_model_input(ViewFrames(images, None, masks), 32, torch.device("cpu"))
+    masks[:, 8:24, 8:24] = True  # robot and object together
+    x = to_model_input(ViewFrames(images, None, None, masks), 32, torch.device("cpu"))
     # No crop (min_scale 1) and no colour jitter: what changes is the background only.
     plain = augment(x, torch.Generator().manual_seed(1), min_scale=1.0, jitter=0.0)
     bg = augment(x, torch.Generator().manual_seed(1), min_scale=1.0, jitter=0.0, background=True)
     inside = torch.from_numpy(masks)[:, None].expand_as(bg.images)
     torch.testing.assert_close(bg.images[inside], plain.images[inside])
     assert (bg.images[~inside] - plain.images[~inside]).abs().mean() > 0.2
+    with pytest.raises(ValueError, match="foreground masks"):
+        augment(x._replace(foreground=None), torch.Generator(), background=True)
+
+
+def test_the_foreground_is_the_robot_and_the_object_and_old_files_are_named(tmp_path):
+    from alignment.data import load_frames
+    from envs.generate import generate_dataset
+    out = str(tmp_path / "pick.hdf5")
+    generate_dataset(env="pick", out=out, episodes=1, image_size=32, num_views=2, num_workers=1)
+    frames = load_frames(out, "train", ["cam0"], keypoints=False, foreground=True)["demo_0"]["cam0"]
+    with h5py.File(out) as f:
+        robot, obj = f["data/demo_0/obs/cam0_robot_mask"][()], f["data/demo_0/obs/cam0_object_mask"][()]
+    assert obj.any() and robot.any() and not (robot & obj).any()
+    np.testing.assert_array_equal(frames.foreground, robot | obj)
+    assert frames.masks is None
+    with h5py.File(out, "a") as f:  # a file written before object masks existed
+        del f["data/demo_0/obs/cam0_object_mask"]
+    with pytest.raises(ValueError, match="no object masks .*envs.generate.*envs.rerender"):
+        load_frames(out, "train", ["cam0"], keypoints=False, foreground=True)
 
 
 def test_held_out_sector_views_are_unseen_by_default():

@@ -41,6 +41,35 @@ def test_keypoints_land_on_robot_pixels(sim):
     assert on_robot / total >= 0.95, f"{on_robot}/{total} visible keypoints on robot pixels"
 
 
+def object_centre(sim) -> np.ndarray:
+    """The task object's centre in the world, read from each simulator's own state."""
+    if sim.name == "pick":
+        return sim._object_pos()
+    if sim.name == "minecraft":
+        return np.array([sim.goal[0], sim.goal[1], 0.5])
+    data, model = sim.env.sim.data, sim.env.sim.model
+    return np.array(data.body_xpos[model.body_name2id(f"{sim.objects[0]}_main")])
+
+
+def test_object_mask_covers_the_object_and_never_the_robot(sim):
+    rig_cfg = rig_for(type(sim), num_views=4, sampling="ring", heldout_views=0)
+    hits = total = 0
+    for seed in (0, 1):
+        sim.reset(seed)
+        rig = make_rig(rig_cfg, 64, 64, seed)
+        sim.set_rig(rig)
+        for cam in rig:
+            frame = sim.render(cam)
+            assert not (frame.object_mask & frame.robot_mask).any(), cam.name
+            (x, y), = project(object_centre(sim)[None], cam)
+            if np.isnan(x):
+                continue
+            total += 1
+            xi, yi = int(x), int(y)
+            hits += frame.object_mask[max(yi - 2, 0): yi + 3, max(xi - 2, 0): xi + 3].any()
+    assert total >= 6 and hits / total >= 0.75, f"object mask at the object's centre in {hits}/{total} views"
+
+
 def test_same_seed_same_rig_and_first_frames(sim):
     rig_cfg = rig_for(type(sim), num_views=2)
 
