@@ -16,15 +16,21 @@ def sim(request):
     s.close()
 
 
-def test_keypoints_land_on_robot_pixels(sim):
-    # Evenly spread ring cameras: keypoints are projected whether or not scenery hides them, so this
-    # checks projection against the mask where the view is clear (Minecraft's trees hide some views).
+def ring_episodes(sim, seeds=(0, 1)):
+    """Episodes ``seeds`` reset, each with 4 evenly spread ring cameras at 64 px set; yields the rig."""
     rig_cfg = rig_for(type(sim), num_views=4, sampling="ring", heldout_views=0)
-    on_robot = total = 0
-    for seed in (0, 1):
+    for seed in seeds:
         sim.reset(seed)
         rig = make_rig(rig_cfg, 64, 64, seed)
         sim.set_rig(rig)
+        yield rig
+
+
+def test_keypoints_land_on_robot_pixels(sim):
+    # Evenly spread ring cameras: keypoints are projected whether or not scenery hides them, so this
+    # checks projection against the mask where the view is clear (Minecraft's trees hide some views).
+    on_robot = total = 0
+    for rig in ring_episodes(sim):
         for step in range(45):
             sim.step(sim.scripted_action())
             if step % 9:
@@ -52,12 +58,8 @@ def object_centre(sim) -> np.ndarray:
 
 
 def test_object_mask_covers_the_object_and_never_the_robot(sim):
-    rig_cfg = rig_for(type(sim), num_views=4, sampling="ring", heldout_views=0)
     hits = total = 0
-    for seed in (0, 1):
-        sim.reset(seed)
-        rig = make_rig(rig_cfg, 64, 64, seed)
-        sim.set_rig(rig)
+    for rig in ring_episodes(sim):
         for cam in rig:
             frame = sim.render(cam)
             assert not (frame.object_mask & frame.robot_mask).any(), cam.name
