@@ -179,11 +179,12 @@ def to_model_input(frames: ViewFrames, size: int, device: torch.device) -> ViewF
 
 
 def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0.85, jitter: float = 0.2,
-            background: bool = False) -> ViewFrames:
+            background: float = 0.0) -> ViewFrames:
     """Colour jitter and a small random resized crop of one view's frames; keypoints and masks move with
-    the crop. ``background`` also perturbs every pixel outside the foreground (robot or task object)
-    with a random per-channel gain and offset and pixel noise, so a view's static background stops
-    being a cue."""
+    the crop. ``background`` (a strength; 0 is off) also perturbs every pixel outside the foreground
+    (robot or task object) with a random per-channel gain (up to ±0.8 × strength) and offset (±1.5 ×
+    strength, in normalised units) and pixel noise (0.3 × strength), so a view's static background
+    stops being a cue."""
     images, keypoints, masks, foreground = frames
     n, _, h, w = images.shape
     u = torch.rand(4, generator=generator).tolist()
@@ -192,9 +193,9 @@ def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0
         if foreground is None:
             raise ValueError("background augmentation needs the foreground masks (obs/<view>_robot_mask and "
                              "obs/<view>_object_mask; read with foreground=True)")
-        gain = 1 + 0.8 * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
-        offset = 1.5 * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
-        noise = 0.3 * torch.randn(images.shape, generator=generator)
+        gain = 1 + 0.8 * background * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
+        offset = 1.5 * background * (2 * torch.rand(1, 3, 1, 1, generator=generator) - 1)
+        noise = 0.3 * background * torch.randn(images.shape, generator=generator)
         perturbed = images * gain.to(images.device) + offset.to(images.device) + noise.to(images.device)
         images = torch.where(foreground[:, None], images, perturbed)
     scale = min_scale + (1 - min_scale) * u[2]

@@ -46,7 +46,7 @@ class AlignmentTask(PoseAwareTask):
         super().__init__(cfg, encoder, data_info)
         self.views = views
         self.img_size = data_info["image_size"]
-        self.augment_background = bool(cfg.method.get("augment_background", False))
+        self.augment_background = float(cfg.method.get("augment_background", 0.0))
         self._valid: List[Dict[str, float]] = []
 
     def training_step(self, batch: dict, index: int) -> torch.Tensor:
@@ -143,7 +143,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     needs_kp = needs_keypoints(cfg.method.name, training=True, paab_tokens=cfg.method.get("paab_tokens", "keypoints"))
     img_size = cfg.model.img_size or image_size_of(path)
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
-    augment_background = bool(cfg.method.get("augment_background", False))
+    augment_background = float(cfg.method.get("augment_background", 0.0)) > 0
     # Every split is checked (views, keypoints, masks, non-empty) before anything is trained or written.
     read = dict(keypoints=needs_kp, masks=encoder.needs_masks_at_inference)
     valid = Trajectories(path, "valid", views.train + views.test, **read)

@@ -31,12 +31,16 @@ def test_background_augmentation_changes_only_pixels_outside_the_robot_and_the_o
     x = to_model_input(ViewFrames(images, None, None, masks), 32, torch.device("cpu"))
     # No crop (min_scale 1) and no colour jitter: what changes is the background only.
     plain = augment(x, torch.Generator().manual_seed(1), min_scale=1.0, jitter=0.0)
-    bg = augment(x, torch.Generator().manual_seed(1), min_scale=1.0, jitter=0.0, background=True)
+    bg = augment(x, torch.Generator().manual_seed(1), min_scale=1.0, jitter=0.0, background=1.0)
     inside = torch.from_numpy(masks)[:, None].expand_as(bg.images)
     torch.testing.assert_close(bg.images[inside], plain.images[inside])
-    assert (bg.images[~inside] - plain.images[~inside]).abs().mean() > 0.2
+    change = (bg.images[~inside] - plain.images[~inside]).abs().mean()
+    assert change > 0.2
+    weak = augment(x, torch.Generator().manual_seed(1), min_scale=1.0, jitter=0.0, background=0.25)
+    torch.testing.assert_close((weak.images - plain.images).abs().mean() * 4,  # the strength scales the change
+                               (bg.images - plain.images).abs().mean(), rtol=0.05, atol=0)
     with pytest.raises(ValueError, match="foreground masks"):
-        augment(x._replace(foreground=None), torch.Generator(), background=True)
+        augment(x._replace(foreground=None), torch.Generator(), background=1.0)
 
 
 def test_the_foreground_is_the_robot_and_the_object_and_old_files_are_named(tmp_path):
