@@ -26,6 +26,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+ENVS = ["pick", "lift", "minecraft", "can"]
 METHODS = ["baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
 COLUMNS = [("seen", "seen/alignment_error"), ("unseen 3rd-person", "unseen/alignment_error"),
            ("held0 (near)", "view/held0/alignment_error"), ("held1 (far)", "view/held1/alignment_error"),
@@ -83,29 +84,50 @@ def cell(values: List[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-def command(args) -> str:
-    """The grid's command as it was launched (``--table-only`` reruns only rewrite the table)."""
+def commands(args, script: str = __file__) -> List[str]:
+    """Every command that has launched runs into ``args.runs``, this one added (``--table-only``
+    reruns only rewrite the table): a grid run in parts names all its parts."""
     path = os.path.join(args.runs, "command.txt")
-    if not args.table_only:
-        with open(path, "w") as f:
-            f.write(f"python benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}")
-    with open(path) as f:
-        return f.read()
+    seen = open(path).read().splitlines() if os.path.exists(path) else []
+    launched = f"python benchmarks/{os.path.basename(script)} {' '.join(sys.argv[1:])}"
+    if not getattr(args, "table_only", False) and launched not in seen:
+        seen.append(launched)
+        with open(path + ".tmp", "w") as f:
+            f.write("\n".join(seen) + "\n")
+        os.replace(path + ".tmp", path)
+    return seen
+
+
+def command_lines(args, script: str = __file__) -> List[str]:
+    launched = commands(args, script)
+    listed = "; ".join(f"`{c}`" for c in launched) or "(not recorded)"
+    return [f"Command{'s' if len(launched) > 1 else ''}: {listed}  "]
+
+
+def found_seeds(folder: str) -> List[int]:
+    """The seeds with a run folder under ``folder`` (``seed<N>``)."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(int(d[4:]) for d in os.listdir(folder) if d.startswith("seed") and d[4:].isdigit())
 
 
 def table(args) -> str:
-    lines = [f"Command: `{command(args)}`  ",
+    lines = [*command_lines(args),
              f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
              f"{args.threads} threads per run; written {datetime.date.today()}.  ",
              "Test split, alignment error in the centred geometry (chance ≈ 0.33; lower is better), "
              "mean ± std over the seeds listed.", "",
              "| env | method | seeds | " + " | ".join(name for name, _ in COLUMNS) + " | unseen vs baseline (paired seeds) |",
              "| --- | --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |"]
-    for env in args.envs:
-        runs: Dict[str, Dict[int, dict]] = {m: {s: r for s in args.seeds if (r := load_metrics(run_dir(env, m, s, args)))}
-                                            for m in args.methods}
+    # The whole grid on disk, whatever part of it this command runs.
+    envs = [e for e in ENVS if e in args.envs or os.path.isdir(os.path.join(args.runs, e))]
+    methods = METHODS + [m for m in args.methods if m not in METHODS]
+    for env in envs:
+        runs: Dict[str, Dict[int, dict]] = {
+            m: {s: r for s in found_seeds(os.path.join(args.runs, env, m)) if (r := load_metrics(run_dir(env, m, s, args)))}
+            for m in methods}
         base = {s: r["test"]["unseen/alignment_error"] for s, r in runs.get("baseline", {}).items()}
-        for method in args.methods:
+        for method in methods:
             found = list(runs[method].values())
             values = {key: [v for r in found if (v := score(r["test"], key)) is not None] for _, key in COLUMNS}
             # against the baseline on the seeds both have, so a partial grid compares like with like
@@ -142,7 +164,7 @@ def write_table(text: str, args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--envs", nargs="+", default=["pick", "lift", "minecraft"])
+    p.add_argument("--envs", nargs="+", default=["pick", "lift", "minecraft"], choices=ENVS)
     p.add_argument("--methods", nargs="+", default=METHODS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--episodes", nargs="+", default=["pick=40", "lift=30", "can=30", "minecraft=40"],

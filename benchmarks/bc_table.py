@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import generate, write_table  # noqa: E402  (same data and markers mechanism)
+from alignment_table import command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
 ROWS = ["state", "proprio", "baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
@@ -61,14 +61,14 @@ def run(args, data: str, row: str, seed: int) -> None:
 
 
 def table(args) -> str:
-    lines = [f"Command: `python benchmarks/bc_table.py --env {args.env} --episodes {args.episodes} --seeds "
-             f"{' '.join(map(str, args.seeds))} --rollouts {args.rollouts} --bc-epochs {args.bc_epochs} "
-             f"--bc-steps {args.bc_steps} --bc-batch {args.bc_batch}`  ",
+    lines = [*command_lines(args, __file__),
+             f"Budget: {args.episodes} demos at {args.image_size} px, BC {args.bc_epochs} epochs × {args.bc_steps} "
+             f"steps of batch {args.bc_batch}.  ",
              f"Machine: {os.cpu_count()} CPU cores, {args.threads} threads; written {datetime.date.today()}. "
              f"Success rate over {args.rollouts} seeded rollouts per camera, mean ± std over the BC seeds listed.", "",
              "| env | policy input | seeds | " + " | ".join(VIEWS) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in VIEWS) + " |"]
-    for row in args.rows:
-        found = [r for s in args.seeds if (r := result(args, row, s)) is not None]
+    for row in ROWS + [r for r in args.rows if r not in ROWS]:  # the whole grid on disk
+        found = [r for s in found_seeds(os.path.join(args.runs, args.env, row)) if (r := result(args, row, s)) is not None]
         cells = []
         for view in VIEWS:
             rates = [100 * r[view]["success_rate"] for r in found if view in r]
