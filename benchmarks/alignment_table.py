@@ -25,6 +25,9 @@ import sys
 from typing import Dict, List, Optional
 
 import numpy as np
+from omegaconf import OmegaConf
+
+from envs.dataset_io import EpisodeFile
 
 ENVS = ["pick", "lift", "minecraft", "can"]
 METHODS = ["baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
@@ -64,9 +67,22 @@ def load_metrics(path: str) -> Optional[dict]:
     return found if found.get("test") else None
 
 
+def lacks_object_masks(method: str, data: str) -> bool:
+    """True where ``method`` augments the background but ``data`` predates ``<view>_object_mask``."""
+    config = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "method", f"{method}.yaml")
+    if not float(OmegaConf.load(config).get("augment_background", 0.0)):
+        return False
+    with EpisodeFile(data) as f:
+        return not f.has_view_obs(f.demos[0], f.views[0], "object_mask")
+
+
 def train(env: str, method: str, seed: int, data: str, args) -> None:
     path = run_dir(env, method, seed, args)
     if load_metrics(path):
+        return
+    if lacks_object_masks(method, data):  # the rest of the grid goes on
+        print(f"skipped {env} {method} seed {seed}: {data} has no object masks; generate it again into a new path "
+              f"with the same command, check the frames match, and replace it", flush=True)
         return
     resume = os.path.exists(os.path.join(path, "checkpoints", "last.pt"))
     cmd = [sys.executable, "-m", "alignment.train", f"env={env}", f"method={method}", f"seed={seed}",
