@@ -31,8 +31,11 @@ def observation_keys(obs: str, train_view: str) -> List[str]:
     return list(PROPRIO_KEYS) + extra
 
 
-def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int, batch_size: int, seed: int):
-    """robomimic's default BC config, pointed at ``data`` with ``keys`` as low-dim observations."""
+def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int, batch_size: int, seed: int,
+              normalize_obs: bool = True):
+    """robomimic's default BC config, pointed at ``data`` with ``keys`` as low-dim observations;
+    ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs`` (per-dimension mean and std over the
+    training demos, applied in training and, through ``RolloutPolicy``, at rollout)."""
     from robomimic.config import config_factory
 
     config = config_factory("bc")
@@ -43,6 +46,7 @@ def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int,
         config.train.batch_size = batch_size
         config.train.hdf5_filter_key = "train"
         config.train.num_data_workers = 0
+        config.train.hdf5_normalize_obs = normalize_obs
         config.experiment.validate = False
         config.experiment.epoch_every_n_steps = steps_per_epoch
         config.observation.modalities.obs.low_dim = list(keys)
@@ -51,7 +55,8 @@ def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int,
 
 
 def train_bc(data: str, keys: Sequence[str], out: str, epochs: int = 50, steps_per_epoch: int = 100,
-             batch_size: int = 100, seed: int = 0, progress: bool = True, extra: Dict = None) -> Dict[str, float]:
+             batch_size: int = 100, seed: int = 0, progress: bool = True, extra: Dict = None,
+             normalize_obs: bool = True) -> Dict[str, float]:
     """Train robomimic BC on ``data`` and save it to ``out`` (atomically); returns the last epoch's log."""
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
@@ -59,7 +64,7 @@ def train_bc(data: str, keys: Sequence[str], out: str, epochs: int = 50, steps_p
     import robomimic.utils.train_utils as TrainUtils
     from robomimic.algo import algo_factory
 
-    config = bc_config(data, keys, epochs, steps_per_epoch, batch_size, seed)
+    config = bc_config(data, keys, epochs, steps_per_epoch, batch_size, seed, normalize_obs)
     torch.manual_seed(seed)
     with contextlib.redirect_stdout(io.StringIO()):  # robomimic prints its config and dataset summaries
         ObsUtils.initialize_obs_utils_with_config(config)
@@ -72,16 +77,22 @@ def train_bc(data: str, keys: Sequence[str], out: str, epochs: int = 50, steps_p
                          f"(bc.batch_size={batch_size}); generate more demos or lower bc.batch_size")
     loader = DataLoader(trainset, sampler=trainset.get_dataset_sampler(), batch_size=batch_size,
                         shuffle=trainset.get_dataset_sampler() is None, num_workers=0, drop_last=True)
+    stats = trainset.get_obs_normalization_stats() if normalize_obs else None
     log: Dict[str, float] = {}
     for epoch in tqdm(range(1, epochs + 1), desc="bc", unit="epoch", disable=not progress):
         with contextlib.redirect_stdout(io.StringIO()):
+            # robomimic 0.3.0's SequenceDataset already normalises what it returns; its scripts/train.py also
+            # hands the stats to run_epoch, which normalises again (and, for BC, fails on the batch shape)
             log = TrainUtils.run_epoch(model, loader, epoch, num_steps=steps_per_epoch)
         model.on_epoch_end(epoch)
     shapes = {"ac_dim": int(shape_meta["ac_dim"]), "all_obs_keys": list(shape_meta["all_obs_keys"]),
               "all_shapes": {k: [int(d) for d in v] for k, v in shape_meta["all_shapes"].items()},
               "use_images": bool(shape_meta["use_images"])}
     saved = {"format": POLICY_FORMAT, "model": model.serialize(), "config": config.dump(),
-             "shape_meta": shapes, "keys": list(keys), **(extra or {})}
+             "shape_meta": shapes, "keys": list(keys), **(extra or {}),
+             # tensors, so the file still loads with weights_only=True
+             "obs_normalization": None if stats is None else
+             {k: {s: torch.as_tensor(v[s]) for s in ("mean", "std")} for k, v in stats.items()}}
     atomic_write(out, lambda tmp: torch.save(saved, tmp))
     return {k: float(v) for k, v in log.items() if isinstance(v, (int, float))}
 
@@ -108,4 +119,6 @@ def load_bc(path: str):
                              ac_dim=saved["shape_meta"]["ac_dim"], device=TorchUtils.get_torch_device(True))
     model.deserialize(saved["model"])
     model.set_eval()
-    return RolloutPolicy(model), saved
+    stats = saved.get("obs_normalization")
+    stats = None if stats is None else {k: {s: v[s].numpy() for s in ("mean", "std")} for k, v in stats.items()}
+    return RolloutPolicy(model, obs_normalization_stats=stats), saved

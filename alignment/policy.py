@@ -56,7 +56,8 @@ def run_policy(cfg: DictConfig) -> Dict[str, dict]:
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     policy_path = os.path.join(run_dir, "policy.pt")
     train_log = train_bc(data, keys, policy_path, cfg.bc.epochs, cfg.bc.steps_per_epoch, cfg.bc.batch_size,
-                         cfg.seed, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs})
+                         cfg.seed, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs},
+                         normalize_obs=cfg.bc.normalize_obs)
     policy, _ = load_bc(policy_path)
     results = {}
     for view in cfg.eval_views:

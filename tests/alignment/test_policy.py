@@ -4,6 +4,7 @@ import os
 
 import h5py
 import imageio.v2 as imageio
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
@@ -70,6 +71,16 @@ def test_a_policy_without_vision_encodes_nothing(pick, tmp_path):
     assert results["held0"] == {**results["cam0"], "same_as": "cam0"}
     alone = run_policy(policy_config(data, tmp_path / "held0", "obs=proprio", "videos=0", "eval_views=[held0]"))
     assert alone["held0"]["steps"] == results["cam0"]["steps"]
+    # robomimic's observation normalisation: statistics of the train split, saved, and applied at rollout
+    from alignment.bc import load_bc
+    policy, saved = load_bc(str(tmp_path / "proprio" / "policy.pt"))
+    stats = policy.obs_normalization_stats
+    assert set(stats) == set(saved["keys"])
+    with h5py.File(data) as f:
+        eef = np.concatenate([f[f"data/{d.decode()}/obs/robot0_eef_pos"][()] for d in f["mask/train"][()]])
+    np.testing.assert_allclose(stats["robot0_eef_pos"]["mean"][0], eef.mean(0), atol=1e-4)
+    run_policy(policy_config(data, tmp_path / "plain", "obs=proprio", "videos=0", "rollouts=1", "bc.normalize_obs=false"))
+    assert load_bc(str(tmp_path / "plain" / "policy.pt"))[0].obs_normalization_stats is None
 
 
 def test_bad_policy_input_is_named(pick, tmp_path):
