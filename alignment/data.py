@@ -203,6 +203,7 @@ def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0
     top, left = int(u[3] * (h - ch)), int(torch.rand(1, generator=generator).item() * (w - cw))
     images = F.interpolate(images[:, :, top:top + ch, left:left + cw], size=(h, w), mode="bilinear",
                            align_corners=False)
+
     def crop(mask: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         if mask is None:
             return None
