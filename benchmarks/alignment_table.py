@@ -104,7 +104,10 @@ def commands(args, script: str = __file__) -> List[str]:
     """Every command that has launched runs into ``args.runs``, this one added (``--table-only``
     reruns only rewrite the table): a grid run in parts names all its parts."""
     path = os.path.join(args.runs, "command.txt")
-    seen = open(path).read().splitlines() if os.path.exists(path) else []
+    seen = []
+    if os.path.exists(path):
+        with open(path) as f:
+            seen = f.read().splitlines()
     launched = f"python benchmarks/{os.path.basename(script)} {' '.join(sys.argv[1:])}"
     if not getattr(args, "table_only", False) and launched not in seen:
         seen.append(launched)

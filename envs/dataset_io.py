@@ -6,7 +6,8 @@ Layout::
       demo_<i>/ (attrs: num_samples, seed, success, model_file for robosuite)
         actions, states, rewards, dones
         obs/<view>_image (T,H,W,3) uint8, obs/<view>_keypoints (T,K,2) float32,
-        obs/<view>_robot_mask (T,H,W) bool, obs/<view>_object_mask (T,H,W) bool, obs/<view>_extrinsics (T,4,4), obs/<low-dim keys>
+        obs/<view>_robot_mask (T,H,W) bool, obs/<view>_object_mask (T,H,W) bool,
+        obs/<view>_extrinsics (T,4,4), obs/<low-dim keys>
     mask/train, mask/valid, mask/test   (demo names)
 
 Writes go to a temp file in the same folder and land with an atomic rename; an interrupted

@@ -22,8 +22,8 @@ class MultiViewEnv(gym.Env):
 
     ``views`` limits rendering to some of the rig's views (a policy's evaluation camera, say), and may
     add ``overview``, a fixed camera that is the same in every episode (for videos); each
-    rendered view gives ``<view>_image``, ``<view>_keypoints`` (+ ``_visible``) and
-    ``<view>_robot_mask``, ``<view>_object_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
+    rendered view gives ``<view>_image``, ``<view>_keypoints`` (+ ``_visible``), ``<view>_robot_mask``
+    and ``<view>_object_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
     ``reset(options={"episode_seed": s})`` starts the episode ``envs.generate`` records with seed ``s``
     (same scene, same rig), so its frames are the stored ones.
     """
