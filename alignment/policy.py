@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Dict
 
 import hydra
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from envs.dataset_io import EpisodeFile
@@ -33,12 +35,24 @@ def check_encoder_fits(checkpoint: str, ckpt: dict, data: str, settings: dict, k
                          f"{list(keypoint_names)}: it belongs to another env")
 
 
+def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> None:
+    """A sector-rig file draws ``cam<i>`` anew each episode; a policy trained on it sees many cameras."""
+    poses = [f.view_obs(d, view, "extrinsics", 0) for d in f.demos[:demos] if f.has_view_obs(d, view, "extrinsics")]
+    if len(poses) > 1 and max(np.abs(p - poses[0]).max() for p in poses) > 1e-4:
+        warnings.warn(f"{f.path}: camera {view} moves between demos (a sector rig draws it per episode), so the "
+                      f"policy learns from many cameras, not one; for a fixed training camera as robomimic's "
+                      f"agentview, generate with num_views=1 rig.sampling=ring rig.jitter_azimuth=0 "
+                      f"rig.jitter_elevation=0 rig.jitter_radius=0 (benchmarks/bc_table.py does)", stacklevel=2)
+
+
 def run_policy(cfg: DictConfig) -> Dict[str, dict]:
     run_dir = cfg.run_dir
     if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
     with EpisodeFile(cfg.data) as f:
         settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
+        if cfg.train_view in views:
+            warn_if_training_camera_moves(f, cfg.train_view)
     missing = [v for v in [cfg.train_view, *cfg.eval_views] if v not in views]
     if missing:
         raise ValueError(f"{cfg.data} has no views {missing}; it has {views}")

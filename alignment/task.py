@@ -62,7 +62,8 @@ class AlignmentTask(PoseAwareTask):
         t = torch.as_tensor(batch["times"], device=self.device)
         emb = out.embedding.float().reshape(len(views), len(t), -1)
         loss = tcn_loss(cfg.loss.name, emb, t, cfg.loss.window, cfg.loss.margin, cfg.loss.temperature,
-                        cfg.loss.near_positives, cfg.loss.center_views)
+                        cfg.loss.near_positives, cfg.loss.center_views,
+                        torch.as_tensor(batch["episodes"], device=self.device))
         return self.total_loss(loss, out.aux_loss)
 
     def on_train_epoch_start(self) -> None:
@@ -154,7 +155,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp,
                                       masks=encoder.needs_masks_at_inference, foreground=augment_background),
                           views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
-                          cfg.train.steps_per_epoch, cfg.seed, rank)
+                          cfg.train.steps_per_epoch, cfg.seed, rank, cfg.train.episodes_per_batch)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
                  "train_views": views.train, "test_views": views.test}
     task = AlignmentTask(cfg, encoder, views, data_info)

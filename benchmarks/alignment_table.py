@@ -22,7 +22,7 @@ import os
 import platform
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -43,10 +43,11 @@ def score(scores: dict, key: str) -> Optional[float]:
     return scores.get(key, scores.get(FALLBACK.get(key)))
 
 
-def generate(env: str, episodes: int, image_size: int, path: str) -> str:
-    """``envs.generate`` into ``path`` with the env's default rig (it resumes, and skips a finished file)."""
+def generate(env: str, episodes: int, image_size: int, path: str, overrides: Sequence[str] = ()) -> str:
+    """``envs.generate`` into ``path``, with the env's default rig unless ``overrides`` change it (it
+    resumes, and skips a finished file)."""
     subprocess.run([sys.executable, "-m", "envs.generate", f"env={env}", f"episodes={episodes}",
-                    f"image_size={image_size}", f"out={path}", "hydra/job_logging=disabled"], check=True)
+                    f"image_size={image_size}", f"out={path}", "hydra/job_logging=disabled", *overrides], check=True)
     return path
 
 

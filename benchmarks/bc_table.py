@@ -6,7 +6,9 @@ Rows, all on the same demos, BC seeds and rollout seeds: ``state`` (object pose 
 bound), ``proprio`` (no vision: the lower bound), and BC on each alignment method's frozen embeddings
 of ``cam0`` (encoder seed s for BC seed s, from ``benchmarks/alignment_table.py``'s runs). Columns:
 the training camera itself, the held-out sector's cameras and the first-person view. The demos are
-generated once into ``data/bench/<env>_bc.hdf5`` (the alignment data's episodes are its first ones).
+generated once into ``data/bench/<env>_bc.hdf5`` with one fixed training camera ``cam0`` (as robomimic's
+agentview: the env's ring rig with one view and no jitter), held-out cameras drawn per episode from
+the held-out sector, and the first-person view.
 Finished runs are skipped, so the grid resumes; after every run the table is rewritten into
 ``benchmarks/bc_table.md`` and between the ``bc_table`` markers of ``benchmarks/RESULTS.md``.
 """
@@ -25,6 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alignment_table import command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
+FIXED_CAMERA = ["num_views=1", "rig.sampling=ring", "rig.jitter_azimuth=0", "rig.jitter_elevation=0",
+                "rig.jitter_radius=0"]
 ROWS = ["state", "proprio", "baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
 
 
@@ -98,7 +102,8 @@ def main() -> None:
     p.add_argument("--marker", default="bc_table")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)
-    data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"))
+    data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"),
+                    FIXED_CAMERA)
     for seed in args.seeds:
         for row in args.rows:
             run(args, data, row, seed)

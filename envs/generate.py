@@ -160,7 +160,9 @@ def generate_dataset(
         num_workers = min(num_workers, max(1, len(jobs)))
         bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
         options = simulator_options(env, renderer, render)
-        if num_workers <= 1:
+        if not jobs:  # a finished file: no simulator to start
+            results = iter(())
+        elif num_workers <= 1:
             _start_simulator(env, backend, options)
             results = map(_run, jobs)
         else:
@@ -179,7 +181,7 @@ def generate_dataset(
             bar.close()
             if num_workers > 1:
                 pool.terminate()
-            else:
+            elif jobs:
                 _worker.pop("sim").close()
     seconds = time.time() - start
     summary = {"path": path, "episodes": made, "success_rate": successes / made if made else float("nan"),
@@ -188,6 +190,9 @@ def generate_dataset(
 
 
 def print_summary(summary: Dict[str, float]) -> None:
+    if not summary["episodes"]:
+        print(f"nothing to generate: {summary['path']} already holds its {summary['skipped_existing']} demos")
+        return
     print(
         f"wrote {summary['path']}: {summary['episodes']} new episodes, "
         f"success rate {summary['success_rate']:.0%}, {summary['frames']} frames, {summary['seconds']:.1f} s"

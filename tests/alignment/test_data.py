@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignment.data import ViewFrames, augment, split_views, to_model_input
+from alignment.data import ViewFrames, augment, sample_views, split_views, to_model_input
 
 
 def test_keypoints_and_masks_move_with_the_crop_and_resize():
@@ -68,3 +68,21 @@ def test_held_out_sector_views_are_unseen_by_default():
     assert split_views(views, num_train=2).test == ["cam2", "cam3", "held0", "held1", "first_person"]
     # A fixed-ring file (no held-out sector) keeps 3DTRL's protocol: two views train.
     assert split_views(["cam0", "cam1", "cam2", "first_person"]).train == ["cam0", "cam1"]
+
+
+def test_a_batch_of_several_episodes_keeps_each_demo_s_views_in_step():
+    # Pixel value = demo * 100 + time, the same in every view: each batch row must be one demo's time step.
+    def demo(d: int) -> ViewFrames:
+        values = (d * 100 + np.arange(20 + d)).astype(np.uint8)
+        return ViewFrames(np.broadcast_to(values[:, None, None, None], (20 + d, 2, 2, 3)))
+    frames = {f"demo_{d}": {v: demo(d) for v in ("cam0", "cam1", "cam2")} for d in range(2)}
+    views, times, episodes = sample_views(frames, ["cam0", "cam1", "cam2"], 2, 6, np.random.default_rng(0), episodes=2)
+    assert len(views) == 2 and len(times) == len(episodes) == 12
+    pixel = views[0].images[:, 0, 0, 0].astype(int)
+    demo_of = {e: set(pixel[episodes == e] // 100) for e in (0, 1)}
+    assert demo_of[0] | demo_of[1] == {0, 1} and len(demo_of[0]) == len(demo_of[1]) == 1
+    for v in views:
+        np.testing.assert_array_equal(v.images[:, 0, 0, 0] % 100, times)
+        np.testing.assert_array_equal(v.images[:, 0, 0, 0], views[0].images[:, 0, 0, 0])
+    with pytest.raises(ValueError, match="episodes_per_batch=3 but the training split holds 2 demos"):
+        sample_views(frames, ["cam0", "cam1"], 2, 6, np.random.default_rng(0), episodes=3)

@@ -56,3 +56,36 @@ def test_centering_ignores_a_constant_offset_per_view(name):
     plain = tcn_loss(name, views, times, 2, center_views=True)
     torch.testing.assert_close(plain, tcn_loss(name, views + offset, times, 2, center_views=True))
     assert not torch.allclose(tcn_loss(name, views, times, 2), tcn_loss(name, views + offset, times, 2))
+
+
+@pytest.mark.parametrize("name", ["triplet", "infonce"])
+def test_other_episodes_are_negatives_even_at_the_same_time(name):
+    # Two episodes whose frames at each time step embed identically: told apart only if the loss
+    # knows they are different episodes, where every such frame is a negative with the positive's score.
+    torch.manual_seed(0)
+    one = F.normalize(torch.randn(8, 16), dim=-1)
+    views = torch.cat([one, one], dim=0).expand(3, 16, 16)
+    times = (torch.arange(8) * 5).repeat(2)
+    episodes = torch.arange(2).repeat_interleave(8)
+    merged = tcn_loss(name, views, times, 2, margin=0.5, temperature=0.1)
+    separate = tcn_loss(name, views, times, 2, margin=0.5, temperature=0.1, episodes=episodes)
+    assert separate > merged + 0.02  # triplet: one such negative of 15 per anchor, at the margin 0.5
+    # Episodes that embed apart bring the loss back down.
+    apart = torch.cat([one, -one], dim=0).expand(3, 16, 16)
+    assert tcn_loss(name, apart, times, 2, margin=0.5, temperature=0.1, episodes=episodes) < separate - 0.02
+
+
+def test_positives_never_cross_episodes():
+    # Each episode's views agree at each time and every frame is orthogonal to every other: the loss
+    # sits at its floor, log 2 (two positives per anchor), only if the other episode's frame at the same
+    # time is not taken for a positive.
+    times = (torch.arange(4) * 5).repeat(2)
+    episodes = torch.arange(2).repeat_interleave(4)
+    views = torch.eye(8).expand(3, 8, 8)
+    loss = tcn_loss("infonce", views, times, 2, temperature=0.01, episodes=episodes)
+    torch.testing.assert_close(loss, torch.log(torch.tensor(2.0)), atol=1e-4, rtol=0)
+
+
+def test_episode_ids_must_match_the_time_steps():
+    with pytest.raises(ValueError, match="one id per time step"):
+        tcn_loss("infonce", torch.zeros(2, 4, 8), torch.arange(4), 1, episodes=torch.zeros(3))

@@ -1,6 +1,7 @@
 """BC with robomimic on frozen embeddings, rolled out live: a tiny end-to-end run and its bad input."""
 import json
 import os
+import warnings
 
 import h5py
 import imageio.v2 as imageio
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_module
 
-from alignment.policy import run_policy
+from alignment.policy import run_policy, warn_if_training_camera_moves
 from alignment.task import train
+from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
 
 TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1", "train.steps_per_epoch=1",
@@ -100,3 +102,15 @@ def test_bad_policy_input_is_named(pick, tmp_path):
     with pytest.raises(ValueError, match="not a policy"):
         from alignment.bc import load_bc
         load_bc(checkpoints["paab"])
+
+
+def test_a_training_camera_that_moves_between_demos_is_named(pick, tmp_path):
+    data, _ = pick  # the default sector rig draws cam0 anew each episode
+    with EpisodeFile(data) as f, pytest.warns(UserWarning, match="camera cam0 moves between demos"):
+        warn_if_training_camera_moves(f, "cam0")
+    fixed = str(tmp_path / "fixed.hdf5")
+    generate_dataset("pick", fixed, episodes=2, image_size=32, num_views=1, progress=False,
+                     rig_overrides={"sampling": "ring", "jitter_azimuth": 0, "jitter_elevation": 0, "jitter_radius": 0})
+    with EpisodeFile(fixed) as f, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_training_camera_moves(f, "cam0")

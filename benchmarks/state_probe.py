@@ -1,0 +1,114 @@
+"""Does a frozen encoder's embedding of one camera hold what a policy needs? A linear probe.
+
+python benchmarks/state_probe.py --data data/bench/lift_bc.hdf5 --view cam0 \
+    --encoders baseline=runs/alignment_table/lift/baseline/seed0/checkpoints/best.pt
+
+Ridge regression from the raw embedding of one frame (what a live policy sees) to low-dim state
+(by default the gripper-to-cube vector and the cube position) is fitted on the first 80% of the demos
+and scored by R² on the rest; the ridge strength is chosen on the last quarter of the fitting demos.
+Reference rows: the frame's pixels pooled to 16 x 16 (what the encoder could have kept) and the
+proprioception alone (what needs no camera). R² near 0 means the policy cannot read that state from the
+embedding, whatever it is trained on. Scored on every frame, and on each demo's first frames alone (the
+arm has not moved yet, so proprioception cannot tell where the cube lies and only the camera can).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from alignment.data import ViewFrames  # noqa: E402
+from alignment.inference import embed_video, load_encoder  # noqa: E402
+from envs.dataset_io import EpisodeFile  # noqa: E402
+
+ALPHAS = np.logspace(-3, 3, 13)
+PROPRIO = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+
+
+def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    z = (x - mean) / std
+    weights = np.linalg.solve(z.T @ z + alpha * len(z) * np.eye(z.shape[1]), z.T @ (y - y.mean(0)))
+    return mean, std, weights, y.mean(0)
+
+
+def ridge_predict(model, x: np.ndarray) -> np.ndarray:
+    mean, std, weights, offset = model
+    return (x - mean) / std @ weights + offset
+
+
+def r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """Coefficient of determination, averaged over the target's dimensions."""
+    return float(np.mean(1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0).clip(min=1e-12)))
+
+
+def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: float = 0.8) -> float:
+    """Held-out R² of a ridge probe over per-demo ``features`` -> ``targets`` (split by demo)."""
+    n_fit = int(round(fit_fraction * len(features)))
+    n_tune = max(1, n_fit // 4)
+    tune_x, tune_y = np.concatenate(features[n_fit - n_tune:n_fit]), np.concatenate(targets[n_fit - n_tune:n_fit])
+    sub_x, sub_y = np.concatenate(features[:n_fit - n_tune]), np.concatenate(targets[:n_fit - n_tune])
+    alpha = max(ALPHAS, key=lambda a: r2(tune_y, ridge_predict(ridge_fit(sub_x, sub_y, a), tune_x)))
+    fit_x, fit_y = np.concatenate(features[:n_fit]), np.concatenate(targets[:n_fit])
+    test_x, test_y = np.concatenate(features[n_fit:]), np.concatenate(targets[n_fit:])
+    return r2(test_y, ridge_predict(ridge_fit(fit_x, fit_y, alpha), test_x))
+
+
+def pooled_pixels(images: np.ndarray, side: int = 16) -> np.ndarray:
+    t, h, w, c = images.shape
+    return images.reshape(t, side, h // side, side, w // side, c).mean((2, 4)).reshape(t, -1) / 255.0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True)
+    p.add_argument("--view", default="cam0")
+    p.add_argument("--encoders", nargs="+", default=[], help="label=checkpoint")
+    p.add_argument("--targets", nargs="+", default=["gripper_to_cube_pos", "cube_pos"])
+    p.add_argument("--demos", type=int, default=None, help="probe only the first N demos")
+    p.add_argument("--first-frames", type=int, default=1, help="the second score: each demo's first N frames")
+    args = p.parse_args()
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))))
+    device = torch.device("cpu")
+    encoders = {label: load_encoder(path, device)[0] for label, path in (e.split("=", 1) for e in args.encoders)}
+    features: Dict[str, List[np.ndarray]] = {name: [] for name in [*encoders, "pixels 16x16", "proprio"]}
+    targets: Dict[str, List[np.ndarray]] = {t: [] for t in args.targets}
+    with EpisodeFile(args.data) as f:
+        for demo in f.demos[:args.demos]:
+            obs = f.low_dim_obs(demo)
+            missing = [k for k in [*args.targets, *PROPRIO] if k not in obs]
+            if missing:
+                raise ValueError(f"{args.data} {demo} has no obs {missing}; choose --targets among {sorted(obs)}")
+            frames = ViewFrames(f.view_obs(demo, args.view, "image"), f.view_obs(demo, args.view, "keypoints"),
+                                f.view_obs(demo, args.view, "robot_mask").astype(bool))
+            for label, encoder in encoders.items():
+                features[label].append(embed_video(encoder, frames, device))
+            features["pixels 16x16"].append(pooled_pixels(frames.images))
+            features["proprio"].append(np.concatenate([obs[k] for k in PROPRIO], axis=1))
+            for t in args.targets:
+                targets[t].append(obs[t].reshape(len(frames.images), -1))
+    lines = [f"State probe: {args.data}, view {args.view}, {len(features['proprio'])} demos (fit on 80%, "
+             f"scored on the rest), {datetime.date.today()}, {platform.processor() or platform.machine()}",
+             "", "| features | " + " | ".join(f"R² {t}: all frames | first {args.first_frames}" for t in args.targets)
+             + " |", "| --- | " + " | ".join("--- | ---" for _ in args.targets) + " |"]
+    for t, ys in targets.items():  # a dimension that never varies (the cube's height at rest) has no R²
+        varies = np.concatenate(ys).std(0) > 1e-4
+        targets[t] = [y[:, varies] for y in ys]
+    early = slice(0, args.first_frames)
+    for name, feats in features.items():
+        scores = [(probe(feats, targets[t]), probe([x[early] for x in feats], [y[early] for y in targets[t]]))
+                  for t in args.targets]
+        lines.append(f"| {name} | " + " | ".join(f"{a:.3f} | {b:.3f}" for a, b in scores) + " |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
