@@ -34,7 +34,8 @@ PROPRIO = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    mean, std = x.mean(0), x.std(0) + 1e-6
+    mean, std = x.mean(0), x.std(0)
+    std = np.where(std > 1e-5, std, np.inf)  # a feature that does not vary (float noise aside) carries nothing
     z = (x - mean) / std
     weights = np.linalg.solve(z.T @ z + alpha * len(z) * np.eye(z.shape[1]), z.T @ (y - y.mean(0)))
     return mean, std, weights, y.mean(0)
@@ -51,7 +52,11 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: float = 0.8) -> float:
-    """Held-out R² of a ridge probe over per-demo ``features`` -> ``targets`` (split by demo)."""
+    """Held-out R² of a ridge probe over per-demo ``features`` -> ``targets`` (split by demo). A target
+    dimension that does not vary over these frames (the cube's height before it is lifted) has no R²
+    and is left out."""
+    varies = np.concatenate(targets).std(0) > 1e-4
+    targets = [y[:, varies] for y in targets]
     n_fit = int(round(fit_fraction * len(features)))
     n_tune = max(1, n_fit // 4)
     tune_x, tune_y = np.concatenate(features[n_fit - n_tune:n_fit]), np.concatenate(targets[n_fit - n_tune:n_fit])
@@ -99,9 +104,6 @@ def main() -> None:
              f"scored on the rest), {datetime.date.today()}, {platform.processor() or platform.machine()}",
              "", "| features | " + " | ".join(f"R² {t}: all frames | first {args.first_frames}" for t in args.targets)
              + " |", "| --- | " + " | ".join("--- | ---" for _ in args.targets) + " |"]
-    for t, ys in targets.items():  # a dimension that never varies (the cube's height at rest) has no R²
-        varies = np.concatenate(ys).std(0) > 1e-4
-        targets[t] = [y[:, varies] for y in ys]
     early = slice(0, args.first_frames)
     for name, feats in features.items():
         scores = [(probe(feats, targets[t]), probe([x[early] for x in feats], [y[early] for y in targets[t]]))

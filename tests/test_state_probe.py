@@ -1,0 +1,24 @@
+"""The linear probe of benchmarks/state_probe.py, on cases whose answer is known."""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+from state_probe import probe  # noqa: E402
+
+
+def test_the_probe_reads_a_linear_code_and_nothing_from_noise_or_a_constant():
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(2, 8))
+    targets = [rng.normal(size=(5, 2)) for _ in range(50)]
+    encoded = [np.concatenate([t @ mixing, 0.1 * rng.normal(size=(5, 56))], axis=1) for t in targets]
+    assert probe(encoded, targets) > 0.99
+    assert abs(probe([rng.normal(size=(5, 64)) for _ in targets], targets)) < 0.05
+    assert abs(probe([np.ones((5, 64)) for _ in targets], targets)) < 0.05
+    # a target dimension that never varies has no R² and must not drag the score down
+    with_constant = [np.concatenate([t, np.full((5, 1), 0.8)], axis=1) for t in targets]
+    assert probe(encoded, with_constant) > 0.99
+    # nor may a feature that varies only by float noise be blown up into a signal
+    noisy = [np.concatenate([e, 1 + 1e-7 * t[:, :1]], axis=1) for e, t in zip(encoded, targets)]
+    assert abs(probe(noisy, targets) - probe(encoded, targets)) < 1e-3
