@@ -32,7 +32,7 @@ def observation_keys(obs: str, train_view: str) -> List[str]:
 
 
 def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int, batch_size: int, seed: int,
-              normalize_obs: bool = True):
+              normalize_obs: bool = False):
     """robomimic's default BC config, pointed at ``data`` with ``keys`` as low-dim observations;
     ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs`` (per-dimension mean and std over the
     training demos, applied in training and, through ``RolloutPolicy``, at rollout)."""
@@ -56,7 +56,7 @@ def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int,
 
 def train_bc(data: str, keys: Sequence[str], out: str, epochs: int = 50, steps_per_epoch: int = 100,
              batch_size: int = 100, seed: int = 0, progress: bool = True, extra: Dict = None,
-             normalize_obs: bool = True) -> Dict[str, float]:
+             normalize_obs: bool = False) -> Dict[str, float]:
     """Train robomimic BC on ``data`` and save it to ``out`` (atomically); returns the last epoch's log."""
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils

@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from alignment.data import ViewFrames  # noqa: E402
 from alignment.inference import embed_video, load_encoder  # noqa: E402
+from alignment.references import pixel_embeddings  # noqa: E402
 from envs.dataset_io import EpisodeFile  # noqa: E402
 
 ALPHAS = np.logspace(-3, 3, 13)
@@ -67,11 +68,6 @@ def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: f
     return r2(test_y, ridge_predict(ridge_fit(fit_x, fit_y, alpha), test_x))
 
 
-def pooled_pixels(images: np.ndarray, side: int = 16) -> np.ndarray:
-    t, h, w, c = images.shape
-    return images.reshape(t, side, h // side, side, w // side, c).mean((2, 4)).reshape(t, -1) / 255.0
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
@@ -96,7 +92,7 @@ def main() -> None:
                                 f.view_obs(demo, args.view, "robot_mask").astype(bool))
             for label, encoder in encoders.items():
                 features[label].append(embed_video(encoder, frames, device))
-            features["pixels 16x16"].append(pooled_pixels(frames.images))
+            features["pixels 16x16"].append(pixel_embeddings(frames.images))
             features["proprio"].append(np.concatenate([obs[k] for k in PROPRIO], axis=1))
             for t in args.targets:
                 targets[t].append(obs[t].reshape(len(frames.images), -1))

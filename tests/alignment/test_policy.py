@@ -67,7 +67,7 @@ def test_a_policy_on_embeddings_trains_with_robomimic_and_rolls_out_with_the_enc
 
 def test_a_policy_without_vision_encodes_nothing(pick, tmp_path):
     data, _ = pick
-    results = run_policy(policy_config(data, tmp_path / "proprio", "obs=proprio", "videos=0"))
+    results = run_policy(policy_config(data, tmp_path / "proprio", "obs=proprio", "videos=0", "bc.normalize_obs=true"))
     assert results["cam0"]["frames_encoded"] == 0 and results["cam0"]["episodes"] == 2
     # the camera cannot matter, so it rolls out once; rolled out from another camera it gives the same episodes
     assert results["held0"] == {**results["cam0"], "same_as": "cam0"}
@@ -81,7 +81,7 @@ def test_a_policy_without_vision_encodes_nothing(pick, tmp_path):
     with h5py.File(data) as f:
         eef = np.concatenate([f[f"data/{d.decode()}/obs/robot0_eef_pos"][()] for d in f["mask/train"][()]])
     np.testing.assert_allclose(stats["robot0_eef_pos"]["mean"][0], eef.mean(0), atol=1e-4)
-    run_policy(policy_config(data, tmp_path / "plain", "obs=proprio", "videos=0", "rollouts=1", "bc.normalize_obs=false"))
+    run_policy(policy_config(data, tmp_path / "plain", "obs=proprio", "videos=0", "rollouts=1"))  # off by default
     assert load_bc(str(tmp_path / "plain" / "policy.pt"))[0].obs_normalization_stats is None
 
 
