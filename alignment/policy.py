@@ -35,14 +35,19 @@ def check_encoder_fits(checkpoint: str, ckpt: dict, data: str, settings: dict, k
                          f"{list(keypoint_names)}: it belongs to another env")
 
 
+# envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
+FIXED_CAMERA = ("num_views=1", "rig.sampling=ring", "rig.jitter_azimuth=0", "rig.jitter_elevation=0",
+                "rig.jitter_radius=0")
+
+
 def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> None:
     """A sector-rig file draws ``cam<i>`` anew each episode; a policy trained on it sees many cameras."""
     poses = [f.view_obs(d, view, "extrinsics", 0) for d in f.demos[:demos] if f.has_view_obs(d, view, "extrinsics")]
     if len(poses) > 1 and max(np.abs(p - poses[0]).max() for p in poses) > 1e-4:
         warnings.warn(f"{f.path}: camera {view} moves between demos (a sector rig draws it per episode), so the "
                       f"policy learns from many cameras, not one; for a fixed training camera as robomimic's "
-                      f"agentview, generate with num_views=1 rig.sampling=ring rig.jitter_azimuth=0 "
-                      f"rig.jitter_elevation=0 rig.jitter_radius=0 (benchmarks/bc_table.py does)", stacklevel=2)
+                      f"agentview, generate with {' '.join(FIXED_CAMERA)} (benchmarks/bc_table.py does)",
+                      stacklevel=2)
 
 
 def run_policy(cfg: DictConfig) -> Dict[str, dict]:

@@ -25,10 +25,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alignment_table import command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
+from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
-FIXED_CAMERA = ["num_views=1", "rig.sampling=ring", "rig.jitter_azimuth=0", "rig.jitter_elevation=0",
-                "rig.jitter_radius=0"]
 ROWS = ["state", "proprio", "baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
 
 

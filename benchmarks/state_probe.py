@@ -81,6 +81,8 @@ def main() -> None:
     device = torch.device("cpu")
     encoders = {label: load_encoder(path, device)[0] for label, path in (e.split("=", 1) for e in args.encoders)}
     features: Dict[str, List[np.ndarray]] = {name: [] for name in [*encoders, "pixels 16x16", "proprio"]}
+    needs_keypoints = any(e.needs_keypoints_at_inference for e in encoders.values())
+    needs_masks = any(e.needs_masks_at_inference for e in encoders.values())
     targets: Dict[str, List[np.ndarray]] = {t: [] for t in args.targets}
     with EpisodeFile(args.data) as f:
         for demo in f.demos[:args.demos]:
@@ -88,8 +90,9 @@ def main() -> None:
             missing = [k for k in [*args.targets, *PROPRIO] if k not in obs]
             if missing:
                 raise ValueError(f"{args.data} {demo} has no obs {missing}; choose --targets among {sorted(obs)}")
-            frames = ViewFrames(f.view_obs(demo, args.view, "image"), f.view_obs(demo, args.view, "keypoints"),
-                                f.view_obs(demo, args.view, "robot_mask").astype(bool))
+            frames = ViewFrames(f.view_obs(demo, args.view, "image"),
+                                f.view_obs(demo, args.view, "keypoints") if needs_keypoints else None,
+                                f.view_obs(demo, args.view, "robot_mask").astype(bool) if needs_masks else None)
             for label, encoder in encoders.items():
                 features[label].append(embed_video(encoder, frames, device))
             features["pixels 16x16"].append(pixel_embeddings(frames.images))
