@@ -67,7 +67,8 @@ def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px, BC {args.bc_epochs} epochs × {args.bc_steps} "
              f"steps of batch {args.bc_batch}.  ",
-             f"Machine: {os.cpu_count()} CPU cores, {args.threads} threads; written {datetime.date.today()}. "
+             f"Machine: {os.cpu_count()} CPU cores, threads per run as each command sets them (--threads, default 2); "
+             f"written {datetime.date.today()}. "
              f"Success rate over {args.rollouts} seeded rollouts per camera, mean ± std over the BC seeds listed.", "",
              "| env | policy input | seeds | " + " | ".join(VIEWS) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in VIEWS) + " |"]
     for row in ROWS + [r for r in args.rows if r not in ROWS]:  # the whole grid on disk
@@ -99,14 +100,16 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/bc_table.md")
     p.add_argument("--results", default="benchmarks/RESULTS.md")
     p.add_argument("--marker", default="bc_table")
+    p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)
-    data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"),
-                    FIXED_CAMERA)
-    for seed in args.seeds:
-        for row in args.rows:
-            run(args, data, row, seed)
-            write_table(table(args), args)
+    if not args.table_only:
+        data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"),
+                        FIXED_CAMERA)
+        for seed in args.seeds:
+            for row in args.rows:
+                run(args, data, row, seed)
+                write_table(table(args), args)
     text = table(args)
     write_table(text, args)
     print(text)

@@ -1,0 +1,58 @@
+"""The result tables of benchmarks/alignment_table.py and bc_table.py, written from run folders whose
+numbers are known."""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+import alignment_table  # noqa: E402
+import bc_table  # noqa: E402
+
+
+def write_json(path: str, content: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(content, f)
+
+
+def alignment_run(root, method: str, seed: int, unseen: float) -> None:
+    scores = {"seen/alignment_error": unseen / 2, "unseen/alignment_error": unseen}
+    write_json(str(root / "pick" / method / f"seed{seed}" / "metrics.json"),
+               {"test": scores, "references": {"random_init": {"unseen/alignment_error": 0.33},
+                                               "raw_pixels": {"unseen/alignment_error": 0.30}}})
+
+
+def row(text: str, label: str) -> list:
+    line = next(line for line in text.splitlines() if f"| {label} |" in line)
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_alignment_table_averages_seeds_and_compares_methods_on_the_seeds_both_have(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["alignment_table.py", "--table-only"])
+    alignment_run(tmp_path, "baseline", 0, 0.20)
+    alignment_run(tmp_path, "baseline", 1, 0.30)
+    alignment_run(tmp_path, "paab", 0, 0.10)
+    write_json(str(tmp_path / "pick" / "paat" / "seed0" / "metrics.json"), {"history": []})  # unfinished: no test
+    args = argparse.Namespace(runs=str(tmp_path), envs=["pick"], methods=alignment_table.METHODS, threads=1,
+                              table_only=True)
+    text = alignment_table.table(args)
+    baseline, paab, paat = row(text, "baseline"), row(text, "paab"), row(text, "paat")
+    assert baseline[2] == "2" and baseline[4] == "0.250 ± 0.050"
+    assert paab[2] == "1" and paab[4] == "0.100" and paab[-1] == "-50% (1)"  # against baseline seed 0 only
+    assert paat[2] == "0" and paat[4] == "–"
+    assert row(text, "*reference: raw pixels*")[4] == "0.300 ± 0.000"
+    # --table-only rewrites the table without recording itself among the launching commands
+    assert not (tmp_path / "command.txt").exists()
+
+
+def test_bc_table_reports_success_per_camera_over_seeds(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["bc_table.py", "--table-only"])
+    for seed, rate in ((0, 0.5), (1, 1.0)):
+        write_json(str(tmp_path / "lift" / "baseline" / f"seed{seed}" / "rollouts.json"),
+                   {"rollouts": {"cam0": {"success_rate": rate}, "held0": {"success_rate": 0.0}}})
+    args = argparse.Namespace(runs=str(tmp_path), env="lift", rows=bc_table.ROWS, episodes=10, image_size=64,
+                              bc_epochs=1, bc_steps=1, bc_batch=1, rollouts=2, table_only=True)
+    cells = row(bc_table.table(args), "baseline")
+    assert cells[2:] == ["2", "75% ± 25", "0% ± 0", "–", "–"]
+    assert row(bc_table.table(args), "state")[2] == "0"
