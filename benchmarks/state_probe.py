@@ -1,6 +1,7 @@
 """Does a frozen encoder's embedding of one camera hold what a policy needs? A linear probe.
 
 python benchmarks/state_probe.py --data data/bench/lift_bc.hdf5 --view cam0 \
+    --deploy-views held0 held1 first_person \
     --encoders baseline=runs/alignment_table/lift/baseline/seed0/checkpoints/best.pt
 
 Ridge regression from the raw embedding of one frame (what a live policy sees) to low-dim state
@@ -10,6 +11,8 @@ Reference rows: the frame's pixels pooled to 16 x 16 (what the encoder could hav
 proprioception alone (what needs no camera). R² near 0 means the policy cannot read that state from the
 embedding, whatever it is trained on. Scored on every frame, and on each demo's first frames alone (the
 arm has not moved yet, so proprioception cannot tell where the cube lies and only the camera can).
+``--deploy-views`` scores the probe fitted on ``--view`` on other cameras of the same held-out demos: an
+offline stand-in for a policy trained on one camera and deployed on another (pixels must fail there).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ import datetime
 import os
 import platform
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -52,10 +55,12 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(1 - ((y - pred) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0).clip(min=1e-12)))
 
 
-def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: float = 0.8) -> float:
+def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: float = 0.8,
+          scored: Optional[List[np.ndarray]] = None) -> float:
     """Held-out R² of a ridge probe over per-demo ``features`` -> ``targets`` (split by demo). A target
     dimension that does not vary over these frames (the cube's height before it is lifted) has no R²
-    and is left out."""
+    and is left out. ``scored``: the held-out demos' features from another camera (same demos, same
+    frames), to score the probe where the policy would be deployed; by default ``features`` itself."""
     varies = np.concatenate(targets).std(0) > 1e-4
     targets = [y[:, varies] for y in targets]
     n_fit = int(round(fit_fraction * len(features)))
@@ -64,14 +69,16 @@ def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: f
     sub_x, sub_y = np.concatenate(features[:n_fit - n_tune]), np.concatenate(targets[:n_fit - n_tune])
     alpha = max(ALPHAS, key=lambda a: r2(tune_y, ridge_predict(ridge_fit(sub_x, sub_y, a), tune_x)))
     fit_x, fit_y = np.concatenate(features[:n_fit]), np.concatenate(targets[:n_fit])
-    test_x, test_y = np.concatenate(features[n_fit:]), np.concatenate(targets[n_fit:])
+    test_x, test_y = np.concatenate((features if scored is None else scored)[n_fit:]), np.concatenate(targets[n_fit:])
     return r2(test_y, ridge_predict(ridge_fit(fit_x, fit_y, alpha), test_x))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
-    p.add_argument("--view", default="cam0")
+    p.add_argument("--view", default="cam0", help="the camera the probe is fitted on (the policy's training view)")
+    p.add_argument("--deploy-views", nargs="*", default=[],
+                   help="other cameras of the same demos to score the fitted probe on (e.g. held0 first_person)")
     p.add_argument("--encoders", nargs="+", default=[], help="label=checkpoint")
     p.add_argument("--targets", nargs="+", default=["gripper_to_cube_pos", "cube_pos"])
     p.add_argument("--demos", type=int, default=None, help="probe only the first N demos")
@@ -80,34 +87,46 @@ def main() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))))
     device = torch.device("cpu")
     encoders = {label: load_encoder(path, device)[0] for label, path in (e.split("=", 1) for e in args.encoders)}
-    features: Dict[str, List[np.ndarray]] = {name: [] for name in [*encoders, "pixels 16x16", "proprio"]}
+    views = [args.view, *[v for v in args.deploy_views if v != args.view]]
+    # features[name][view]: one (T, D) array per demo
+    features: Dict[str, Dict[str, List[np.ndarray]]] = {
+        name: {v: [] for v in views} for name in [*encoders, "pixels 16x16", "proprio"]}
     needs_keypoints = any(e.needs_keypoints_at_inference for e in encoders.values())
     needs_masks = any(e.needs_masks_at_inference for e in encoders.values())
     targets: Dict[str, List[np.ndarray]] = {t: [] for t in args.targets}
     with EpisodeFile(args.data) as f:
+        absent = [v for v in views if v not in f.views]
+        if absent:
+            raise ValueError(f"{args.data} has no images for views {absent}; it has {f.views}")
         for demo in f.demos[:args.demos]:
             obs = f.low_dim_obs(demo)
             missing = [k for k in [*args.targets, *PROPRIO] if k not in obs]
             if missing:
                 raise ValueError(f"{args.data} {demo} has no obs {missing}; choose --targets among {sorted(obs)}")
-            frames = ViewFrames(f.view_obs(demo, args.view, "image"),
-                                f.view_obs(demo, args.view, "keypoints") if needs_keypoints else None,
-                                f.view_obs(demo, args.view, "robot_mask").astype(bool) if needs_masks else None)
-            for label, encoder in encoders.items():
-                features[label].append(embed_video(encoder, frames, device))
-            features["pixels 16x16"].append(pixel_embeddings(frames.images))
-            features["proprio"].append(np.concatenate([obs[k] for k in PROPRIO], axis=1))
+            for view in views:
+                frames = ViewFrames(f.view_obs(demo, view, "image"),
+                                    f.view_obs(demo, view, "keypoints") if needs_keypoints else None,
+                                    f.view_obs(demo, view, "robot_mask").astype(bool) if needs_masks else None)
+                for label, encoder in encoders.items():
+                    features[label][view].append(embed_video(encoder, frames, device))
+                features["pixels 16x16"][view].append(pixel_embeddings(frames.images))
+                features["proprio"][view].append(np.concatenate([obs[k] for k in PROPRIO], axis=1))
             for t in args.targets:
-                targets[t].append(obs[t].reshape(len(frames.images), -1))
-    lines = [f"State probe: {args.data}, view {args.view}, {len(features['proprio'])} demos (fit on 80%, "
-             f"scored on the rest), {datetime.date.today()}, {platform.processor() or platform.machine()}",
-             "", "| features | " + " | ".join(f"R² {t}: all frames | first {args.first_frames}" for t in args.targets)
-             + " |", "| --- | " + " | ".join("--- | ---" for _ in args.targets) + " |"]
+                targets[t].append(obs[t].reshape(len(obs[PROPRIO[0]]), -1))
+    n = len(targets[args.targets[0]])
+    lines = [f"State probe: {args.data}, fitted on view {args.view}, {n} demos (fit on 80%, scored on the rest, "
+             f"from each camera listed), {datetime.date.today()}, {platform.processor() or platform.machine()}"]
     early = slice(0, args.first_frames)
-    for name, feats in features.items():
-        scores = [(probe(feats, targets[t]), probe([x[early] for x in feats], [y[early] for y in targets[t]]))
-                  for t in args.targets]
-        lines.append(f"| {name} | " + " | ".join(f"{a:.3f} | {b:.3f}" for a, b in scores) + " |")
+    for t in args.targets:
+        lines += ["", f"R² of {t}, all frames / first {args.first_frames}:", "",
+                  "| features | " + " | ".join(f"{v}{' (fit)' if v == args.view else ''}" for v in views) + " |",
+                  "| --- | " + " | ".join("---" for _ in views) + " |"]
+        for name, per_view in features.items():
+            fit = per_view[args.view]
+            cells = [f"{probe(fit, targets[t], scored=per_view[v]):.3f} / "
+                     f"{probe([x[early] for x in fit], [y[early] for y in targets[t]], scored=[x[early] for x in per_view[v]]):.3f}"
+                     for v in views]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
 
 

@@ -22,3 +22,16 @@ def test_the_probe_reads_a_linear_code_and_nothing_from_noise_or_a_constant():
     # nor may a feature that varies only by float noise be blown up into a signal
     noisy = [np.concatenate([e, 1 + 1e-7 * t[:, :1]], axis=1) for e, t in zip(encoded, targets)]
     assert abs(probe(noisy, targets) - probe(encoded, targets)) < 1e-3
+
+
+def test_a_probe_carries_to_another_camera_only_if_the_embedding_does():
+    rng = np.random.default_rng(1)
+    mixing = rng.normal(size=(2, 8))
+    targets = [rng.normal(size=(5, 2)) for _ in range(50)]
+    fit = [t @ mixing + 0.05 * rng.normal(size=(5, 8)) for t in targets]
+    same_code = [t @ mixing + 0.05 * rng.normal(size=(5, 8)) for t in targets]  # a view-invariant embedding
+    offset = [x + 3.0 for x in same_code]  # the same code plus a per-camera constant
+    other_code = [t @ rng.normal(size=(2, 8)) for t in targets]  # what pixels of another camera look like
+    assert probe(fit, targets, scored=same_code) > 0.95
+    assert probe(fit, targets, scored=offset) < 0
+    assert probe(fit, targets, scored=other_code) < 0.5
