@@ -57,22 +57,6 @@ def tcn_infonce_loss(views: torch.Tensor, times: torch.Tensor, window: int, temp
     return -(log_prob.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
 
 
-def view_offset_ratio(views: torch.Tensor, episodes: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
-    """How far apart the views of one episode sit, against how far their frames move: the spread of
-    each (view, episode)'s mean embedding around that episode's mean over views, divided by the spread
-    of frames around their own (view, episode) mean. Zero when every camera's embedding carries the
-    same constant, so that one live frame's raw embedding means the same from any camera; scale-free,
-    so shrinking what varies over time does not lower it. ``(V, B, D)`` as ``tcn_loss``."""
-    v, b, d = views.shape
-    episodes = torch.zeros(b, dtype=torch.long, device=views.device) if episodes is None else episodes
-    ids = torch.unique(episodes, return_inverse=True)[1]
-    count = torch.zeros(int(ids.max()) + 1, device=views.device).index_add_(0, ids, torch.ones(b, device=views.device))
-    means = torch.zeros(v, len(count), d, device=views.device, dtype=views.dtype).index_add_(1, ids, views) / count[:, None]
-    within = (views - means[:, ids]).pow(2).sum(-1).mean()
-    between = (means - means.mean(0, keepdim=True)).pow(2).sum(-1).mean()
-    return between / (within + eps)
-
-
 def tcn_loss(name: str, views: torch.Tensor, times: torch.Tensor, window: int, margin: float = 1.0,
              temperature: float = 0.1, near_positives: bool = False, center_views: bool = False,
              episodes: Optional[torch.Tensor] = None) -> torch.Tensor:

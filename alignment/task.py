@@ -21,7 +21,7 @@ from poseaware.runs import barrier, distributed, finish_distributed, prepare_run
 
 from .data import Trajectories, ViewBatches, ViewSplit, augment, image_size_of, load_frames, split_views, to_model_input
 from .inference import embed_views, evaluate, format_table, load_encoder
-from .losses import tcn_loss, view_offset_ratio
+from .losses import tcn_loss
 from .metrics import mean_scores, score_trajectory
 from .plots import plot_alignment
 from .references import reference_scores
@@ -60,14 +60,11 @@ class AlignmentTask(PoseAwareTask):
         masks = None if views[0].masks is None else torch.cat([v.masks for v in views])
         out = self.model(torch.cat([v.images for v in views]), keypoints, masks)
         t = torch.as_tensor(batch["times"], device=self.device)
-        episodes = torch.as_tensor(batch["episodes"], device=self.device)
         emb = out.embedding.float().reshape(len(views), len(t), -1)
         loss = tcn_loss(cfg.loss.name, emb, t, cfg.loss.window, cfg.loss.margin, cfg.loss.temperature,
-                        cfg.loss.near_positives, cfg.loss.center_views, episodes)
-        offset = view_offset_ratio(emb, episodes)
-        self.log("train/view_offset_ratio", offset.detach(), on_step=True, on_epoch=False)
-        weight = float(cfg.loss.get("view_offset_weight", 0.0))
-        return self.total_loss(loss + weight * offset if weight else loss, out.aux_loss)
+                        cfg.loss.near_positives, cfg.loss.center_views,
+                        torch.as_tensor(batch["episodes"], device=self.device))
+        return self.total_loss(loss, out.aux_loss)
 
     def on_train_epoch_start(self) -> None:
         self.trainer.train_dataloader.dataset.epoch = self.current_epoch

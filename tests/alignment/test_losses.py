@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from alignment.losses import tcn_loss, view_offset_ratio
+from alignment.losses import tcn_loss
 
 
 @pytest.mark.parametrize("name", ["triplet", "infonce"])
@@ -89,30 +89,3 @@ def test_positives_never_cross_episodes():
 def test_episode_ids_must_match_the_time_steps():
     with pytest.raises(ValueError, match="one id per time step"):
         tcn_loss("infonce", torch.zeros(2, 4, 8), torch.arange(4), 1, episodes=torch.zeros(3))
-
-
-def test_view_offset_ratio_measures_a_per_camera_constant_and_nothing_else():
-    torch.manual_seed(0)
-    trajectory = torch.randn(1, 12, 8).expand(3, 12, 8)  # three cameras that embed every frame alike
-    assert view_offset_ratio(trajectory) < 1e-6
-    offsets = 2.0 * torch.randn(3, 1, 8)
-    shifted = trajectory + offsets
-    assert view_offset_ratio(shifted) > 1.0
-    assert torch.allclose(view_offset_ratio(10 * shifted), view_offset_ratio(shifted), rtol=1e-4)  # scale-free
-    # two episodes that differ (where the cube lies) but are embedded alike by every camera: no offset
-    episodes = torch.tensor([0] * 6 + [1] * 6)
-    two = trajectory + torch.cat([torch.zeros(6, 8), 5 * torch.ones(6, 8)])[None]
-    assert view_offset_ratio(two, episodes) < 1e-6
-    # cameras drawn anew per episode: offsets that cancel over the batch are still offsets of each episode
-    flipping = trajectory + torch.cat([offsets.expand(3, 6, 8), -offsets.expand(3, 6, 8)], dim=1)
-    assert view_offset_ratio(flipping) < 1e-6
-    assert view_offset_ratio(flipping, episodes) > 1.0
-
-
-def test_the_view_offset_penalty_trains_the_offset_away():
-    torch.manual_seed(0)
-    views = (torch.randn(1, 10, 8) + 3 * torch.randn(3, 1, 8)).requires_grad_(True)
-    before = view_offset_ratio(views)
-    view_offset_ratio(views).backward()
-    with torch.no_grad():
-        assert view_offset_ratio(views - 0.5 * views.grad) < before

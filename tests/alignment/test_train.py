@@ -52,11 +52,6 @@ def test_one_epoch_writes_checkpoint_metrics_and_plots(data, tmp_path, method):
     assert os.listdir(os.path.join(run, "tensorboard"))
 
 
-def test_training_with_the_view_offset_penalty(data, tmp_path):
-    result = train(config(data, str(tmp_path / "offset"), "loss.view_offset_weight=1.0"))
-    assert np.isfinite(result["seen/alignment_error"]) and "raw/seen/alignment_error" in result
-
-
 def test_resume_continues_from_the_last_checkpoint(data, tmp_path):
     run = str(tmp_path / "run")
     train(config(data, run, "method=paat"))
