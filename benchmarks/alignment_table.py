@@ -131,10 +131,13 @@ def found_seeds(folder: str) -> List[int]:
     return sorted(int(d[4:]) for d in os.listdir(folder) if d.startswith("seed") and d[4:].isdigit())
 
 
+THREADS = "threads per run as each command sets them (--threads, default 2)"
+
+
 def table(args) -> str:
     lines = [*command_lines(args),
              f"Machine: {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-             f"threads per run as each command sets them (--threads, default 2); written {datetime.date.today()}.  ",
+             f"{THREADS}; written {datetime.date.today()}.  ",
              "Test split, alignment error in the centred geometry (chance ≈ 0.33; lower is better), "
              "mean ± std over the seeds listed.", "",
              "| env | method | seeds | " + " | ".join(name for name, _ in COLUMNS) + " | unseen vs baseline (paired seeds) |",

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
+from alignment_table import THREADS, command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
@@ -67,8 +67,7 @@ def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px, BC {args.bc_epochs} epochs × {args.bc_steps} "
              f"steps of batch {args.bc_batch}.  ",
-             f"Machine: {os.cpu_count()} CPU cores, threads per run as each command sets them (--threads, default 2); "
-             f"written {datetime.date.today()}. "
+             f"Machine: {os.cpu_count()} CPU cores, {THREADS}; written {datetime.date.today()}. "
              f"Success rate over {args.rollouts} seeded rollouts per camera, mean ± std over the BC seeds listed.", "",
              "| env | policy input | seeds | " + " | ".join(VIEWS) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in VIEWS) + " |"]
     for row in ROWS + [r for r in args.rows if r not in ROWS]:  # the whole grid on disk

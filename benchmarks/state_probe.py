@@ -90,7 +90,9 @@ def main() -> None:
     views = [args.view, *[v for v in args.deploy_views if v != args.view]]
     # features[name][view]: one (T, D) array per demo
     features: Dict[str, Dict[str, List[np.ndarray]]] = {
-        name: {v: [] for v in views} for name in [*encoders, "pixels 16x16", "proprio"]}
+        name: {v: [] for v in views} for name in [*encoders, "pixels 16x16"]}
+    proprio: List[np.ndarray] = []  # the same from every camera
+    features["proprio"] = {v: proprio for v in views}
     needs_keypoints = any(e.needs_keypoints_at_inference for e in encoders.values())
     needs_masks = any(e.needs_masks_at_inference for e in encoders.values())
     targets: Dict[str, List[np.ndarray]] = {t: [] for t in args.targets}
@@ -110,7 +112,7 @@ def main() -> None:
                 for label, encoder in encoders.items():
                     features[label][view].append(embed_video(encoder, frames, device))
                 features["pixels 16x16"][view].append(pixel_embeddings(frames.images))
-                features["proprio"][view].append(np.concatenate([obs[k] for k in PROPRIO], axis=1))
+            proprio.append(np.concatenate([obs[k] for k in PROPRIO], axis=1))
             for t in args.targets:
                 targets[t].append(obs[t].reshape(len(obs[PROPRIO[0]]), -1))
     n = len(targets[args.targets[0]])

@@ -34,7 +34,7 @@ def test_alignment_table_averages_seeds_and_compares_methods_on_the_seeds_both_h
     alignment_run(tmp_path, "baseline", 1, 0.30)
     alignment_run(tmp_path, "paab", 0, 0.10)
     write_json(str(tmp_path / "pick" / "paat" / "seed0" / "metrics.json"), {"history": []})  # unfinished: no test
-    args = argparse.Namespace(runs=str(tmp_path), envs=["pick"], methods=alignment_table.METHODS, threads=1,
+    args = argparse.Namespace(runs=str(tmp_path), envs=["pick"], methods=alignment_table.METHODS,
                               table_only=True)
     text = alignment_table.table(args)
     baseline, paab, paat = row(text, "baseline"), row(text, "paab"), row(text, "paat")

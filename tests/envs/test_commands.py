@@ -168,9 +168,7 @@ def test_the_gym_env_shows_the_frames_generate_stores(env, tmp_path):
             # robosuite's eye-in-hand frames differ in a few pixels between processes, and with the close
             # Lift rig a third-person frame rendered after other robosuite envs in this process differed in
             # 1 pixel of 1024 (cause not found; the state matches exactly). Pick is bit-exact.
-            allowed = {"pick": 0, "lift": 0.005}[env] * differ.size
-            if (env, view) == ("lift", "first_person"):
-                allowed = 0.01 * differ.size
+            allowed = (0 if env == "pick" else 0.01 if view == "first_person" else 0.005) * differ.size
             assert differ.sum() <= allowed, f"{view} step {t}: {differ.sum()} pixels differ"
         np.testing.assert_allclose(obs["robot0_eef_pos"], eef[t], atol=1e-6)
         obs, *_ = live.step(actions[t])
