@@ -134,14 +134,14 @@ class ViewBatches(Dataset):
     (seed, rank, epoch, step), so a run is reproducible and a resumed epoch sees the same batches."""
 
     def __init__(self, frames: Frames, views: Sequence[str], views_per_batch: int, batch_frames: int, steps: int,
-                 seed: int, rank: int = 0, episodes_per_batch: int = 1) -> None:
+                 seed: int, rank: int = 0, episodes_per_batch: int = 1, shared_times: bool = False) -> None:
         if views_per_batch < 2:
             raise ValueError(f"train.views_per_batch must be >= 2 (positives come from other views), "
                              f"got {views_per_batch}")
         self.frames, self.views, self.batch_frames, self.steps = frames, list(views), batch_frames, steps
         self.views_per_batch = min(views_per_batch, len(self.views))
         self.seed, self.rank, self.epoch = seed, rank, 0
-        self.episodes_per_batch = episodes_per_batch
+        self.episodes_per_batch, self.shared_times = episodes_per_batch, shared_times
 
     def __len__(self) -> int:
         return self.steps
@@ -149,7 +149,7 @@ class ViewBatches(Dataset):
     def __getitem__(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, self.rank, self.epoch, step])
         views, times, episodes = sample_views(self.frames, self.views, self.views_per_batch, self.batch_frames,
-                                              rng, self.episodes_per_batch)
+                                              rng, self.episodes_per_batch, self.shared_times)
         return {"views": views, "times": times, "episodes": episodes, "augment_seed": int(rng.integers(2**31))}
 
 
@@ -217,19 +217,23 @@ def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0
 
 
 def sample_views(frames: Frames, views: Sequence[str], count: int, batch: int, rng: np.random.Generator,
-                 episodes: int = 1) -> Tuple[List[ViewFrames], np.ndarray, np.ndarray]:
+                 episodes: int = 1, shared_times: bool = False) -> Tuple[List[ViewFrames], np.ndarray, np.ndarray]:
     """A training batch: ``episodes`` different demos and ``count`` different training views; in each
-    demo, the same ``batch`` distinct time steps in every view. Returns the views (their frames demo
+    demo, the same ``batch`` distinct time steps in every view. ``shared_times`` uses the same steps in
+    every demo too, so the other demos' frames at the same phase of the task are negatives: only where
+    the object lies (and the arm's path to it) tells them apart. Returns the views (their frames demo
     after demo), the time steps and each step's episode index in the batch."""
     if episodes > len(frames):
         raise ValueError(f"train.episodes_per_batch={episodes} but the training split holds {len(frames)} demos")
     names = list(frames)
     demos = [names[i] for i in rng.choice(len(names), size=episodes, replace=False)]
     chosen = [views[i] for i in rng.choice(len(views), size=count, replace=False)]
-    picks = []
-    for demo in demos:
-        length = min(len(frames[demo][v].images) for v in chosen)
-        picks.append(np.sort(rng.choice(length, size=min(batch, length), replace=False)))
+    lengths = [min(len(frames[demo][v].images) for v in chosen) for demo in demos]
+    if shared_times:
+        shared = np.sort(rng.choice(min(lengths), size=min(batch, min(lengths)), replace=False))
+        picks = [shared] * len(demos)
+    else:
+        picks = [np.sort(rng.choice(length, size=min(batch, length), replace=False)) for length in lengths]
     stacked = [ViewFrames(*(None if parts[0] is None else np.concatenate(parts) for parts in
                             zip(*(frames[demo][v].at(t) for demo, t in zip(demos, picks)))))
                for v in chosen]

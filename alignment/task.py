@@ -138,9 +138,10 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     with EpisodeFile(path) as f:
         all_views, keypoint_names = f.views, f.keypoint_names
     views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)
-    if cfg.train.batch_frames < 2 * cfg.loss.window + 2:
+    if cfg.train.episodes_per_batch == 1 and cfg.train.batch_frames < 2 * cfg.loss.window + 2:
         raise ValueError(f"train.batch_frames={cfg.train.batch_frames} leaves no negatives beyond the window "
-                         f"({cfg.loss.window}); use at least {2 * cfg.loss.window + 2}")
+                         f"({cfg.loss.window}); use at least {2 * cfg.loss.window + 2}, or "
+                         f"train.episodes_per_batch > 1 (other demos' frames are negatives)")
     needs_kp = needs_keypoints(cfg.method.name, training=True, paab_tokens=cfg.method.get("paab_tokens", "keypoints"))
     img_size = cfg.model.img_size or image_size_of(path)
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
@@ -155,7 +156,8 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp,
                                       masks=encoder.needs_masks_at_inference, foreground=augment_background),
                           views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
-                          cfg.train.steps_per_epoch, cfg.seed, rank, cfg.train.episodes_per_batch)
+                          cfg.train.steps_per_epoch, cfg.seed, rank, cfg.train.episodes_per_batch,
+                          cfg.train.shared_times)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
                  "train_views": views.train, "test_views": views.test}
     task = AlignmentTask(cfg, encoder, views, data_info)

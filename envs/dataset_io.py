@@ -419,6 +419,14 @@ def merge_files(inputs: Sequence[str], out: str) -> int:
         return len(writer.done)
 
 
+def shard_path(out: str, shard: int, num_shards: int) -> str:
+    """Where shard ``shard`` of ``num_shards`` writes ``out``: ``<stem>.shard<i>-of-<n>.hdf5``."""
+    if num_shards == 1:
+        return out
+    stem, ext = os.path.splitext(out)
+    return f"{stem}.shard{shard:03d}-of-{num_shards:03d}{ext or '.hdf5'}"
+
+
 def iter_demo_indices(done: Iterable[int], episodes: int, shard: int, num_shards: int) -> List[int]:
     """Episode indices this shard still has to make."""
     if num_shards < 1 or not 0 <= shard < num_shards:

@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from .dataset_io import Episode, EpisodeFile, EpisodeWriter, iter_demo_indices
+from .dataset_io import Episode, EpisodeFile, EpisodeWriter, iter_demo_indices, shard_path
 from .cameras import RigConfig
 from .recorder import episode_seed, planned_views, record_episode, rig_for
 from .registry import simulator_class, simulator_options
@@ -51,13 +51,6 @@ def check_memory(sim_cls, views: int, image_size: int, workers: int) -> None:
                          f"({per_episode / 2**30:.1f} GiB per {sim_cls.max_steps}-step episode, {workers} workers), "
                          f"but {available / 2**30:.1f} GiB is available; use a smaller image_size, fewer views or "
                          f"fewer num_workers")
-
-
-def shard_path(out: str, shard: int, num_shards: int) -> str:
-    if num_shards == 1:
-        return out
-    stem, ext = os.path.splitext(out)
-    return f"{stem}.shard{shard:03d}-of-{num_shards:03d}{ext or '.hdf5'}"
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """Re-render an existing robomimic dataset from a camera rig by replaying its ``states``.
 
 ``python -m envs.rerender input=lift_mh.hdf5 out=data/lift_mh_views.hdf5 num_views=8``
+(``shard=i num_shards=n``: this job's share of the demos, into ``<out>.shard<i>-of-<n>.hdf5``; join with ``envs.merge``)
 
 The input is only read; it may be robomimic's raw layout (``states``, ``actions`` and ``model_file``,
 no ``obs``). Each demo's scene is rebuilt first (``Simulator.restore_scene``: robosuite from its
@@ -19,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from .cameras import make_rig
-from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index
+from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index, iter_demo_indices, shard_path
 from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
                        terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
@@ -30,7 +31,7 @@ DEFAULTS = {"image_size": 128, "first_person": True, "seed": 0}
 def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, image_size: Optional[int] = None,
                      first_person: Optional[bool] = None, seed: Optional[int] = None,
                      rig_overrides: Optional[dict] = None, render: Optional[str] = None,
-                     progress: bool = True) -> Dict[str, float]:
+                     progress: bool = True, shard: int = 0, num_shards: int = 1) -> Dict[str, float]:
     if os.path.abspath(input) == os.path.abspath(out):
         raise ValueError("out must differ from input: re-rendering never touches the input file")
     with EpisodeFile(input) as src:
@@ -46,19 +47,22 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
         image_size, first_person, seed = (v if v is not None else made.get(k, DEFAULTS[k]) for k, v in asked.items())
         sim_kwargs = simulator_options(env, made.get("renderer", "tiny"), render or made.get("render", "fast"))
         sim = make_simulator(env, made.get("backend", "voxel"), **sim_kwargs)
-        rig = {**made.get("rig", {}), **(rig_overrides or {})}
+        rig = {**made.get("rig", {}), **{k: v for k, v in (rig_overrides or {}).items() if v is not None}}
         stored_views = rig.pop("num_views", None)
         rig_cfg = rig_for(type(sim), num_views=num_views if num_views is not None else stored_views, **rig)
         settings = {"rerender_of": os.path.abspath(input), "env": env, "image_size": image_size,
                     "num_views": rig_cfg.num_views, "first_person": bool(first_person), "seed": seed,
-                    "rig": rig_cfg.to_json(), **sim_kwargs}
+                    "rig": rig_cfg.to_json(), "shard": shard, "num_shards": num_shards, **sim_kwargs}
+        mine = set(iter_demo_indices((), max(map(demo_index, src.demos), default=-1) + 1, shard, num_shards))
+        out = shard_path(out, shard, num_shards)
         attrs = {"keypoint_names": list(sim.keypoint_names),
                  "views": planned_views(type(sim), rig_cfg, first_person)}
         frames_total = 0
         try:
             with EpisodeWriter(out, settings, attrs) as writer:
                 writer.set_env_args(src.file["data"].attrs.get("env_args", "{}"))
-                for name in tqdm(src.demos, desc="re-render", unit="demo", disable=not progress):
+                for name in tqdm([d for d in src.demos if demo_index(d) in mine], desc="re-render", unit="demo",
+                                 disable=not progress):
                     index = demo_index(name)
                     if index in writer.done:
                         continue
@@ -111,7 +115,8 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
 @hydra.main(config_path="pkg://configs", config_name="rerender", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
-                               OmegaConf.to_container(cfg.rig) if cfg.get("rig") else None, cfg.render)
+                               OmegaConf.to_container(cfg.rig), cfg.render,
+                               shard=cfg.shard, num_shards=cfg.num_shards)
     print(f"wrote {summary['path']}: {summary['frames']} frames re-rendered")
 
 

@@ -86,3 +86,14 @@ def test_a_batch_of_several_episodes_keeps_each_demo_s_views_in_step():
         np.testing.assert_array_equal(v.images[:, 0, 0, 0], views[0].images[:, 0, 0, 0])
     with pytest.raises(ValueError, match="episodes_per_batch=3 but the training split holds 2 demos"):
         sample_views(frames, ["cam0", "cam1"], 2, 6, np.random.default_rng(0), episodes=3)
+
+
+def test_shared_times_take_the_same_steps_in_every_demo_of_a_batch():
+    frames = {f"demo_{d}": {v: ViewFrames(np.zeros((30 + 5 * d, 2, 2, 3), np.uint8)) for v in ("cam0", "cam1")}
+              for d in range(3)}
+    _, times, episodes = sample_views(frames, ["cam0", "cam1"], 2, 8, np.random.default_rng(1), episodes=3,
+                                      shared_times=True)
+    per_demo = [times[episodes == e] for e in range(3)]
+    assert all(np.array_equal(t, per_demo[0]) for t in per_demo) and per_demo[0].max() < 30
+    _, times, episodes = sample_views(frames, ["cam0", "cam1"], 2, 8, np.random.default_rng(1), episodes=3)
+    assert not all(np.array_equal(times[episodes == e], times[episodes == 0]) for e in range(3))

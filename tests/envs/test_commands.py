@@ -7,9 +7,10 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from hydra import compose, initialize_config_module
 
 import envs  # noqa: F401  (registers the gymnasium ids)
-from envs.dataset_io import EpisodeFile
+from envs.dataset_io import EpisodeFile, merge_files, shard_path
 from envs.generate import generate_dataset
 from envs.preview import write_preview
 from envs.rerender import rerender_dataset
@@ -106,6 +107,32 @@ def test_rerender_with_the_same_settings_reproduces_the_file(env, tmp_path):
             # which `states` do not hold, so robosuite's *_acc and proprio-state are not).
             if np.allclose(b.demo("demo_0")["obs"][key][()], obs, atol=1e-5):
                 np.testing.assert_allclose(next_b[key][()], next_a[key][()], atol=1e-5, err_msg=f"{env} {key}")
+
+
+def test_sharded_rerender_merges_into_the_unsharded_file(tmp_path):
+    data = str(tmp_path / "gen.hdf5")
+    generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, seed=3, progress=False)
+    whole, out = str(tmp_path / "whole.hdf5"), str(tmp_path / "views.hdf5")
+    rig = {"sampling": "sectors", "radius": None}  # None keeps the input's value
+    rerender_dataset(data, whole, num_views=3, rig_overrides=rig, progress=False)
+    for shard in (0, 1):
+        rerender_dataset(data, out, num_views=3, rig_overrides=rig, progress=False, shard=shard, num_shards=2)
+    with EpisodeFile(shard_path(out, 0, 2)) as f:
+        assert f.demos == ["demo_0", "demo_2"]
+    merged = str(tmp_path / "merged.hdf5")
+    assert merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3
+    with EpisodeFile(whole) as a, EpisodeFile(merged) as b, EpisodeFile(data) as src:
+        assert a.views == b.views and "cam2" in a.views and a.settings["rig"]["radius"] == src.settings["rig"]["radius"]
+        for demo in a.demos:
+            np.testing.assert_array_equal(a.view_obs(demo, "cam2", "image"), b.view_obs(demo, "cam2", "image"))
+
+
+def test_the_documented_rig_overrides_compose_for_generate_and_rerender():
+    with initialize_config_module("configs", version_base="1.3"):
+        for name in ("generate", "rerender"):
+            cfg = compose(name, overrides=["rig.radius=1.6", "rig.sampling=sectors", "input=a", "out=b"]
+                          if name == "rerender" else ["rig.radius=1.6", "rig.sampling=sectors"])
+            assert cfg.rig.radius == 1.6 and cfg.rig.sampling == "sectors" and cfg.rig.height is None
 
 
 @pytest.mark.parametrize("env_id", ["envs/Pick-v0", "envs/Lift-v0", "envs/Minecraft-v0"])
