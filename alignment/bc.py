@@ -17,17 +17,19 @@ from tqdm import tqdm
 
 from poseaware.runs import atomic_write
 
+from .policy_data import EMBEDDING_KEY
+
 POLICY_FORMAT = "poseaware-bc-1"
 PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 OBSERVATIONS = ("embedding", "state", "proprio")
 
 
-def observation_keys(obs: str, train_view: str) -> List[str]:
+def observation_keys(obs: str) -> List[str]:
     """The policy's low-dim inputs: proprioception, plus the object's pose (``state``, the upper bound)
-    or the training view's embedding (``embedding``); ``proprio`` alone is the lower bound."""
+    or a camera's embedding (``embedding``); ``proprio`` alone is the lower bound."""
     if obs not in OBSERVATIONS:
         raise ValueError(f"unknown policy observation {obs!r}; choose one of {', '.join(OBSERVATIONS)}")
-    extra = {"embedding": [f"{train_view}_embedding"], "state": ["object"], "proprio": []}[obs]
+    extra = {"embedding": [EMBEDDING_KEY], "state": ["object"], "proprio": []}[obs]
     return list(PROPRIO_KEYS) + extra
 
 

@@ -1,6 +1,6 @@
 """``python -m alignment.policy env=lift checkpoint=.../best.pt``: a robomimic BC policy on a frozen
-encoder's embeddings of one training camera, rolled out live from that camera, held-out cameras and the
-first-person view. ``obs=state`` and ``obs=proprio`` train the same policy without vision (upper and
+encoder's embeddings of the training camera(s) (``train_views``: each demo once per camera), rolled out
+live from a training camera, held-out cameras and the first-person view. ``obs=state`` and ``obs=proprio`` train the same policy without vision (upper and
 lower bounds). Writes ``policy.pt``, ``rollouts.json`` and ``videos/`` into ``run_dir``."""
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from poseaware.runs import atomic_write_text
 
 from .bc import load_bc, observation_keys, train_bc
 from .embed import embed_file
+from .policy_data import EMBEDDING_KEY, pool_training_views
 from .inference import load_encoder
 from .rollout import run_rollouts
 
@@ -54,23 +55,28 @@ def run_policy(cfg: DictConfig) -> Dict[str, dict]:
     run_dir = cfg.run_dir
     if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
+    train_views = list(cfg.train_views)
     with EpisodeFile(cfg.data) as f:
         settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
-        if cfg.train_view in views:
-            warn_if_training_camera_moves(f, cfg.train_view)
-    missing = [v for v in [cfg.train_view, *cfg.eval_views] if v not in views]
+        if len(train_views) == 1 and train_views[0] in views:
+            warn_if_training_camera_moves(f, train_views[0])
+        low_dim = sorted(f.low_dim_obs(f.demos[0]))
+    missing = [v for v in [*train_views, *cfg.eval_views] if v not in views]
     if missing:
         raise ValueError(f"{cfg.data} has no views {missing}; it has {views}")
-    keys = observation_keys(cfg.obs, cfg.train_view)
+    keys = observation_keys(cfg.obs)
     device, encoder, embedding_key, data = default_device(), None, None, cfg.data
     if cfg.obs == "embedding":
         if not cfg.checkpoint:
             raise ValueError("obs=embedding needs checkpoint=<alignment run>/checkpoints/best.pt")
         encoder, ckpt = load_encoder(cfg.checkpoint, device)
         check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings, keypoint_names)
-        data = os.path.join(run_dir, "bc_data.hdf5")  # raw geometry: a live policy embeds one frame at a time
-        embed_file(cfg.checkpoint, cfg.data, data, views=[cfg.train_view], geometry="raw")
-        embedding_key = keys[-1]
+        data, embedded = os.path.join(run_dir, "bc_data.hdf5"), os.path.join(run_dir, "embedded.hdf5")
+        # raw geometry: a live policy embeds one frame at a time
+        embed_file(cfg.checkpoint, cfg.data, embedded, views=train_views, geometry="raw")
+        pool_training_views(embedded, data, train_views, low_dim)
+        os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
+        embedding_key = EMBEDDING_KEY
     os.makedirs(run_dir, exist_ok=True)
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     policy_path = os.path.join(run_dir, "policy.pt")

@@ -49,7 +49,7 @@ def test_a_policy_on_embeddings_trains_with_robomimic_and_rolls_out_with_the_enc
     results = run_policy(policy_config(data, run, f"checkpoint={checkpoints['paab']}"))
     saved = json.load(open(run / "rollouts.json"))
     assert saved["rollouts"] == results and set(results) == {"cam0", "held0"}
-    assert saved["keys"][-1] == "cam0_embedding"
+    assert saved["keys"][-1] == "embedding"
     for view, r in results.items():
         assert r["episodes"] == 2 and all(s >= 1 for s in r["steps"])
         # every step's observation went through the encoder: the simulator stepped with it in the loop
@@ -60,9 +60,27 @@ def test_a_policy_on_embeddings_trains_with_robomimic_and_rolls_out_with_the_enc
         assert frame.shape == (32, 64, 3)  # the evaluation camera beside the overview camera
     assert not (run / "videos" / "cam0_rollout1.mp4").exists()  # videos=1
     with h5py.File(run / "bc_data.hdf5") as f:  # robomimic's layout, next_obs included
-        assert f["data/demo_0/obs/cam0_embedding"].shape[1] == 16
-        assert "cam0_embedding" in f["data/demo_0/next_obs"] and "object" in f["data/demo_0/next_obs"]
+        assert f["data/demo_0/obs/embedding"].shape[1] == 16
+        assert "embedding" in f["data/demo_0/next_obs"] and "object" in f["data/demo_0/next_obs"]
+        assert not [k for k in f["data/demo_0/obs"] if k.endswith("_image")]  # low-dim only
+    assert not (run / "embedded.hdf5").exists()
     assert os.path.exists(run / "policy.pt") and os.path.exists(run / "config.yaml")
+
+
+def test_a_policy_on_two_training_cameras_sees_each_demo_from_both(pick, tmp_path):
+    data, checkpoints = pick
+    run = tmp_path / "two"
+    run_policy(policy_config(data, run, f"checkpoint={checkpoints['paab']}", "train_views=[cam0,cam1]",
+                             "eval_views=[held0]", "rollouts=1", "videos=0"))
+    with EpisodeFile(data) as src, h5py.File(run / "bc_data.hdf5") as f:
+        assert len(f["data"]) == 2 * len(src.demos)
+        assert f["data/demo_0"].attrs["source"] == "demo_0 from cam0" and f["data/demo_1"].attrs["source"] == "demo_0 from cam1"
+        # the two copies share actions and proprioception; their embeddings differ, as the cameras do
+        np.testing.assert_array_equal(f["data/demo_0/actions"][()], f["data/demo_1/actions"][()])
+        assert not np.allclose(f["data/demo_0/obs/embedding"][()], f["data/demo_1/obs/embedding"][()])
+        train = {n.decode() for n in f["mask/train"][()]}
+        source_train = {n.decode() for n in src.file["mask/train"][()]}
+        assert train == {f"demo_{2 * int(d.split('_')[1]) + j}" for d in source_train for j in (0, 1)}
 
 
 def test_a_policy_without_vision_encodes_nothing(pick, tmp_path):
