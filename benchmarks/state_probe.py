@@ -13,6 +13,8 @@ embedding, whatever it is trained on. Scored on every frame, and on each demo's 
 arm has not moved yet, so proprioception cannot tell where the cube lies and only the camera can).
 ``--deploy-views`` scores the probe fitted on ``--view`` on other cameras of the same held-out demos: an
 offline stand-in for a policy trained on one camera and deployed on another (pixels must fail there).
+Several ``--view`` cameras fit one probe on all of them (each demo's frames from each), as a policy
+with several ``train_views`` is trained.
 """
 from __future__ import annotations
 
@@ -56,27 +58,40 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def probe(features: List[np.ndarray], targets: List[np.ndarray], fit_fraction: float = 0.8,
-          scored: Optional[List[np.ndarray]] = None) -> float:
+          scored: Optional[List[np.ndarray]] = None, scored_targets: Optional[List[np.ndarray]] = None) -> float:
     """Held-out R² of a ridge probe over per-demo ``features`` -> ``targets`` (split by demo). A target
     dimension that does not vary over these frames (the cube's height before it is lifted) has no R²
     and is left out. ``scored``: the held-out demos' features from another camera (same demos, same
-    frames), to score the probe where the policy would be deployed; by default ``features`` itself."""
+    frames), to score the probe where the policy would be deployed; by default ``features`` itself.
+    ``scored_targets``: their targets, where ``features`` hold several cameras' frames per demo."""
     varies = np.concatenate(targets).std(0) > 1e-4
     targets = [y[:, varies] for y in targets]
+    scored_targets = targets if scored_targets is None else [y[:, varies] for y in scored_targets]
     n_fit = int(round(fit_fraction * len(features)))
     n_tune = max(1, n_fit // 4)
     tune_x, tune_y = np.concatenate(features[n_fit - n_tune:n_fit]), np.concatenate(targets[n_fit - n_tune:n_fit])
     sub_x, sub_y = np.concatenate(features[:n_fit - n_tune]), np.concatenate(targets[:n_fit - n_tune])
     alpha = max(ALPHAS, key=lambda a: r2(tune_y, ridge_predict(ridge_fit(sub_x, sub_y, a), tune_x)))
     fit_x, fit_y = np.concatenate(features[:n_fit]), np.concatenate(targets[:n_fit])
-    test_x, test_y = np.concatenate((features if scored is None else scored)[n_fit:]), np.concatenate(targets[n_fit:])
+    test_x = np.concatenate((features if scored is None else scored)[n_fit:])
+    test_y = np.concatenate(scored_targets[n_fit:])
     return r2(test_y, ridge_predict(ridge_fit(fit_x, fit_y, alpha), test_x))
+
+
+def pooled_probe(per_view: Dict[str, List[np.ndarray]], targets: List[np.ndarray], fit_views: List[str],
+                 view: str, frames: slice = slice(None)) -> float:
+    """The probe fitted on ``fit_views`` together (each demo's ``frames`` from every one of them) and scored
+    on ``view``'s frames of the held-out demos."""
+    fit = [np.concatenate([per_view[v][i][frames] for v in fit_views]) for i in range(len(targets))]
+    return probe(fit, [np.concatenate([y[frames]] * len(fit_views)) for y in targets],
+                 scored=[x[frames] for x in per_view[view]], scored_targets=[y[frames] for y in targets])
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True)
-    p.add_argument("--view", default="cam0", help="the camera the probe is fitted on (the policy's training view)")
+    p.add_argument("--view", nargs="+", default=["cam0"],
+                   help="the camera(s) the probe is fitted on (the policy's training views; several: pooled)")
     p.add_argument("--deploy-views", nargs="*", default=[],
                    help="other cameras of the same demos to score the fitted probe on (e.g. held0 first_person)")
     p.add_argument("--encoders", nargs="+", default=[], help="label=checkpoint")
@@ -87,7 +102,7 @@ def main() -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))))
     device = torch.device("cpu")
     encoders = {label: load_encoder(path, device)[0] for label, path in (e.split("=", 1) for e in args.encoders)}
-    views = [args.view, *[v for v in args.deploy_views if v != args.view]]
+    views = [*args.view, *[v for v in args.deploy_views if v not in args.view]]
     # features[name][view]: one (T, D) array per demo
     features: Dict[str, Dict[str, List[np.ndarray]]] = {
         name: {v: [] for v in views} for name in [*encoders, "pixels 16x16"]}
@@ -116,18 +131,16 @@ def main() -> None:
             for t in args.targets:
                 targets[t].append(obs[t].reshape(len(obs[PROPRIO[0]]), -1))
     n = len(targets[args.targets[0]])
-    lines = [f"State probe: {args.data}, fitted on view {args.view}, {n} demos (fit on 80%, scored on the rest, "
+    lines = [f"State probe: {args.data}, fitted on {' + '.join(args.view)}, {n} demos (fit on 80%, scored on the rest, "
              f"from each camera listed), {datetime.date.today()}, {platform.processor() or platform.machine()}"]
     early = slice(0, args.first_frames)
     for t in args.targets:
         lines += ["", f"R² of {t}, all frames / first {args.first_frames}:", "",
-                  "| features | " + " | ".join(f"{v}{' (fit)' if v == args.view else ''}" for v in views) + " |",
+                  "| features | " + " | ".join(f"{v}{' (fit)' if v in args.view else ''}" for v in views) + " |",
                   "| --- | " + " | ".join("---" for _ in views) + " |"]
         for name, per_view in features.items():
-            fit = per_view[args.view]
-            cells = [f"{probe(fit, targets[t], scored=per_view[v]):.3f} / "
-                     f"{probe([x[early] for x in fit], [y[early] for y in targets[t]], scored=[x[early] for x in per_view[v]]):.3f}"
-                     for v in views]
+            cells = [" / ".join(f"{pooled_probe(per_view, targets[t], args.view, v, frames):.3f}"
+                                for frames in (slice(None), early)) for v in views]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
 
