@@ -9,6 +9,11 @@ the training camera itself, the held-out sector's cameras and the first-person v
 generated once into ``data/bench/<env>_bc.hdf5`` with one fixed training camera ``cam0`` (as robomimic's
 agentview: the env's ring rig with one view and no jitter), held-out cameras drawn per episode from
 the held-out sector, and the first-person view.
+``--train-views cam0 cam1 cam2 cam3`` trains each policy on several cameras instead: the same demos
+re-rendered once (``envs.rerender``, one shard per core) into ``data/bench/<env>_bc_sectors<N>.hdf5``,
+where ``cam0``..``cam<N-1>`` are drawn per demo from the training sector (the alignment data's rig), and
+the held-out and first-person cameras are as before; the ``cam0`` column then rolls out from a
+training-sector camera drawn per rollout.
 Finished runs are skipped, so the grid resumes; after every run the table is rewritten into
 ``benchmarks/bc_table.md`` and between the ``bc_table`` markers of ``benchmarks/RESULTS.md``.
 """
@@ -26,6 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alignment_table import THREADS, command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
+from envs.registry import simulator_class  # noqa: E402
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
 ROWS = ["state", "proprio", "baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
@@ -49,8 +55,8 @@ def run(args, data: str, row: str, seed: int) -> None:
     obs = row if row in ("state", "proprio") else "embedding"
     cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"obs={obs}", f"seed={seed}",
            f"run_dir={run_dir(args, row, seed)}", "overwrite=true", f"rollouts={args.rollouts}",
-           f"bc.epochs={args.bc_epochs}", f"bc.steps_per_epoch={args.bc_steps}", f"bc.batch_size={args.bc_batch}", f"eval_views=[{','.join(VIEWS)}]",
-           "hydra/job_logging=disabled"]
+           f"bc.epochs={args.bc_epochs}", f"bc.steps_per_epoch={args.bc_steps}", f"bc.batch_size={args.bc_batch}",
+           f"eval_views=[{','.join(VIEWS)}]", f"train_views=[{','.join(args.train_views)}]", "hydra/job_logging=disabled"]
     if obs == "embedding":
         checkpoint = os.path.join(args.encoders, args.env, row, f"seed{seed}", "checkpoints", "best.pt")
         if not os.path.exists(checkpoint):
@@ -63,10 +69,32 @@ def run(args, data: str, row: str, seed: int) -> None:
                        stdout=log, stderr=subprocess.STDOUT)
 
 
+def training_sector_copy(env: str, fixed: str, views: int) -> str:
+    """The fixed-camera demos re-rendered with ``views`` training cameras drawn per demo from the
+    training sector (the env's default jitter), one shard per core, then merged; made once."""
+    out = fixed.replace("_bc.hdf5", f"_bc_sectors{views}.hdf5")
+    if os.path.exists(out):
+        return out
+    default = simulator_class(env).default_rig()
+    rig = ["rig.sampling=sectors", f"rig.jitter_azimuth={default.jitter_azimuth}",
+           f"rig.jitter_elevation={default.jitter_elevation}", f"rig.jitter_radius={default.jitter_radius}"]
+    shards = os.cpu_count() or 1
+    jobs = [subprocess.Popen([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}",
+                              f"num_views={views}", *rig, f"shard={i}", f"num_shards={shards}",
+                              "hydra/job_logging=disabled"], env={**os.environ, "OMP_NUM_THREADS": "1"})
+            for i in range(shards)]
+    if any(job.wait() for job in jobs):
+        raise RuntimeError(f"re-rendering {fixed} failed; run the same command again to resume")
+    subprocess.run([sys.executable, "-m", "envs.merge", f"out={out}", f"inputs={out[:-len('.hdf5')]}.shard*.hdf5",
+                    "hydra/job_logging=disabled"], check=True)
+    return out
+
+
 def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px, BC {args.bc_epochs} epochs × {args.bc_steps} "
-             f"steps of batch {args.bc_batch}.  ",
+             f"steps of batch {args.bc_batch}; policies trained on {' + '.join(args.train_views)}"
+             f"{' (drawn per demo from the training sector)' if len(args.train_views) > 1 else ''}.  ",
              f"Machine: {os.cpu_count()} CPU cores, {THREADS}; written {datetime.date.today()}. "
              f"Success rate over {args.rollouts} seeded rollouts per camera, mean ± std over the BC seeds listed.", "",
              "| env | policy input | seeds | " + " | ".join(VIEWS) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in VIEWS) + " |"]
@@ -93,6 +121,8 @@ def main() -> None:
     p.add_argument("--bc-steps", type=int, default=100)
     p.add_argument("--bc-batch", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-views", nargs="+", default=["cam0"],
+                   help="the policies' training cameras; several: the demos re-rendered from the training sector")
     p.add_argument("--data", default="data/bench")
     p.add_argument("--encoders", default="runs/alignment_table")
     p.add_argument("--runs", default="runs/bc_table")
@@ -105,6 +135,8 @@ def main() -> None:
     if not args.table_only:
         data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"),
                         FIXED_CAMERA)
+        if len(args.train_views) > 1:
+            data = training_sector_copy(args.env, data, len(args.train_views))
         for seed in args.seeds:
             for row in args.rows:
                 run(args, data, row, seed)

@@ -52,7 +52,9 @@ def test_bc_table_reports_success_per_camera_over_seeds(tmp_path, monkeypatch):
         write_json(str(tmp_path / "lift" / "baseline" / f"seed{seed}" / "rollouts.json"),
                    {"rollouts": {"cam0": {"success_rate": rate}, "held0": {"success_rate": 0.0}}})
     args = argparse.Namespace(runs=str(tmp_path), env="lift", rows=bc_table.ROWS, episodes=10, image_size=64,
-                              bc_epochs=1, bc_steps=1, bc_batch=1, rollouts=2, table_only=True)
+                              bc_epochs=1, bc_steps=1, bc_batch=1, rollouts=2, table_only=True,
+                              train_views=["cam0", "cam1"])
+    assert "policies trained on cam0 + cam1 (drawn per demo from the training sector)" in bc_table.table(args)
     cells = row(bc_table.table(args), "baseline")
     assert cells[2:] == ["2", "75% ± 25", "0% ± 0", "–", "–"]
     assert row(bc_table.table(args), "state")[2] == "0"
