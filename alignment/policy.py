@@ -1,7 +1,8 @@
 """``python -m alignment.policy env=lift checkpoint=.../best.pt``: a robomimic BC policy on a frozen
 encoder's embeddings of the training camera(s) (``train_views``: each demo once per camera), rolled out
-live from a training camera, held-out cameras and the first-person view. ``obs=state`` and ``obs=proprio`` train the same policy without vision (upper and
-lower bounds). Writes ``policy.pt``, ``rollouts.json`` and ``videos/`` into ``run_dir``."""
+live from a training camera, held-out cameras and the first-person view. ``obs=state`` and
+``obs=proprio`` train the same policy without vision (upper and lower bounds). Writes ``policy.pt``,
+``rollouts.json`` and ``videos/`` into ``run_dir``."""
 from __future__ import annotations
 
 import json
@@ -19,8 +20,8 @@ from poseaware.runs import atomic_write_text
 
 from .bc import load_bc, observation_keys, train_bc
 from .embed import embed_file
-from .policy_data import EMBEDDING_KEY, pool_training_views
 from .inference import load_encoder
+from .policy_data import EMBEDDING_KEY, pool_training_views
 from .rollout import run_rollouts
 
 
