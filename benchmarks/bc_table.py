@@ -31,6 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alignment_table import THREADS, command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
+from envs.dataset_io import merge_files, shard_path  # noqa: E402
 from envs.registry import simulator_class  # noqa: E402
 
 VIEWS = ["cam0", "held0", "held1", "first_person"]
@@ -71,7 +72,8 @@ def run(args, data: str, row: str, seed: int) -> None:
 
 def training_sector_copy(env: str, fixed: str, views: int) -> str:
     """The fixed-camera demos re-rendered with ``views`` training cameras drawn per demo from the
-    training sector (the env's default jitter), one shard per core, then merged; made once."""
+    training sector (the env's default jitter), one shard per core, then merged (the shards removed);
+    made once."""
     out = fixed.replace("_bc.hdf5", f"_bc_sectors{views}.hdf5")
     if os.path.exists(out):
         return out
@@ -85,8 +87,10 @@ def training_sector_copy(env: str, fixed: str, views: int) -> str:
             for i in range(shards)]
     if any(job.wait() for job in jobs):
         raise RuntimeError(f"re-rendering {fixed} failed; run the same command again to resume")
-    subprocess.run([sys.executable, "-m", "envs.merge", f"out={out}", f"inputs={out[:-len('.hdf5')]}.shard*.hdf5",
-                    "hydra/job_logging=disabled"], check=True)
+    parts = [shard_path(out, i, shards) for i in range(shards)]
+    merge_files(parts, out)
+    for part in parts:  # the merged file holds every demo
+        os.remove(part)
     return out
 
 

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 from envs import dataset_io
-from envs.dataset_io import EpisodeFile, DatasetFormatError
-from envs.dataset_io import shard_path
+from envs.dataset_io import DatasetFormatError, EpisodeFile, shard_path
 from envs.generate import generate_dataset
 
 SMALL = dict(env="pick", image_size=32, num_views=2, first_person=True, num_workers=1, progress=False)
