@@ -3,7 +3,7 @@ whole trajectories (validation, test, embedding) and seeded training batches of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -61,6 +61,8 @@ class ViewFrames(NamedTuple):
 
 # demo -> view -> frames
 Frames = Dict[str, Dict[str, ViewFrames]]
+# demo -> (T, d) low-dim targets
+States = Dict[str, np.ndarray]
 
 
 def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: bool, masks: bool = False,
@@ -129,28 +131,50 @@ class Trajectories(Dataset):
             return self.demos[index], read_trajectory(f, self.demos[index], self.views, self.keypoints, self.masks)
 
 
+def load_states(path: str, split: str, keys: Sequence[str]) -> States:
+    """Each demo of ``split``: its low-dim observations ``keys`` (e.g. ``cube_pos``), concatenated per
+    frame into ``(T, d)`` float32; the privileged targets of ``loss.state_keys``."""
+    with EpisodeFile(path) as f:
+        states = {}
+        for demo in f.split(split):
+            available = f.low_dim_obs(demo)
+            missing = [k for k in keys if k not in available]
+            if missing:
+                raise ValueError(f"loss.state_keys {missing} are not low-dim observations of {path!r} "
+                                 f"(data/{demo}/obs has {sorted(available)}); choose among those")
+            states[demo] = np.concatenate([available[k].reshape(len(available[k]), -1) for k in keys],
+                                          axis=1).astype(np.float32)
+    return states
+
+
 class ViewBatches(Dataset):
     """``steps`` training batches per epoch (see ``sample_views``), each drawn from a generator seeded by
-    (seed, rank, epoch, step), so a run is reproducible and a resumed epoch sees the same batches."""
+    (seed, rank, epoch, step), so a run is reproducible and a resumed epoch sees the same batches.
+    With ``states``, a batch also holds each time step's low-dim targets (``"states"``, ``(B, d)``)."""
 
     def __init__(self, frames: Frames, views: Sequence[str], views_per_batch: int, batch_frames: int, steps: int,
-                 seed: int, rank: int = 0, episodes_per_batch: int = 1, shared_times: bool = False) -> None:
+                 seed: int, rank: int = 0, episodes_per_batch: int = 1, shared_times: bool = False,
+                 states: Optional[States] = None) -> None:
         if views_per_batch < 2:
             raise ValueError(f"train.views_per_batch must be >= 2 (positives come from other views), "
                              f"got {views_per_batch}")
         self.frames, self.views, self.batch_frames, self.steps = frames, list(views), batch_frames, steps
         self.views_per_batch = min(views_per_batch, len(self.views))
         self.seed, self.rank, self.epoch = seed, rank, 0
-        self.episodes_per_batch, self.shared_times = episodes_per_batch, shared_times
+        self.episodes_per_batch, self.shared_times, self.states = episodes_per_batch, shared_times, states
 
     def __len__(self) -> int:
         return self.steps
 
     def __getitem__(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, self.rank, self.epoch, step])
-        views, times, episodes = sample_views(self.frames, self.views, self.views_per_batch, self.batch_frames,
-                                              rng, self.episodes_per_batch, self.shared_times)
-        return {"views": views, "times": times, "episodes": episodes, "augment_seed": int(rng.integers(2**31))}
+        sample = sample_views(self.frames, self.views, self.views_per_batch, self.batch_frames, rng,
+                              self.episodes_per_batch, self.shared_times)
+        batch = {"views": sample.views, "times": sample.times, "episodes": sample.episodes,
+                 "augment_seed": int(rng.integers(2**31))}
+        if self.states is not None:
+            batch["states"] = np.stack([self.states[d][t] for d, t in zip(sample.demos, sample.times)])
+        return batch
 
 
 def image_size_of(path: str) -> int:
@@ -216,13 +240,21 @@ def augment(frames: ViewFrames, generator: torch.Generator, min_scale: float = 0
     return ViewFrames(images, keypoints, crop(masks), crop(foreground))
 
 
+class ViewSample(NamedTuple):
+    """A training batch: the chosen views' frames (demo after demo), and per time step its index in its
+    demo, its demo's index in the batch and its demo's name."""
+    views: List[ViewFrames]
+    times: np.ndarray
+    episodes: np.ndarray
+    demos: List[str]
+
+
 def sample_views(frames: Frames, views: Sequence[str], count: int, batch: int, rng: np.random.Generator,
-                 episodes: int = 1, shared_times: bool = False) -> Tuple[List[ViewFrames], np.ndarray, np.ndarray]:
+                 episodes: int = 1, shared_times: bool = False) -> ViewSample:
     """A training batch: ``episodes`` different demos and ``count`` different training views; in each
     demo, the same ``batch`` distinct time steps in every view. ``shared_times`` uses the same steps in
     every demo too, so the other demos' frames at the same phase of the task are negatives: only where
-    the object lies (and the arm's path to it) tells them apart. Returns the views (their frames demo
-    after demo), the time steps and each step's episode index in the batch."""
+    the object lies (and the arm's path to it) tells them apart."""
     if episodes > len(frames):
         raise ValueError(f"train.episodes_per_batch={episodes} but the training split holds {len(frames)} demos")
     names = list(frames)
@@ -238,4 +270,4 @@ def sample_views(frames: Frames, views: Sequence[str], count: int, batch: int, r
                             zip(*(frames[demo][v].at(t) for demo, t in zip(demos, picks)))))
                for v in chosen]
     ids = np.concatenate([np.full(len(t), i) for i, t in enumerate(picks)])
-    return stacked, np.concatenate(picks), ids
+    return ViewSample(stacked, np.concatenate(picks), ids, [demos[i] for i in ids])

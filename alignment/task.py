@@ -19,12 +19,14 @@ from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.inputs import default_device
 from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
 
-from .data import Trajectories, ViewBatches, ViewSplit, augment, image_size_of, load_frames, split_views, to_model_input
+from .data import (Trajectories, ViewBatches, ViewSplit, augment, image_size_of, load_frames, load_states, split_views,
+                   to_model_input)
 from .inference import embed_views, evaluate, format_table, load_encoder
 from .losses import tcn_loss
 from .metrics import mean_scores, score_trajectory
 from .plots import plot_alignment
 from .references import reference_scores
+from .state_head import StateHead, state_statistics
 
 MONITOR = "valid/seen/alignment_error"
 
@@ -47,6 +49,8 @@ class AlignmentTask(PoseAwareTask):
         self.views = views
         self.img_size = data_info["image_size"]
         self.augment_background = float(cfg.method.get("augment_background", 0.0))
+        state = data_info.get("state")
+        self.state_head = None if state is None else StateHead(encoder.embed_dim, state["mean"], state["std"])
         self._valid: List[Dict[str, float]] = []
 
     def training_step(self, batch: dict, index: int) -> torch.Tensor:
@@ -64,6 +68,10 @@ class AlignmentTask(PoseAwareTask):
         loss = tcn_loss(cfg.loss.name, emb, t, cfg.loss.window, cfg.loss.margin, cfg.loss.temperature,
                         cfg.loss.near_positives, cfg.loss.center_views,
                         torch.as_tensor(batch["episodes"], device=self.device))
+        if self.state_head is not None:
+            state_loss = self.state_head.loss(emb, torch.as_tensor(batch["states"], device=self.device))
+            self.log("train/state_loss", state_loss, on_step=True, on_epoch=False)
+            loss = loss + cfg.loss.state_weight * state_loss
         return self.total_loss(loss, out.aux_loss)
 
     def on_train_epoch_start(self) -> None:
@@ -83,7 +91,7 @@ class AlignmentTask(PoseAwareTask):
     def configure_optimizers(self):
         cfg = self.cfg
         opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optim.name]
-        optimizer = opt_cls(self.model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        optimizer = opt_cls(self.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         total = cfg.train.epochs * cfg.train.steps_per_epoch
         warmup = max(1, int(cfg.optim.warmup_fraction * total))
 
@@ -146,10 +154,13 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     img_size = cfg.model.img_size or image_size_of(path)
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
     augment_background = float(cfg.method.get("augment_background", 0.0)) > 0
-    # Every split is checked (views, keypoints, masks, non-empty) before anything is trained or written.
+    # Every split is checked (views, keypoints, masks, non-empty; the train split's state keys) before
+    # anything is trained or written.
     read = dict(keypoints=needs_kp, masks=encoder.needs_masks_at_inference)
     valid = Trajectories(path, "valid", views.train + views.test, **read)
     Trajectories(path, "test", views.train + views.test, **read)
+    state_keys = list(cfg.loss.get("state_keys") or [])
+    states = load_states(path, "train", state_keys) if state_keys else None
     config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
                              cfg.overwrite, rank)
@@ -157,9 +168,11 @@ def train(cfg: DictConfig) -> Dict[str, float]:
                                       masks=encoder.needs_masks_at_inference, foreground=augment_background),
                           views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
                           cfg.train.steps_per_epoch, cfg.seed, rank, cfg.train.episodes_per_batch,
-                          cfg.train.shared_times)
+                          cfg.train.shared_times, states)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
                  "train_views": views.train, "test_views": views.test}
+    if states is not None:
+        data_info["state"] = {"keys": state_keys, **state_statistics(states)}
     task = AlignmentTask(cfg, encoder, views, data_info)
     history = fit(task, EngineConfig(run_dir=cfg.run_dir, epochs=cfg.train.epochs, monitor=MONITOR, mode="min",
                                      patience=cfg.train.patience, resume=resume, grad_clip=cfg.optim.grad_clip),

@@ -76,11 +76,13 @@ def test_a_batch_of_several_episodes_keeps_each_demo_s_views_in_step():
         values = (d * 100 + np.arange(20 + d)).astype(np.uint8)
         return ViewFrames(np.broadcast_to(values[:, None, None, None], (20 + d, 2, 2, 3)))
     frames = {f"demo_{d}": {v: demo(d) for v in ("cam0", "cam1", "cam2")} for d in range(2)}
-    views, times, episodes = sample_views(frames, ["cam0", "cam1", "cam2"], 2, 6, np.random.default_rng(0), episodes=2)
+    views, times, episodes, demos = sample_views(frames, ["cam0", "cam1", "cam2"], 2, 6, np.random.default_rng(0),
+                                                episodes=2)
     assert len(views) == 2 and len(times) == len(episodes) == 12
     pixel = views[0].images[:, 0, 0, 0].astype(int)
     demo_of = {e: set(pixel[episodes == e] // 100) for e in (0, 1)}
     assert demo_of[0] | demo_of[1] == {0, 1} and len(demo_of[0]) == len(demo_of[1]) == 1
+    assert [f"demo_{p // 100}" for p in pixel] == demos  # each step's demo is named
     for v in views:
         np.testing.assert_array_equal(v.images[:, 0, 0, 0] % 100, times)
         np.testing.assert_array_equal(v.images[:, 0, 0, 0], views[0].images[:, 0, 0, 0])
@@ -91,9 +93,9 @@ def test_a_batch_of_several_episodes_keeps_each_demo_s_views_in_step():
 def test_shared_times_take_the_same_steps_in_every_demo_of_a_batch():
     frames = {f"demo_{d}": {v: ViewFrames(np.zeros((30 + 5 * d, 2, 2, 3), np.uint8)) for v in ("cam0", "cam1")}
               for d in range(3)}
-    _, times, episodes = sample_views(frames, ["cam0", "cam1"], 2, 8, np.random.default_rng(1), episodes=3,
-                                      shared_times=True)
+    _, times, episodes, _ = sample_views(frames, ["cam0", "cam1"], 2, 8, np.random.default_rng(1), episodes=3,
+                                         shared_times=True)
     per_demo = [times[episodes == e] for e in range(3)]
     assert all(np.array_equal(t, per_demo[0]) for t in per_demo) and per_demo[0].max() < 30
-    _, times, episodes = sample_views(frames, ["cam0", "cam1"], 2, 8, np.random.default_rng(1), episodes=3)
+    _, times, episodes, _ = sample_views(frames, ["cam0", "cam1"], 2, 8, np.random.default_rng(1), episodes=3)
     assert not all(np.array_equal(times[episodes == e], times[episodes == 0]) for e in range(3))

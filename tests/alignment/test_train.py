@@ -16,7 +16,7 @@ from alignment.embed import embed_file
 from alignment.evaluate import evaluate_checkpoint
 from alignment.inference import embed_video, load_encoder
 from alignment.metrics import alignment_error, score_trajectories, to_geometry
-from alignment.task import train
+from alignment.task import AlignmentTask, train
 from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
 
@@ -179,6 +179,28 @@ def test_resume_refuses_another_config_before_writing(data, tmp_path):
     with pytest.raises(ValueError, match=r"method.name: checkpoint 'paat', asked 'paab'"):
         train(config(data, run, "method=paab", "resume=true"))
     assert open(os.path.join(run, "config.yaml")).read() == saved
+
+
+def test_a_state_readout_trains_beside_the_loss_and_is_not_deployed(data, tmp_path):
+    run = str(tmp_path / "state")
+    with pytest.raises(ValueError, match=r"loss.state_keys \['cube_pos'\].*has \[.*'object'"):
+        train(config(data, run, "method=baseline", "loss.state_keys=[cube_pos]"))
+    assert not os.path.exists(run)  # refused before anything is written
+    train(config(data, run, "method=baseline", "loss.state_keys=[object,robot0_eef_pos]"))
+    ckpt = torch.load(os.path.join(run, "checkpoints", "last.pt"), weights_only=True)
+    assert ckpt["data"]["state"]["keys"] == ["object", "robot0_eef_pos"] and len(ckpt["data"]["state"]["mean"]) == 10
+    assert ckpt["state_dict"]["state_head.linear.weight"].shape == (10, 16)
+    deployed, _ = load_encoder(os.path.join(run, "checkpoints", "best.pt"), torch.device("cpu"))
+    assert not any("state" in k for k in deployed.state_dict())
+    task = AlignmentTask(config(data, run), deployed, None, ckpt["data"])
+    optimised = {id(p) for group in task.configure_optimizers()["optimizer"].param_groups for p in group["params"]}
+    assert {id(p) for p in task.state_head.parameters()} <= optimised
+    baseline = str(tmp_path / "baseline")
+    train(config(data, baseline, "method=baseline"))
+    trained, plain = (load_encoder(os.path.join(r, "checkpoints", "best.pt"), torch.device("cpu"))[0]
+                      for r in (run, baseline))
+    # Same seed and batches: only the head's gradient makes the encoders differ.
+    assert not torch.equal(trained.head.weight, plain.head.weight)
 
 
 def test_an_option_the_encoder_does_not_take_is_named(data, tmp_path):
