@@ -91,7 +91,10 @@ class AlignmentTask(PoseAwareTask):
     def configure_optimizers(self):
         cfg = self.cfg
         opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[cfg.optim.name]
-        optimizer = opt_cls(self.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        groups = [{"params": list(self.model.parameters())}]
+        if self.state_head is not None:  # a linear read of standardised features wants a probe's rate
+            groups.append({"params": list(self.state_head.parameters()), "lr": cfg.loss.state_lr})
+        optimizer = opt_cls(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         total = cfg.train.epochs * cfg.train.steps_per_epoch
         warmup = max(1, int(cfg.optim.warmup_fraction * total))
 
