@@ -49,18 +49,12 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
     return out
 
 
-def _is_off(value: Any) -> bool:
-    return value is None or value is False or (isinstance(value, (list, tuple, dict)) and not value)
-
-
 def config_differences(saved: Mapping[str, Any], asked: Mapping[str, Any],
                        allowed: Iterable[str] = RESUMABLE_CHANGES) -> Dict[str, Tuple[Any, Any]]:
-    """Dotted keys whose values differ between two configs, except those a resumed run may change. An
-    option the saved config lacks (added to the project after the run began) is no difference while it
-    is asked at an off value (None, false, empty), which is how the run was trained."""
+    """Dotted keys whose values differ between two configs, except those a resumed run may change."""
     a, b = flatten(saved), flatten(asked)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
-            if a.get(k) != b.get(k) and k not in allowed and not (k not in a and _is_off(b[k]))}
+            if a.get(k) != b.get(k) and k not in allowed}
 
 
 def prepare_run_dir(run_dir: str, config: Mapping[str, Any], config_yaml: str, resume: bool,
