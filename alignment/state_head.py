@@ -32,7 +32,8 @@ class StateHead(nn.Module):
     probes of self-supervised encoders do: the raw embedding varies by ~0.02 per dimension around a
     per-camera offset twenty times larger, so a plain linear layer would need weights of ~50 to read a
     unit-variance state, far beyond what the encoder's learning rate moves in a run (measured: the head
-    then learned nothing, train MSE ~1). Still a linear (affine) read of the raw embedding at inference."""
+    then learned nothing, train MSE ~1). With its running statistics (eval mode) the standardisation is a
+    fixed affine map, so the head stays a linear read of the raw embedding."""
 
     def __init__(self, embed_dim: int, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
