@@ -169,20 +169,22 @@ def table(args) -> str:
     return "\n".join(lines)
 
 
+def _write_atomically(path: str, text: str) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"  # per process: two grids may rewrite RESULTS.md at once
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def write_table(text: str, args) -> None:
-    with open(args.out, "w") as f:
-        f.write(text + "\n")
+    _write_atomically(args.out, text + "\n")
     START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
     if os.path.exists(args.results):
         with open(args.results) as f:
             results = f.read()
         if START in results and END in results:
             head, rest = results.split(START, 1)
-            results = head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1]
-            tmp = args.results + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(results)
-            os.replace(tmp, args.results)
+            _write_atomically(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
 
 
 def main() -> None:
