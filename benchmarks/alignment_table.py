@@ -28,6 +28,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from envs.dataset_io import EpisodeFile
+from poseaware.runs import atomic_write_text  # a unique temp file: two grids may rewrite RESULTS.md at once
 
 ENVS = ["pick", "lift", "minecraft", "can"]
 METHODS = ["baseline", "paab", "paat", "paab+paat", "paab_mask", "baseline_bg"]
@@ -169,22 +170,15 @@ def table(args) -> str:
     return "\n".join(lines)
 
 
-def _write_atomically(path: str, text: str) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"  # per process: two grids may rewrite RESULTS.md at once
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_table(text: str, args) -> None:
-    _write_atomically(args.out, text + "\n")
+    atomic_write_text(args.out, text + "\n")
     START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
     if os.path.exists(args.results):
         with open(args.results) as f:
             results = f.read()
         if START in results and END in results:
             head, rest = results.split(START, 1)
-            _write_atomically(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
+            atomic_write_text(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
 
 
 def main() -> None:
