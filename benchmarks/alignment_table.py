@@ -113,9 +113,7 @@ def commands(args, script: str = __file__) -> List[str]:
     launched = f"python benchmarks/{os.path.basename(script)} {' '.join(sys.argv[1:])}"
     if not getattr(args, "table_only", False) and launched not in seen:
         seen.append(launched)
-        with open(path + ".tmp", "w") as f:
-            f.write("\n".join(seen) + "\n")
-        os.replace(path + ".tmp", path)
+        atomic_write_text(path, "\n".join(seen) + "\n")
     return seen
 
 
