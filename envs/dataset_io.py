@@ -347,6 +347,7 @@ class EpisodeWriter:
         """Copy a finished demo group from another episode file, under its own name."""
         name = source.name.rsplit("/", 1)[-1]
         source.file.copy(source, self._file["data"], name=name)
+        link_next_obs(self._file["data"][name])  # copied links still name the source's paths
         self.done.add(demo_index(name))
 
     def add(self, index: int, episode: Episode) -> None:
@@ -381,10 +382,31 @@ class EpisodeWriter:
                 obs.create_dataset(key, data=value, chunks=(1,) + value.shape[1:], compression=self.compression)
             else:
                 obs.create_dataset(key, data=value)
-        if ep.next_obs:
-            next_obs = group.create_group("next_obs")
-            for key, value in ep.next_obs.items():
-                next_obs.create_dataset(key, data=value)
+        next_obs = group.create_group("next_obs")
+        for key, value in ep.next_obs.items():
+            next_obs.create_dataset(key, data=value)
+        link_next_obs(group)
+
+
+def link_next_obs(demo: h5py.Group) -> None:
+    """robomimic's ``next_obs/<key>`` for every per-frame array of ``obs/`` (images, masks) that ``next_obs``
+    lacks, as an HDF5 virtual dataset over ``obs/<key>`` shifted by one step: no pixel is stored twice.
+    ``next_obs[t] = obs[t + 1]``, and the last step repeats ``obs[T - 1]`` (no frame is rendered after the
+    final action; its ``done`` is 1, so offline RL masks it), as the low-dim keys do. Existing links are
+    rebuilt, since a link names its source by path and a copied or renamed demo has a new one."""
+    obs, next_obs = demo["obs"], demo.require_group("next_obs")
+    for key in list(next_obs):
+        if next_obs[key].is_virtual:
+            del next_obs[key]
+    for key, source in obs.items():
+        if key in next_obs or source.ndim < 3 or len(source) == 0:
+            continue
+        steps = len(source)
+        layout = h5py.VirtualLayout(shape=source.shape, dtype=source.dtype)
+        whole = h5py.VirtualSource(".", source.name, shape=source.shape)  # "." is this same file
+        layout[: steps - 1] = whole[1:]
+        layout[steps - 1] = whole[steps - 1]
+        next_obs.create_virtual_dataset(key, layout)
 
 
 def _unsharded(settings: dict) -> dict:
