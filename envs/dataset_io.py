@@ -206,15 +206,22 @@ def temp_path_for(path: str) -> str:
     return tmp
 
 
+def temp_dir_for(path: str) -> str:
+    """A new, unique temp folder beside ``path``, named like ``temp_path_for``'s files (for outputs that are folders)."""
+    return tempfile.mkdtemp(dir=os.path.dirname(path) or ".", prefix=f".{os.path.basename(path)}.{os.getpid()}.",
+                            suffix=".tmp")
+
+
 def remove_stale_temps(path: str) -> List[str]:
-    """Delete temp files of ``path`` left by writers that no longer run (a hard kill); returns them."""
+    """Delete temp files and folders of ``path`` left by writers that no longer run (a hard kill); returns them."""
     folder, name = os.path.dirname(path) or ".", os.path.basename(path)
     pattern = re.compile(rf"^\.{re.escape(name)}\.(\d+)\..*\.tmp$")
     removed = []
     for entry in os.listdir(folder):
         match = pattern.match(entry)
         if match and not _process_alive(int(match.group(1))):
-            os.remove(os.path.join(folder, entry))
+            stale = os.path.join(folder, entry)
+            shutil.rmtree(stale) if os.path.isdir(stale) else os.remove(stale)  # temp folders too
             removed.append(entry)
     return removed
 
@@ -235,6 +242,22 @@ def land(tmp: str, path: str) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
+
+
+def land_dir(tmp: str, path: str) -> None:
+    """Put a finished temp folder at ``path`` by renames, replacing what is there: the old output is moved aside
+    (under a temp name ``remove_stale_temps`` knows) before the new one moves in, so ``path`` never holds a
+    half-written folder."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp made it private
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    old = f"{os.path.join(os.path.dirname(path) or '.', '.' + os.path.basename(path))}.{os.getpid()}.replaced.tmp"
+    os.rename(path, old)
+    os.rename(tmp, path)
+    shutil.rmtree(old) if os.path.isdir(old) and not os.path.islink(old) else os.remove(old)
 
 
 def settings_differences(existing: dict, asked: dict) -> str:
