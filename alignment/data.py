@@ -2,8 +2,9 @@
 whole trajectories (validation, test, embedding) and seeded training batches of frame pairs."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from envs.cameras import is_heldout_view
-from envs.dataset_io import EpisodeFile
+from envs.dataset_io import SPLITS, EpisodeFile
 from poseaware.inputs import normalize_images
 
 FIRST_PERSON = "first_person"
@@ -177,11 +178,45 @@ class ViewBatches(Dataset):
         return batch
 
 
+def camera_views(f: EpisodeFile) -> List[str]:
+    """The file's camera views; a file without demos or without images is refused, naming the fix."""
+    if not f.demos:
+        raise ValueError(f"{f.path!r} holds no demos; generate episodes into it with `python -m envs.generate`")
+    if not f.views:
+        raise ValueError(f"{f.path!r} holds no camera images (data/<demo>/obs/<view>_image): it is in robomimic's "
+                         f"raw layout (states and actions only); render camera views into a copy with "
+                         f"`python -m envs.rerender input={f.path} out=<new file>` and use that")
+    return f.views
+
+
 def image_size_of(path: str) -> int:
     with EpisodeFile(path) as f:
-        if not f.demos or not f.views:
-            raise ValueError(f"{path!r} holds no demos with images")
-        return int(f.view_obs(f.demos[0], f.views[0], "image", 0).shape[0])
+        return int(f.view_obs(f.demos[0], camera_views(f)[0], "image", 0).shape[0])
+
+
+def data_fingerprint(path: str) -> Dict[str, Any]:
+    """What identifies a dataset file's contents, cheaply (no video is read whole): its generation settings,
+    demos, frames, splits, views and image size, and a hash of every demo's name, length and actions, each
+    view's first frame, and the split lists. A resumed run refuses data whose fingerprint changed."""
+    with EpisodeFile(path) as f:
+        views = camera_views(f)
+        digest, frames = hashlib.sha256(), 0
+        for demo in f.demos:
+            length = f.num_samples(demo)
+            frames += length
+            digest.update(f"{demo}:{length}".encode())
+            actions = f.array(demo, "actions")
+            digest.update(np.ascontiguousarray(actions).tobytes())
+            for view in views:
+                if f.has_view_obs(demo, view, "image"):
+                    digest.update(np.ascontiguousarray(f.view_obs(demo, view, "image", 0)).tobytes())
+        splits = {name: f.split(name) for name in SPLITS}
+        for name, demos in splits.items():
+            digest.update(f"{name}:{','.join(demos)}".encode())
+        return {"settings": f.settings, "demos": len(f.demos), "frames": frames,
+                "splits": {name: len(demos) for name, demos in splits.items()}, "views": views,
+                "image_size": int(f.view_obs(f.demos[0], views[0], "image", 0).shape[0]),
+                "content": digest.hexdigest()[:16]}
 
 
 def to_model_input(frames: ViewFrames, size: int, device: torch.device) -> ViewFrames:

@@ -11,23 +11,36 @@ each frame L2-normalised (``alignment.metrics``). It needs the whole video, so a
 live frame at a time should be trained on ``geometry=raw``, the encoder's output for that frame alone.
 """
 import os
+from typing import Optional, Sequence
 
 import hydra
 from omegaconf import DictConfig
 from tqdm import tqdm
 
 from envs.dataset_io import EpisodeFile, ObservationWriter, obs_key
+from envs.output_lock import exclusive_output
 from poseaware.inputs import default_device
+from poseaware.runs import check_output
 
 from .data import ViewFrames, image_size_of
-from .inference import embed_video, load_encoder, warn_if_resized
+from .inference import check_encoder_fits, embed_video, load_encoder
 from .metrics import GEOMETRIES, to_geometry
 
 
-def embed_file(checkpoint: str, input: str, out: str, views=None, geometry: str = "centred",
-               progress: bool = True) -> int:
+def embed_file(checkpoint: str, input: str, out: str, views: Optional[Sequence[str]] = None,
+               geometry: str = "centred", progress: bool = True, overwrite: bool = False) -> int:
+    """Write every demo's embeddings of ``views`` into a copy of ``input`` at ``out``; returns how many
+    arrays were written. An existing ``out`` is replaced only with ``overwrite``; ``out`` is locked for the
+    whole run, so a second writer is refused at once."""
     if geometry not in GEOMETRIES:
         raise ValueError(f"unknown geometry {geometry!r}; choose one of {', '.join(GEOMETRIES)}")
+    with exclusive_output(out):
+        check_output(out, overwrite)  # inside the lock: a run that just finished has landed its file
+        return _embed(checkpoint, input, out, views, geometry, progress)
+
+
+def _embed(checkpoint: str, input: str, out: str, views: Optional[Sequence[str]], geometry: str,
+           progress: bool) -> int:
     device = default_device()
     encoder, ckpt = load_encoder(checkpoint, device)
     needs_kp, needs_mask = encoder.needs_keypoints_at_inference, encoder.needs_masks_at_inference
@@ -37,13 +50,13 @@ def embed_file(checkpoint: str, input: str, out: str, views=None, geometry: str 
         missing = [v for v in views if v not in src.views]
         if missing:
             raise ValueError(f"{input!r} has no images for views {missing}; it has {src.views}")
+        check_encoder_fits(checkpoint, ckpt, input, image_size_of(input), src.keypoint_names, resize=True)
         lacking = [v for v in views if needs_kp and not src.has_keypoints(v)]
         if lacking:
             raise ValueError(f"PAAB embeddings need keypoints, but {input!r} has none for {lacking}")
         lacking = [v for v in views if needs_mask and not all(src.has_view_obs(d, v, "robot_mask") for d in src.demos)]
         if lacking:
             raise ValueError(f"PAAB with mask tokens needs robot masks, but {input!r} has none for {lacking}")
-        warn_if_resized(checkpoint, ckpt, input, image_size_of(input))
         made_by = {"checkpoint": os.path.abspath(checkpoint), "method": ckpt["config"]["method"]["name"],
                    "image_size": ckpt["data"]["image_size"], "views": views, "geometry": geometry}
         with ObservationWriter(input, out, {"embedding": made_by}) as dst:
@@ -60,7 +73,7 @@ def embed_file(checkpoint: str, input: str, out: str, views=None, geometry: str 
 
 @hydra.main(config_path="pkg://configs", config_name="embed", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    n = embed_file(cfg.checkpoint, cfg.input, cfg.out, cfg.views, cfg.geometry)
+    n = embed_file(cfg.checkpoint, cfg.input, cfg.out, cfg.views, cfg.geometry, overwrite=cfg.overwrite)
     print(f"wrote {n} embedding arrays to {cfg.out}")
 
 

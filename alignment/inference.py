@@ -6,7 +6,7 @@ imports training code.
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,12 +18,24 @@ from .data import Frames, ViewFrames, to_model_input
 from .metrics import GROUPS, score_trajectories
 
 
-def warn_if_resized(checkpoint: str, ckpt: dict, data: str, data_size: int) -> None:
-    """Frames of another size are resized to the encoder's; say so, since it changes what it sees."""
-    trained = ckpt["data"]["image_size"]
-    if data_size != trained:
-        warnings.warn(f"{checkpoint} was trained on {trained} px images, {data} holds {data_size} px: frames are "
-                      f"resized to {trained} px", stacklevel=2)
+def check_encoder_fits(checkpoint: str, ckpt: dict, data: str, image_size: int, keypoint_names: Sequence[str],
+                       resize: bool = False) -> None:
+    """Refuse an encoder made for another env's data (other keypoints: a PAAB encoder would read the wrong
+    joints); frames of another size are resized with a warning when ``resize``, else refused (a live policy
+    renders at the data's size, so its encoder must have been trained at that size)."""
+    trained = ckpt["data"]
+    if keypoint_names and list(trained["keypoint_names"]) != list(keypoint_names):
+        raise ValueError(f"{checkpoint} was trained with keypoints {trained['keypoint_names']}, but {data} has "
+                         f"{list(keypoint_names)}: it belongs to another env; use an encoder trained on this env")
+    if image_size == trained["image_size"]:
+        return
+    if not resize:
+        raise ValueError(f"{checkpoint} was trained on {trained['image_size']} px frames, but {data} (and the live "
+                         f"env) render {image_size} px; train the encoder on this data or generate the "
+                         f"demos at {trained['image_size']} px")
+    # Resizing changes what the encoder sees, so say so.
+    warnings.warn(f"{checkpoint} was trained on {trained['image_size']} px images, {data} holds {image_size} px: "
+                  f"frames are resized to {trained['image_size']} px", stacklevel=2)
 
 
 def load_encoder(checkpoint: str, device: torch.device) -> Tuple[PoseAwareEncoder, dict]:

@@ -2,6 +2,7 @@
 (plus PAAT's auxiliary loss), validated by alignment error, and ``train(cfg)`` that runs it."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -13,14 +14,15 @@ from torch.utils.data import DataLoader
 
 from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset, generation_settings
+from envs.output_lock import exclusive_output
 from poseaware import PoseAwareEncoder, needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
 from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.inputs import default_device
 from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
 
-from .data import (Trajectories, ViewBatches, ViewSplit, augment, image_size_of, load_frames, load_states, split_views,
-                   to_model_input)
+from .data import (Trajectories, ViewBatches, ViewSplit, augment, camera_views, data_fingerprint, image_size_of,
+                   load_frames, load_states, split_views, to_model_input)
 from .inference import embed_views, evaluate, format_table, load_encoder
 from .losses import tcn_loss
 from .metrics import mean_scores, score_trajectory
@@ -142,12 +144,18 @@ def ensure_dataset(cfg: DictConfig, rank: int) -> str:
 
 
 def train(cfg: DictConfig) -> Dict[str, float]:
-    """Train, validate every epoch, keep the best checkpoint, score the test split; returns test metrics."""
+    """Train, validate every epoch, keep the best checkpoint, score the test split; returns test metrics.
+    The run directory is locked for the whole run (rank 0 holds it): a second run into it is refused."""
     rank, _ = distributed()
+    with exclusive_output(cfg.run_dir, "run_dir") if rank == 0 else contextlib.nullcontext():
+        return _train(cfg, rank)
+
+
+def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
     seed_everything(cfg.seed)
     path = ensure_dataset(cfg, rank)
     with EpisodeFile(path) as f:
-        all_views, keypoint_names = f.views, f.keypoint_names
+        all_views, keypoint_names = camera_views(f), f.keypoint_names
     views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)
     if cfg.train.episodes_per_batch == 1 and cfg.train.batch_frames < 2 * cfg.loss.window + 2:
         raise ValueError(f"train.batch_frames={cfg.train.batch_frames} leaves no negatives beyond the window "
@@ -164,16 +172,17 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     Trajectories(path, "test", views.train + views.test, **read)
     state_keys = list(cfg.loss.get("state_keys") or [])
     states = load_states(path, "train", state_keys) if state_keys else None
+    fingerprint = data_fingerprint(path)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
-                             cfg.overwrite, rank)
+                             cfg.overwrite, rank, data=fingerprint)
     batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp,
                                       masks=encoder.needs_masks_at_inference, foreground=augment_background),
                           views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
                           cfg.train.steps_per_epoch, cfg.seed, rank, cfg.train.episodes_per_batch,
                           cfg.train.shared_times, states)
     data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
-                 "train_views": views.train, "test_views": views.test}
+                 "train_views": views.train, "test_views": views.test, "fingerprint": fingerprint}
     if states is not None:
         data_info["state"] = {"keys": state_keys, **state_statistics(states)}
     task = AlignmentTask(cfg, encoder, views, data_info)

@@ -17,6 +17,7 @@ from .attention import PoseAwareAttentionBlock
 from .auxiliary import PatchKeypointClassifier
 from .methods import check_method, deployed_method, uses_paab, uses_paat
 from .pose_maps import dilate_token_mask, mask_token_map, patch_grid, pose_maps
+from .runs import load_matching, load_tensors
 
 PAAB_TOKENS = ("keypoints", "mask")
 
@@ -128,14 +129,14 @@ class PoseAwareEncoder(nn.Module):
             self.load_backbone(pretrained_path)
 
     def load_backbone(self, path: str) -> None:
-        """Initialise the DeiT backbone from a local timm/DeiT checkpoint; nothing is downloaded."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"pretrained weights not found at {path!r}; give a local .pth path") from None
-        state = state.get("model", state)
-        state = checkpoint_filter_fn(state, self.vit)
-        self.vit.load_state_dict(state, strict=False)
+        """Initialise the DeiT backbone from a local timm/DeiT checkpoint; nothing is downloaded. Prints how
+        many of the backbone's tensors loaded; weights that match too few of them are refused."""
+        state = load_tensors(path, "pretrained weights", "give a local timm/DeiT state dict saved with torch.save")
+        state = state.get("model", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict) or not state:
+            raise ValueError(f"{path} holds no state dict of tensors; give a local timm/DeiT checkpoint")
+        state = checkpoint_filter_fn(state, self.vit)  # resamples position embeddings (and patches) to this size
+        load_matching(self.vit, state, path, self.vit.state_dict())
 
     def _check_inputs(self, images: torch.Tensor, keypoints: Optional[torch.Tensor], need_keypoints: bool,
                       masks: Optional[torch.Tensor], need_masks: bool) -> None:

@@ -2,21 +2,23 @@
 (plus PAAT's auxiliary loss) and validated by the dataset's metric, and ``train(cfg)`` that runs it."""
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, DistributedSampler
 
+from envs.output_lock import exclusive_output
 from poseaware import needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
 from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
 
 from .clips import ClipDataset
-from .datasets import DatasetSplit, load_split
+from .datasets import DatasetSplit, check_split, load_split, splits_fingerprint
 from .evaluate import evaluate_checkpoint
 from .inference import VideoScores, clip_dataset, score
 from .timesformer import PoseAwareTimeSformer
@@ -24,9 +26,10 @@ from .timesformer import PoseAwareTimeSformer
 MONITOR = "valid/metric"
 
 
-def ensure_data(cfg: DictConfig, rank: int) -> None:
+def ensure_data(cfg: DictConfig, rank: int) -> Optional[dict]:
     """The mocap set is made (or completed) on first use, unless ``data_root`` holds videos the generator
-    did not make (then they are read as they are); real datasets must already be on disk."""
+    did not make (then they are read as they are); real datasets must already be on disk. Returns the
+    generator's settings where it made the set (part of the data's fingerprint), else None."""
     root = cfg.data_root
     if cfg.dataset.name == "mocap":
         from envs.mocap import MocapConfig, generate_mocap, made_by_generator, mocap_settings
@@ -42,10 +45,11 @@ def ensure_data(cfg: DictConfig, rank: int) -> None:
             if made["videos"]:
                 print(f"mocap set at {root}: rendered {made['videos']} missing videos (envs.generate env=mocap)")
         barrier()  # every rank waits for the set to be complete
-        return
+        return made_by_generator(root)
     if not (os.path.isdir(root) and os.listdir(root)):
         raise FileNotFoundError(f"no {cfg.dataset.name} videos at data_root={root!r}; download the dataset "
                                 f"yourself and point data_root at it (nothing is downloaded here)")
+    return None
 
 
 def build_model(cfg: DictConfig, split: DatasetSplit) -> PoseAwareTimeSformer:
@@ -98,17 +102,28 @@ class RecognitionTask(PoseAwareTask):
 
 
 def train(cfg: DictConfig) -> Dict[str, float]:
+    """Train, validate every epoch, keep the best checkpoint, score the test split; returns test metrics.
+    The run directory is locked for the whole run (rank 0 holds it): a second run into it is refused."""
     rank, world = distributed()
+    with exclusive_output(cfg.run_dir, "run_dir") if rank == 0 else contextlib.nullcontext():
+        return _train(cfg, rank, world)
+
+
+def _train(cfg: DictConfig, rank: int, world: int) -> Dict[str, float]:
     seed_everything(cfg.seed)
-    ensure_data(cfg, rank)
-    train_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "train", cfg.validation)
-    valid_split = load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, "valid", cfg.validation)
+    settings = ensure_data(cfg, rank)
+    splits = {name: load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, name, cfg.validation)
+              for name in ("train", "valid", "test")}
+    for split in splits.values():  # every split, the test split too, before anything is trained or written
+        check_split(split)
+    train_split, valid_split = splits["train"], splits["valid"]
     train_clips = clip_dataset(train_split, cfg.dataset, train=True, seed=cfg.seed)
     valid_clips = clip_dataset(valid_split, cfg.dataset, train=False, seed=cfg.seed)
     model = build_model(cfg, train_split)
+    fingerprint = splits_fingerprint(cfg.data_root, splits, settings)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
-                             cfg.overwrite, rank)
+                             cfg.overwrite, rank, data=fingerprint)
     sampler = DistributedSampler(train_clips, seed=cfg.seed) if world > 1 else None
     train_loader = DataLoader(train_clips, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                               num_workers=cfg.num_workers, drop_last=len(train_clips) > cfg.batch_size,
@@ -116,7 +131,7 @@ def train(cfg: DictConfig) -> Dict[str, float]:
     valid_loader = DataLoader(valid_clips, batch_size=cfg.batch_size, num_workers=cfg.num_workers)
     info = {"dataset": cfg.dataset.name, "protocol": cfg.protocol, "data_root": cfg.data_root,
             "classes": list(train_split.classes), "skeleton": train_split.skeleton.name,
-            "validation": cfg.validation}
+            "validation": cfg.validation, "fingerprint": fingerprint}
     task = RecognitionTask(cfg, model, valid_clips, info)
     notes = {"validation": cfg.validation, "valid_videos": len(valid_split.records),
              "train_videos": len(train_split.records)}

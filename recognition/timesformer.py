@@ -8,7 +8,6 @@ follow timm's ViT (``blocks.i.attn``, ``norm1``, ``mlp``...) so ViT/DeiT weights
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -19,6 +18,7 @@ from timm.models.vision_transformer import resample_abs_pos_embed
 
 from poseaware import PatchKeypointClassifier, PoseAwareAttentionBlock, dilate_token_mask, patch_grid, pose_maps
 from poseaware.methods import check_method, deployed_method, uses_paab, uses_paat
+from poseaware.runs import load_matching, load_tensors
 
 PRESETS: Dict[str, dict] = {
     "base": dict(embed_dim=768, depth=12, num_heads=12),  # the paper's: 8 x 224 x 224
@@ -185,17 +185,14 @@ class PoseAwareTimeSformer(nn.Module):
     def load_pretrained(self, path: str) -> Tuple[list, list]:
         """Initialise from a local ViT/DeiT state dict or a facebookresearch TimeSformer ``.pyth``.
 
-        ViT attention weights also seed the temporal attention. Nothing is downloaded.
-        Returns (missing, unexpected) keys.
+        ViT attention weights also seed the temporal attention. Nothing is downloaded. Prints how many of
+        the backbone's tensors loaded; weights that match too few of them are refused. Returns the backbone
+        tensors that kept their initialisation and the file's tensors that were not used.
         """
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"pretrained weights not found at {path!r}; give a local file") from None
-        except pickle.UnpicklingError as err:
-            raise ValueError(f"{path} holds more than tensors and plain containers, so it is not loaded "
-                             f"(weights_only): {str(err).splitlines()[0]}") from None
-        state = raw.get("model_state", raw.get("model", raw.get("state_dict", raw)))
+        raw = load_tensors(path, "pretrained weights", "give a local ViT/DeiT state dict or a TimeSformer .pyth")
+        state = raw.get("model_state", raw.get("model", raw.get("state_dict", raw))) if isinstance(raw, dict) else raw
+        if not isinstance(state, dict) or not state:
+            raise ValueError(f"{path} holds no state dict of tensors; give a local ViT/DeiT or TimeSformer checkpoint")
         state = {k.removeprefix("model."): v for k, v in state.items()}
         if "pos_embed" in state and state["pos_embed"].shape != self.pos_embed.shape:
             rows, cols = patch_grid(self.image_size, self.patch_size)
@@ -207,7 +204,5 @@ class PoseAwareTimeSformer(nn.Module):
             for k in list(state):
                 if ".attn." in k and k.startswith("blocks."):
                     state[k.replace(".attn.", ".temporal_attn.")] = state[k].clone()
-        own = self.state_dict()
-        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        missing, unexpected = self.load_state_dict(usable, strict=False)
-        return list(missing), [k for k in state if k not in usable]
+        backbone = [k for k in self.state_dict() if not k.startswith(("head.", "paab.", "paat."))]
+        return load_matching(self, state, path, backbone)

@@ -1,6 +1,7 @@
 """End to end on a tiny generated Pick dataset: train, resume, DDP, evaluate, embed, bad input."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,13 +13,15 @@ from hydra import compose, initialize_config_module
 import torch
 
 from alignment.data import load_frames
+from alignment.data import data_fingerprint
 from alignment.embed import embed_file
-from alignment.evaluate import evaluate_checkpoint
+from alignment.evaluate import evaluate_checkpoint, evaluate_to_file
 from alignment.inference import embed_video, load_encoder
 from alignment.metrics import alignment_error, score_trajectories, to_geometry
 from alignment.task import AlignmentTask, train
 from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
+from envs.output_lock import OutputLocked, exclusive_output
 
 TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1",
         "train.steps_per_epoch=2", "train.batch_frames=8"]
@@ -29,6 +32,14 @@ def data(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("data") / "pick.hdf5")
     generate_dataset("pick", path, episodes=3, image_size=32, num_views=3, progress=False)
     return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data, tmp_path_factory):
+    """A finished PAAB run's best.pt (read-only for the tests that use it)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train(config(data, str(run), "method=paab"))
+    return str(run / "checkpoints" / "best.pt")
 
 
 def config(data, run_dir, *overrides):
@@ -166,8 +177,12 @@ def test_a_finished_run_is_not_overwritten(data, tmp_path):
     with pytest.raises(FileExistsError, match="resume=true.*overwrite=true"):
         train(config(data, run, "method=baseline"))
     assert open(best, "rb").read() == before
+    events = os.path.join(run, "tensorboard")
+    assert len([e for e in os.listdir(events) if e.startswith("events.")]) == 1
     train(config(data, run, "method=baseline", "overwrite=true", "seed=1"))
     assert open(best, "rb").read() != before
+    # The old run's files are gone, not kept beside the new ones (one TensorBoard events file, not two).
+    assert len([e for e in os.listdir(events) if e.startswith("events.")]) == 1
 
 
 def test_resume_refuses_another_config_before_writing(data, tmp_path):
@@ -224,9 +239,15 @@ def test_a_file_that_is_not_a_checkpoint_runs_no_code(tmp_path):
     marker = tmp_path / "ran"
     crafted = str(tmp_path / "crafted.pt")
     torch.save({"format": "poseaware-checkpoint/1", "x": Payload(str(marker))}, crafted)
-    with pytest.raises(ValueError, match="crafted.pt is not a poseaware checkpoint"):
+    with pytest.raises(ValueError, match="crafted.pt is not a poseaware checkpoint: it holds Python objects") as err:
         evaluate_checkpoint(crafted)
     assert not marker.exists()
+    # One line, and not torch's advice to load with weights_only=False: that is the path that runs the code.
+    assert "\n" not in str(err.value) and "weights_only" not in str(err.value) and "likely succeed" not in str(err.value)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="junk.pt is not a poseaware checkpoint: it is not a file written by torch.save"):
+        evaluate_checkpoint(str(junk))
     plain = str(tmp_path / "plain.pt")
     torch.save({"weights": torch.zeros(2)}, plain)
     with pytest.raises(ValueError, match="plain.pt is not a poseaware checkpoint: it has no format entry"):
@@ -287,3 +308,116 @@ def test_keypoints_missing_in_the_test_split_only_stop_the_run_before_training(d
     with pytest.raises(ValueError, match="no keypoints for views \\['cam2'\\]"):
         train(config(partial, str(run), "method=paab"))
     assert not run.exists()  # nothing trained or written
+
+
+def test_a_run_dir_in_use_is_refused_naming_the_running_pid(data, tmp_path):
+    run = str(tmp_path / "run")
+    with exclusive_output(run, "run_dir"):  # as a training running into run_dir holds it
+        with pytest.raises(OutputLocked, match=f"{run} is being written by another run \\(PID {os.getpid()}\\)"):
+            train(config(data, run, "method=baseline"))
+    assert not os.path.exists(run)
+    train(config(data, run, "method=baseline"))  # the lock goes with the run that held it
+
+
+def test_embed_refuses_an_existing_or_locked_output(data, checkpoint, tmp_path):
+    out = str(tmp_path / "emb.hdf5")
+    with exclusive_output(out):
+        with pytest.raises(OutputLocked, match=f"PID {os.getpid()}"):
+            embed_file(checkpoint, data, out, views=["cam0"], progress=False)
+    assert not os.path.exists(out)
+    embed_file(checkpoint, data, out, views=["cam0"], progress=False)
+    before = open(out, "rb").read()
+    with pytest.raises(FileExistsError, match="emb.hdf5 already exists; .*overwrite=true"):
+        embed_file(checkpoint, data, out, views=["cam1"], progress=False)
+    assert open(out, "rb").read() == before
+    embed_file(checkpoint, data, out, views=["cam1"], progress=False, overwrite=True)
+    with EpisodeFile(out) as f:
+        assert json.loads(f.file.attrs["embedding"])["views"] == ["cam1"]
+
+
+def test_evaluate_writes_one_file_per_dataset_that_says_what_it_scored(data, checkpoint, tmp_path):
+    other = str(tmp_path / "other.hdf5")
+    shutil.copyfile(data, other)
+    out, metrics = evaluate_to_file(checkpoint)
+    assert out == os.path.join(os.path.dirname(checkpoint), "eval_test_pick.json")
+    record = json.load(open(out))
+    assert record == {"checkpoint": os.path.abspath(checkpoint), "data": os.path.abspath(data), "split": "test",
+                      "fingerprint": data_fingerprint(data), "metrics": metrics}
+    other_out, _ = evaluate_to_file(checkpoint, other)
+    assert os.path.basename(other_out) == "eval_test_other.json" and json.load(open(out)) == record
+    with pytest.raises(FileExistsError, match="eval_test_other.json already exists; .*overwrite=true"):
+        evaluate_to_file(checkpoint, other)
+    mine = tmp_path / "mine.json"
+    mine.write_text("{}")
+    with pytest.raises(FileExistsError, match="overwrite=true"):
+        evaluate_to_file(checkpoint, out=str(mine))
+    assert mine.read_text() == "{}"
+    evaluate_to_file(checkpoint, out=str(mine), overwrite=True)
+    assert json.loads(mine.read_text())["metrics"] == metrics
+
+
+def test_resume_refuses_data_that_changed_since_the_checkpoint(data, tmp_path):
+    path = str(tmp_path / "data.hdf5")
+    shutil.copyfile(data, path)
+    run = str(tmp_path / "run")
+    train(config(path, run, "method=baseline"))
+    resume = config(path, run, "method=baseline", "train.epochs=2", "resume=true")
+    with h5py.File(path, "a") as f:  # the same demos, one edited in place
+        f["data/demo_0/actions"][0] += 1
+    with pytest.raises(ValueError, match=r"its data changed since the checkpoint \(content: checkpoint '\w+', now"):
+        train(resume)
+    os.remove(path)  # replaced by another dataset at the same path: more demos, smaller frames
+    generate_dataset("pick", path, episodes=4, image_size=24, num_views=3, progress=False)
+    with pytest.raises(ValueError, match=r"demos: checkpoint 3, now 4.*image_size: checkpoint 32, now 24"):
+        train(resume)
+    assert len(json.load(open(os.path.join(run, "metrics.json")))["history"]) == 1
+
+
+def test_a_refused_command_writes_nothing_into_the_run_dir(data, checkpoint):
+    run = os.path.dirname(os.path.dirname(checkpoint))
+
+    def snapshot():
+        return {os.path.relpath(os.path.join(d, n), run): open(os.path.join(d, n), "rb").read()
+                for d, _, names in os.walk(run) for n in names}
+
+    before = snapshot()
+    proc = subprocess.run([sys.executable, "-m", "alignment.train", "env=pick", "method=baseline", f"data={data}",
+                           f"run_dir={run}", *TINY], capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "already holds a run" in proc.stdout + proc.stderr
+    assert snapshot() == before and not os.path.exists(os.path.join(run, ".hydra"))
+
+
+def test_embed_and_evaluate_refuse_an_encoder_of_another_env(data, checkpoint, tmp_path):
+    avatar = str(tmp_path / "avatar.hdf5")  # the same frames, with another env's keypoints
+    shutil.copyfile(data, avatar)
+    with h5py.File(avatar, "a") as f:
+        names = json.loads(f.attrs["keypoint_names"])
+        f.attrs["keypoint_names"] = json.dumps([f"avatar_{i}" for i in range(len(names))])
+    out = str(tmp_path / "emb.hdf5")
+    with pytest.raises(ValueError, match="trained with keypoints .*'avatar_0'.*: it belongs to another env"):
+        embed_file(checkpoint, avatar, out, progress=False)
+    assert not os.path.exists(out)
+    with pytest.raises(ValueError, match="it belongs to another env"):
+        evaluate_checkpoint(checkpoint, avatar)
+
+
+def test_files_of_the_wrong_kind_are_refused_in_one_line(data, checkpoint, tmp_path):
+    raw = str(tmp_path / "raw.hdf5")  # robomimic's raw layout: states and actions, no camera images
+    with h5py.File(raw, "w") as f:
+        for i in range(3):
+            f.create_dataset(f"data/demo_{i}/actions", data=np.zeros((5, 7)))
+            f.create_dataset(f"data/demo_{i}/states", data=np.zeros((5, 9)))
+        f.create_dataset("mask/train", data=np.array([b"demo_0"]))
+    with pytest.raises(ValueError, match="raw.hdf5' holds no camera images.*robomimic's raw layout.*envs.rerender"):
+        train(config(raw, str(tmp_path / "r1"), "method=baseline"))
+    from recognition.evaluate import evaluate_checkpoint as evaluate_recognition
+
+    with pytest.raises(ValueError, match="best.pt holds another kind of model than PoseAwareTimeSformer"):
+        evaluate_recognition(checkpoint)
+    marker = tmp_path / "ran"
+    pickled = str(tmp_path / "deit.pth")
+    torch.save({"model": {"x": Payload(str(marker))}}, pickled)
+    with pytest.raises(ValueError, match="deit.pth is not pretrained weights: it holds Python objects") as err:
+        train(config(data, str(tmp_path / "r2"), "method=baseline", f"+model.pretrained_path={pickled}"))
+    assert not marker.exists() and "weights_only" not in str(err.value)
+    assert not os.path.exists(tmp_path / "r1") and not os.path.exists(tmp_path / "r2")
