@@ -83,7 +83,9 @@ def split_demos(f: EpisodeFile, split: str, views: Sequence[str], keypoints: boo
         if lacking and kind == "keypoints":
             raise ValueError(f"{f.path!r} has no keypoints for views {lacking} in its {split!r} split "
                              f"(obs/<view>_keypoints); PAAB and PAAT need them: generate the data with "
-                             f"envs.generate, or use method=baseline")
+                             f"envs.generate, or, for a LeRobot dataset, give each camera an annotation.<view>.keypoints "
+                             f"feature ((K, 2) float32 pixel x, y, NaN where unseen) and convert it again with "
+                             f"envs.convert (README, 'LeRobot datasets'); or use method=baseline")
         if lacking and kind == "robot_mask":
             raise ValueError(f"{f.path!r} has no robot masks for views {lacking} in its {split!r} split "
                              f"(obs/<view>_robot_mask); mask priors need them: generate the data with "

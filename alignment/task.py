@@ -163,6 +163,8 @@ def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
                          f"train.episodes_per_batch > 1 (other demos' frames are negatives)")
     needs_kp = needs_keypoints(cfg.method.name, training=True, paab_tokens=cfg.method.get("paab_tokens", "keypoints"))
     img_size = cfg.model.img_size or image_size_of(path)
+    if needs_kp and not keypoint_names:  # a file without keypoints (e.g. a LeRobot import): say what is missing
+        Trajectories(path, "train", views.train, keypoints=True)
     encoder = build_encoder(cfg, len(keypoint_names) if needs_kp else None, img_size)
     augment_background = float(cfg.method.get("augment_background", 0.0)) > 0
     # Every split is checked (views, keypoints, masks, non-empty; the train split's state keys) before
