@@ -92,6 +92,28 @@ def test_load_a_facebookresearch_pyth_checkpoint(tmp_path):
     torch.testing.assert_close(dst.eval()(video).logits, src.eval()(video).logits)
 
 
+class Payload:
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+def test_pretrained_weights_that_match_nothing_or_hold_objects_are_refused(tmp_path, capsys):
+    vit = timm.create_model("deit_tiny_patch16_224", pretrained=False, num_classes=0)
+    good = tmp_path / "deit.pth"
+    torch.save({"model": vit.state_dict()}, good)
+    PoseAwareTimeSformer(num_frames=2, img_size=32, patch_size=16, preset="tiny", pretrained_path=str(good))
+    assert "deit.pth: loaded " in capsys.readouterr().out  # how many of the backbone's tensors, said
+    other = tmp_path / "other.pth"
+    torch.save({"model": {"encoder.weight": torch.zeros(2)}}, other)
+    with pytest.raises(ValueError, match="other.pth matches 0 of the backbone's .* tensors"):
+        PoseAwareTimeSformer(num_frames=2, img_size=32, patch_size=16, preset="tiny", pretrained_path=str(other))
+    pickled = tmp_path / "pickled.pth"
+    torch.save({"model": {"x": Payload()}}, pickled)
+    with pytest.raises(ValueError, match="pickled.pth is not pretrained weights: it holds Python objects") as err:
+        PoseAwareTimeSformer(num_frames=2, img_size=32, patch_size=16, preset="tiny", pretrained_path=str(pickled))
+    assert "weights_only" not in str(err.value) and "ran" not in capsys.readouterr().out
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="unknown method"):
         PoseAwareTimeSformer(method="pab", **SMALL)

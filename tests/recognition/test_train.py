@@ -1,6 +1,7 @@
 """A tiny mocap set end to end: generate, train, evaluate and retrieve for each method."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from envs.mocap import MocapConfig, generate_mocap
+from envs.output_lock import OutputLocked, exclusive_output
 from envs.skeletons import MOCAP_CLASSES
 from recognition.datasets import load_split
 from recognition.evaluate import evaluate_checkpoint
@@ -23,6 +25,13 @@ def mocap_root(tmp_path_factory):
                                                image_size=(48, 64)), progress=False)
     assert summary["videos"] == 2 * 4 * len(MOCAP_CLASSES)
     return root
+
+
+def tiny(root, run, *overrides):
+    with initialize_config_module("configs", version_base="1.3"):
+        return compose("recognition", overrides=[
+            "method=baseline", f"data_root={root}", f"run_dir={run}", "dataset.num_frames=4", "dataset.img_size=32",
+            "dataset.test_clips=1", "model.preset=micro", "optim.epochs=1", "optim.milestones=[5]", *overrides])
 
 
 def test_mocap_set_is_in_the_smarthome_layout(mocap_root):
@@ -141,3 +150,49 @@ def test_alignment_only_methods_are_refused_by_name(mocap_root, tmp_path, method
                                                 f"method={method}", "dataset.num_frames=8", "dataset.img_size=32"])
     with pytest.raises(ValueError, match=match):
         train(cfg)
+
+
+def test_a_run_dir_in_use_is_refused_naming_the_running_pid(mocap_root, tmp_path):
+    run = str(tmp_path / "run")
+    with exclusive_output(run, "run_dir"):  # as a training running into run_dir holds it
+        with pytest.raises(OutputLocked, match=f"is being written by another run \\(PID {os.getpid()}\\)"):
+            train(tiny(mocap_root, run))
+    assert not os.path.exists(run)
+
+
+def test_a_broken_skeleton_of_the_test_split_stops_the_run_before_training(mocap_root, tmp_path):
+    root = str(tmp_path / "mocap")
+    shutil.copytree(mocap_root, root)
+    skeleton = load_split("mocap", root, "mocap", "test").records[-1].skeleton_file
+    with open(skeleton, "w") as f:
+        f.write('{"njts": 13, "frames": [[{"pose2d": [1, 2')  # cut short
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match=f"'{skeleton}' is not a valid lcrnet13 skeleton file .*JSONDecodeError"):
+        train(tiny(root, run))
+    os.remove(skeleton)
+    with pytest.raises(FileNotFoundError, match=f"skeleton file not found: '{skeleton}'"):
+        train(tiny(root, run))
+    assert not run.exists()  # nothing trained or written
+
+
+def test_resume_refuses_data_that_changed_and_other_tools_refuse_the_checkpoint(mocap_root, tmp_path):
+    root = str(tmp_path / "mocap")
+    shutil.copytree(mocap_root, root)
+    run = str(tmp_path / "run")
+    train(tiny(root, run))
+    ckpt = os.path.join(run, "checkpoints", "best.pt")
+    from alignment.embed import embed_file
+    from alignment.evaluate import evaluate_checkpoint as evaluate_alignment
+
+    with pytest.raises(ValueError, match="best.pt holds another kind of model than PoseAwareEncoder"):
+        evaluate_alignment(ckpt)
+    with pytest.raises(ValueError, match="best.pt holds another kind of model than PoseAwareEncoder"):
+        embed_file(ckpt, "unused.hdf5", str(tmp_path / "emb.hdf5"), progress=False)
+    video = load_split("mocap", root, "mocap", "test").records[0].video
+    os.remove(video)  # the test split lost a video since the checkpoint
+    os.remove(video.replace(".mp4", "_pose3d.json"))
+    test_videos = len(load_split("mocap", mocap_root, "mocap", "test").records)
+    with pytest.raises(ValueError, match=f"its data changed since the checkpoint .*videos.test: checkpoint "
+                                         f"{test_videos}, now {test_videos - 1}"):
+        train(tiny(root, run, "optim.epochs=2", "resume=true"))
+    assert len(json.load(open(os.path.join(run, "metrics.json")))["history"]) == 1
