@@ -58,6 +58,10 @@ class RobosuiteSimulator(Simulator):
             robots="Panda", has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False,
             use_object_obs=True, control_freq=CONTROL_HZ, hard_reset=False, ignore_done=True,
             horizon=self.max_steps, initialization_noise=None, reward_shaping=False,
+            # robosuite draws the model (Lift's cube size) from its env rng when the env is made; unseeded,
+            # every process made a different cube, so the same episode seed gave other states and images.
+            # Episodes reseed the rng in reset; this seed fixes the model, the same in every process.
+            seed=0,
         )
         kwargs.update(env_kwargs or {})
         self.env_kwargs = {k: v for k, v in kwargs.items() if k != "robots"}
