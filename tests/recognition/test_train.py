@@ -2,6 +2,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -112,9 +114,6 @@ def test_real_dataset_missing_says_so(tmp_path):
 
 
 def test_ddp_with_two_gloo_processes(mocap_root, tmp_path):
-    import subprocess
-    import sys
-
     run = str(tmp_path / "ddp")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "recognition.train",
            "method=paab", f"data_root={mocap_root}", f"run_dir={run}", "dataset.num_frames=4", "dataset.img_size=32",
@@ -175,12 +174,18 @@ def test_a_broken_skeleton_of_the_test_split_stops_the_run_before_training(mocap
     assert not run.exists()  # nothing trained or written
 
 
-def test_resume_refuses_data_that_changed_and_other_tools_refuse_the_checkpoint(mocap_root, tmp_path):
+def test_a_trained_run_refuses_a_second_command_changed_data_and_the_other_packages_tools(mocap_root, tmp_path):
     root = str(tmp_path / "mocap")
     shutil.copytree(mocap_root, root)
     run = str(tmp_path / "run")
     train(tiny(root, run))
     ckpt = os.path.join(run, "checkpoints", "best.pt")
+    saved = open(os.path.join(run, "config.yaml")).read()
+    proc = subprocess.run([sys.executable, "-m", "recognition.train", "method=paab", f"data_root={root}",
+                           f"run_dir={run}"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0 and "already holds a run" in proc.stdout + proc.stderr
+    # The refused command wrote nothing: no Hydra record, the run's config untouched.
+    assert not os.path.exists(os.path.join(run, ".hydra")) and open(os.path.join(run, "config.yaml")).read() == saved
     from alignment.embed import embed_file
     from alignment.evaluate import evaluate_checkpoint as evaluate_alignment
 
