@@ -23,6 +23,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.to == "lerobot":
         summary = export_lerobot(cfg.input, cfg.out, fps=cfg.fps, task=cfg.task,
                                  state_keys=None if cfg.state_keys is None else list(cfg.state_keys),
+                                 views=None if cfg.views is None else list(cfg.views),
                                  video=VideoSettings(**OmegaConf.to_container(cfg.video)),
                                  overwrite=cfg.overwrite, progress=cfg.progress)
         print(f"wrote {summary['out']}: LeRobotDataset v3.0, {summary['episodes']} episodes, {summary['frames']} "

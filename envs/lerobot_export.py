@@ -50,12 +50,15 @@ def _feature_names(key: str, shape: Sequence[int], keypoint_names: Sequence[str]
 class _Plan:
     """The features of one file, read from its first demo; every demo is checked against it."""
 
-    def __init__(self, f: EpisodeFile, state_keys: Optional[Sequence[str]]) -> None:
+    def __init__(self, f: EpisodeFile, state_keys: Optional[Sequence[str]], views: Optional[Sequence[str]]) -> None:
         first = f.demos[0]
-        self.views = list(f.views)
-        if not self.views:
+        if not f.views:
             raise ValueError(f"{f.path!r} has no camera images (obs/<view>_image), so nothing for a LeRobot video "
                              f"feature; a robomimic raw file gets them with envs.rerender first")
+        unknown = [v for v in views or () if v not in f.views]
+        if unknown:
+            raise ValueError(f"views {unknown} are not in {f.path!r}; it has {f.views}")
+        self.views = list(views) if views else list(f.views)
         self.view_kinds = {v: [k for k in ANNOTATED_KINDS if f.has_view_obs(first, v, k)] for v in self.views}
         self.mask_kinds = {v: [k for k in layout.MASK_KINDS if f.has_view_obs(first, v, k)] for v in self.views}
         self.low_dim = f.low_dim_obs(first)
@@ -104,13 +107,14 @@ def _attrs_as_text(attrs) -> Dict[str, str]:
 
 
 def export_lerobot(source: str, out: str, fps: Optional[int] = None, task: Optional[str] = None,
-                   state_keys: Optional[Sequence[str]] = None, video: Optional[VideoSettings] = None,
-                   overwrite: bool = False, progress: bool = True) -> dict:
+                   state_keys: Optional[Sequence[str]] = None, views: Optional[Sequence[str]] = None,
+                   video: Optional[VideoSettings] = None, overwrite: bool = False, progress: bool = True) -> dict:
     """Write ``source``'s demos as a LeRobotDataset v3.0 at folder ``out``; returns a summary.
 
     ``fps`` defaults to the env's control frequency (``env_args``); ``task`` to the env's name; ``state_keys``
-    (the low-dim keys concatenated as observation.state) to those of ``DEFAULT_STATE_KEYS`` the file has. The
-    folder is built beside ``out`` and renamed into place at the end, under ``out``'s lock.
+    (the low-dim keys concatenated as observation.state) to those of ``DEFAULT_STATE_KEYS`` the file has;
+    ``views`` (the cameras written, each a policy input in lerobot) to all. The folder is built beside ``out``
+    and renamed into place at the end, under ``out``'s lock.
     """
     video = video or VideoSettings()
     out = os.path.abspath(out.rstrip(os.sep))
@@ -124,7 +128,7 @@ def export_lerobot(source: str, out: str, fps: Optional[int] = None, task: Optio
         if not fps or int(fps) != fps or fps <= 0:
             raise ValueError(f"fps must be a positive integer; {source!r} records no control frequency, so pass "
                              f"fps=<the rate its actions were taken at>")
-        plan = _Plan(f, state_keys)
+        plan = _Plan(f, state_keys, views)
         for name in f.demos:
             plan.check(f, name)
         task = task or f.settings.get("env") or env_args.get("env_name") or "demonstration"
@@ -283,6 +287,17 @@ class _DatasetWriter:
         if self.masks is not None:
             self.masks.close()
 
+    def _file_attrs(self) -> Dict[str, str]:
+        """The source's file attributes as text; with a subset of the cameras, ``views`` and ``cameras`` name theirs."""
+        attrs = _attrs_as_text(self.f.file.attrs)
+        if len(self.plan.views) < len(self.f.views):
+            for key in ("views", "cameras"):
+                if key in attrs:
+                    value = json.loads(attrs[key])
+                    attrs[key] = json.dumps([v for v in value if v in self.plan.views] if isinstance(value, list)
+                                            else {v: c for v, c in value.items() if v in self.plan.views})
+        return attrs
+
     def finish(self) -> dict:
         """After ``close``: the metadata that covers every episode (info, stats, tasks, episodes, sidecar)."""
         root, f, features = self.root, self.f, self.features
@@ -304,7 +319,7 @@ class _DatasetWriter:
         layout.write_json(os.path.join(root, layout.SIDECAR_PATH), {
             "format": layout.SIDECAR_FORMAT, "source": {"path": os.path.abspath(f.path),
                                                         "format": f.file.attrs.get("format")},
-            "generation": f.settings, "env_args": env_args, "file_attrs": _attrs_as_text(f.file.attrs),
+            "generation": f.settings, "env_args": env_args, "file_attrs": self._file_attrs(),
             "state_keys": self.plan.state_keys, "masks": layout.MASKS_PATH if self.masks else None,
             "episodes": self.sidecar})
         return {"episodes": len(self.episodes), "frames": self.total, "views": self.plan.views, "fps": self.fps,

@@ -173,6 +173,22 @@ def test_episodes_spread_over_several_files_come_back(source, tmp_path, monkeypa
             assert np.abs(x.astype(int) - y).mean() < MEAN_CODEC_LOSS
 
 
+def test_a_subset_of_the_cameras(source, tmp_path):
+    """Each camera is an input of lerobot's policies, so an export can keep only some; they come back alone."""
+    out, back = str(tmp_path / "lerobot"), str(tmp_path / "back.hdf5")
+    export_lerobot(source, out, views=["held0", "cam0"], progress=False)
+    features = json.load(open(os.path.join(out, layout.INFO_PATH)))["features"]
+    assert [k for k in features if k.startswith("observation.images.")] == \
+        ["observation.images.held0", "observation.images.cam0"]
+    assert not any(k.startswith("annotation.cam1.") for k in features)
+    import_lerobot(out, back, progress=False)
+    with EpisodeFile(back) as f:
+        assert sorted(f.views) == ["cam0", "held0"] and json.loads(f.file.attrs["views"]) == ["cam0", "held0"]
+        assert f.has_view_obs("demo_0", "cam0", "robot_mask") and not f.has_view_obs("demo_0", "cam1", "keypoints")
+    with pytest.raises(ValueError, match=r"views \['cam9'\] are not in"):
+        export_lerobot(source, str(tmp_path / "other"), views=["cam9"], progress=False)
+
+
 def test_existing_output_is_refused_unless_overwrite(source, exported, tmp_path):
     out = str(tmp_path / "out")
     os.makedirs(out)
