@@ -45,7 +45,8 @@ class Payload:
 
 @pytest.mark.parametrize("write, reason", [
     (lambda p: torch.save({"model": {"x": Payload()}}, p), "it holds Python objects besides tensors"),
-    (lambda p: pickle.dump({"blocks.0.attn.qkv.weight": [1.0]}, open(p, "wb")), "it is not a file written by torch.save"),
+    (lambda p: pickle.dump({"blocks.0.attn.qkv.weight": [1.0]}, open(p, "wb")),
+     "it is not a file written by torch.save"),
     (lambda p: open(p, "wb").write(b"\x00garbage"), "it is not a file written by torch.save"),
 ], ids=["objects", "plain pickle", "garbage"])
 def test_a_file_that_is_not_weights_is_refused_in_one_line(tmp_path, capsys, write, reason):
