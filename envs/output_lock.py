@@ -1,0 +1,79 @@
+"""One writer per output: an exclusive ``fcntl.flock`` on ``<output>.lock`` held for a whole run; and an
+output that cannot be written (a read-only folder, a full disk) named in one line.
+
+The lock file records the holder's PID, so a second writer is refused with a message naming it. The
+kernel drops the lock when the holder exits, however it exits (SIGKILL and the OOM killer included), so
+a stale ``.lock`` file left behind never blocks the next run. Used by every command that writes an
+output a second run could also write: ``envs.generate``/``rerender``/``merge``, ``alignment.embed`` and
+the training run directories.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+from typing import Iterator
+
+# What a failed write says when the folder or the disk is the problem, not the program.
+WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class OutputLocked(RuntimeError):
+    """Another process holds the output's lock."""
+
+
+class OutputNotWritable(OSError):
+    """The output cannot be written: a read-only or unwritable folder, or a full disk."""
+
+
+def is_disk_full(err: OSError) -> bool:
+    # HDF5's own write errors reach Python as OSError without an errno, with it in the message.
+    return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err) or "errno = 28" in str(err)
+
+
+def is_write_error(err: OSError) -> bool:
+    """Whether ``err`` says the output's folder or disk cannot take the write (rather than a bug)."""
+    return err.errno in WRITE_ERRNOS or is_disk_full(err)
+
+
+def not_writable(output: str, err: OSError, kept: str = "") -> OutputNotWritable:
+    """``err``, raised writing ``output`` or a temp file beside it, as one line naming the output and the fix
+    (``kept`` says what the output still holds)."""
+    folder = os.path.dirname(os.path.abspath(output))
+    if is_disk_full(err):
+        free = shutil.disk_usage(folder).free if os.path.isdir(folder) else 0
+        return OutputNotWritable(f"no space left on the disk of {folder} ({free / 2**20:.0f} MiB free) to write "
+                                 f"{output}{kept}; free some space or choose an output on another disk")
+    return OutputNotWritable(f"cannot write {output}: {err.strerror or err} in {folder}{kept}; "
+                             f"choose an output in a folder you can write to")
+
+
+def lock_path(output: str) -> str:
+    """The lock file beside ``output`` (for a directory, inside its parent, named after it)."""
+    output = os.path.abspath(output.rstrip(os.sep))
+    return os.path.join(os.path.dirname(output), f".{os.path.basename(output)}.lock")
+
+
+@contextlib.contextmanager
+def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
+    """Hold ``output``'s lock for the ``with`` block; refuse at once if another process holds it."""
+    path = lock_path(output)
+    try:  # the first write of a run: a folder that cannot be written is named here
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise not_writable(output, err) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise OutputLocked(f"{output} is being written by another run (PID {holder}); wait for it to finish "
+                               f"or choose another {what}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
