@@ -43,7 +43,7 @@ def view_name(key: str) -> str:
 
 
 @dataclass
-class _Source:
+class LeRobotSource:
     """What a v3.0 folder holds, checked before anything is written."""
     root: str
     info: dict
@@ -70,7 +70,7 @@ def _read_episodes(root: str) -> List[dict]:
     return sorted(rows, key=lambda r: r["episode_index"])
 
 
-def inspect(root: str) -> _Source:
+def inspect_dataset(root: str) -> LeRobotSource:
     """Read and check a v3.0 folder: its version, cameras, episodes, and that every file they name exists."""
     info = layout.read_info(root)
     features = info["features"]
@@ -110,7 +110,7 @@ def inspect(root: str) -> _Source:
         if sidecar.get("format") != layout.SIDECAR_FORMAT or len(sidecar.get("episodes", [])) != len(episodes):
             raise ValueError(f"{sidecar_path!r} does not describe this dataset's {len(episodes)} episodes "
                              f"(format {sidecar.get('format')!r}); remove it to read the folder as any LeRobot dataset")
-    source = _Source(root, info, cameras, episodes, sidecar)
+    source = LeRobotSource(root, info, cameras, episodes, sidecar)
     views = set(cameras.values())
     for key, ft in features.items():
         if key in cameras or key in layout.DEFAULT_FEATURES or key in _ARRAYS:
@@ -153,7 +153,7 @@ def _resize_masks(masks: np.ndarray, size: Optional[Tuple[int, int]]) -> np.ndar
 class _Frames:
     """Each episode's frame rows, read file by file (an episode's rows are one parquet file's)."""
 
-    def __init__(self, source: _Source) -> None:
+    def __init__(self, source: LeRobotSource) -> None:
         self.source, self._path, self._table = source, None, None
 
     def episode(self, row: dict) -> pa.Table:
@@ -182,7 +182,7 @@ def import_lerobot(root: str, out: str, image_size: Optional[int] = None, tolera
     with exclusive_output(out):
         if os.path.lexists(out) and not overwrite:
             raise ValueError(f"{out!r} exists; pass overwrite=true to replace it, or choose another out")
-        source = inspect(root)
+        source = inspect_dataset(root)
         size = (image_size, image_size) if image_size else None
         settings, attrs, env_args, keypoint_names = _file_metadata(source, image_size)
         remove_stale_temps(out)
@@ -216,7 +216,7 @@ def import_lerobot(root: str, out: str, image_size: Optional[int] = None, tolera
             "keypoints": len(keypoint_names), "skipped": source.skipped}
 
 
-def _file_metadata(source: _Source, image_size: Optional[int]) -> Tuple[dict, dict, str, List[str]]:
+def _file_metadata(source: LeRobotSource, image_size: Optional[int]) -> Tuple[dict, dict, str, List[str]]:
     """Generation settings, file attributes, env_args and keypoint names of the episode file."""
     info, sidecar = source.info, source.sidecar
     origin = {"format": f"LeRobotDataset {layout.CODEBASE_VERSION}", "path": os.path.abspath(source.root),
@@ -251,7 +251,7 @@ def _file_metadata(source: _Source, image_size: Optional[int]) -> Tuple[dict, di
     return settings, attrs, env_args, names
 
 
-def _episode(source: _Source, row: dict, rows: pa.Table, readers: Dict[str, VideoFileReader], meta: dict,
+def _episode(source: LeRobotSource, row: dict, rows: pa.Table, readers: Dict[str, VideoFileReader], meta: dict,
              masks, size: Optional[Tuple[int, int]], tolerance_s: float) -> Episode:
     features, fps = source.features, source.info["fps"]
     length = int(row["length"])

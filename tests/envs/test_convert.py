@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from envs import lerobot_export, lerobot_layout as layout
+from envs import lerobot_export, lerobot_import, lerobot_layout as layout
 from envs.dataset_io import EpisodeFile
 from envs.lerobot_export import export_lerobot
 from envs.lerobot_import import import_lerobot
@@ -246,6 +246,24 @@ def test_an_interrupted_export_leaves_the_old_output_and_no_temp(source, tmp_pat
     with pytest.raises(KeyboardInterrupt):
         export_lerobot(source, out, overwrite=True, progress=False)
     assert sorted(os.listdir(out)) == before and leftovers(str(tmp_path)) == ["out"]
+
+
+def test_an_interrupted_import_leaves_the_old_output_and_no_temp(exported, tmp_path, monkeypatch):
+    out = str(tmp_path / "back.hdf5")
+    import_lerobot(exported, out, progress=False)
+    before = open(out, "rb").read()
+    calls = []
+
+    def fail_on_second_episode(self, times, tolerance_s):
+        calls.append(1)
+        if len(calls) > len(VIEWS):
+            raise KeyboardInterrupt
+        return real_frames(self, times, tolerance_s)
+    real_frames = lerobot_import.VideoFileReader.frames
+    monkeypatch.setattr(lerobot_import.VideoFileReader, "frames", fail_on_second_episode)
+    with pytest.raises(KeyboardInterrupt):
+        import_lerobot(exported, out, overwrite=True, progress=False)
+    assert open(out, "rb").read() == before and leftovers(str(tmp_path)) == ["back.hdf5"]
 
 
 def test_foreign_dataset_without_keypoints_imports_its_cameras(exported, tmp_path):
