@@ -1,6 +1,13 @@
 """Behaviour cloning on the project's files with robomimic itself: its BC config, ``algo_factory``,
-``SequenceDataset`` (through ``train_utils``) and ``run_epoch``. Nothing of robomimic's algorithm is
-re-implemented here; this module only chooses the observation keys and saves the result atomically.
+``SequenceDataset`` (through ``train_utils``), ``run_epoch`` and ``RolloutPolicy``. Nothing of robomimic's
+algorithm is re-implemented here; this module chooses the observations and the vision backbone, keeps the
+checkpoint that validation rollouts score best (as robomimic's ``scripts/train.py`` does), resumes an
+interrupted run, and saves atomically.
+
+Vision: robomimic's own ``VisualCore`` per camera, with its ``ResNet18Conv`` (``backbone=resnet18``, the
+reference) or the project's DeiT with PAAB/PAAT (``alignment.backbone.PoseAwareViTConv``), pooled by
+``SpatialSoftmax`` (``readout=tokens``) or read from CLS (``readout=cls``), with ``CropRandomizer``.
+Backbones with PAAT train under ``pose_bc`` (``alignment.pose_bc``), which adds PAAT's loss to BC's.
 
 (robomimic's ``scripts/train.py`` cannot be used as is: it builds rollout envs through
 ``robomimic.envs.env_robosuite``, which imports ``mujoco_py``. Rollouts run in ``alignment.rollout``.)
@@ -8,104 +15,259 @@ re-implemented here; this module only chooses the observation keys and saves the
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
-from typing import Dict, List, Sequence
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from poseaware.runs import atomic_write
+from envs.dataset_io import obs_key
+from poseaware.methods import check_method, uses_paab, uses_paat
+from poseaware.runs import atomic_write, atomic_write_text
 
+from . import backbone as _backbone  # registers PoseAwareViTConv and the pose_rgb modality with robomimic
+from . import pose_bc
 from .policy_data import EMBEDDING_KEY
 
-POLICY_FORMAT = "poseaware-bc-1"
+POLICY_FORMAT = "poseaware-bc-2"
 PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
-OBSERVATIONS = ("embedding", "state", "proprio")
+OBSERVATIONS = ("embedding", "state", "proprio", "image")
+BACKBONES = ("resnet18", "baseline", "paab", "paat", "paab+paat")
+FIRST_PERSON = "first_person"
 
 
-def observation_keys(obs: str) -> List[str]:
-    """The policy's low-dim inputs: proprioception, plus the object's pose (``state``, the upper bound)
-    or a camera's embedding (``embedding``); ``proprio`` alone is the lower bound."""
+@dataclass
+class PolicyInputs:
+    """What a policy reads: low-dim keys and, per robomimic modality, image keys (one per camera)."""
+
+    low_dim: List[str]
+    images: Dict[str, List[str]] = field(default_factory=dict)
+    cameras: List[str] = field(default_factory=list)
+
+    @property
+    def keys(self) -> List[str]:
+        return self.low_dim + [k for keys in self.images.values() for k in keys]
+
+
+def backbone_needs_keypoints(backbone: str) -> bool:
+    return backbone != "resnet18" and (uses_paab(backbone) or uses_paat(backbone))
+
+
+def policy_inputs(obs: str, cameras: Sequence[str] = (), backbone: str = "resnet18") -> PolicyInputs:
+    """Proprioception plus: the object's pose (``state``, the upper bound), a camera's frozen embedding
+    (``embedding``), or the cameras' images (``image``: ``<camera>_image``, or ``<camera>_pose_image`` with
+    keypoint channels for PAAB and PAAT); ``proprio`` alone is the lower bound."""
     if obs not in OBSERVATIONS:
         raise ValueError(f"unknown policy observation {obs!r}; choose one of {', '.join(OBSERVATIONS)}")
-    extra = {"embedding": [EMBEDDING_KEY], "state": ["object"], "proprio": []}[obs]
-    return list(PROPRIO_KEYS) + extra
+    low_dim = list(PROPRIO_KEYS) + {"embedding": [EMBEDDING_KEY], "state": ["object"]}.get(obs, [])
+    if obs != "image":
+        return PolicyInputs(low_dim)
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if not cameras:
+        raise ValueError("obs=image needs at least one camera (e.g. cameras=[cam0] or [cam0,first_person])")
+    if backbone_needs_keypoints(backbone):
+        return PolicyInputs(low_dim, {_backbone.POSE_MODALITY: [obs_key(c, _backbone.POSE_IMAGE) for c in cameras]},
+                            list(cameras))
+    return PolicyInputs(low_dim, {"rgb": [obs_key(c, "image") for c in cameras]}, list(cameras))
 
 
-def bc_config(data: str, keys: Sequence[str], epochs: int, steps_per_epoch: int, batch_size: int, seed: int,
-              normalize_obs: bool = False):
-    """robomimic's default BC config, pointed at ``data`` with ``keys`` as low-dim observations;
-    ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs`` (per-dimension mean and std over the
-    training demos, applied in training and, through ``RolloutPolicy``, at rollout)."""
+def default_crop(image_size: int, patch_size: Optional[int]) -> int:
+    """robomimic's crop leaves 8 px of shift (84 -> 76); a ViT's crop is also a multiple of its patch."""
+    crop = image_size - 8
+    return crop - crop % patch_size if patch_size else crop
+
+
+def vit_core_kwargs(encoder_config: Mapping, readout: str, init_checkpoint: Optional[str], freeze: bool) -> dict:
+    """robomimic ``VisualCore`` kwargs for the project's DeiT: its patch-token map pooled by SpatialSoftmax
+    (robomimic's default readout), or the CLS token (no pool), then robomimic's 64-d projection."""
+    check_method(encoder_config["method"])
+    return {"backbone_class": _backbone.PoseAwareViTConv.__name__,
+            "backbone_kwargs": {"encoder_config": dict(encoder_config), "readout": readout,
+                                "init_checkpoint": init_checkpoint, "freeze": freeze},
+            "pool_class": "SpatialSoftmax" if readout == "tokens" else None,
+            "pool_kwargs": {"num_kp": 32}, "feature_dimension": 64}
+
+
+def bc_config(data: str, inputs: PolicyInputs, epochs: int, steps_per_epoch: int, batch_size: int, seed: int,
+              normalize_obs: bool = False, core_kwargs: Optional[dict] = None, crop: Optional[int] = None,
+              filter_key: Optional[str] = "train"):
+    """robomimic's default BC config, pointed at ``data`` with ``inputs``. Images get robomimic's
+    ``VisualCore`` (its defaults, ResNet18 + SpatialSoftmax, unless ``core_kwargs`` say otherwise) and its
+    ``CropRandomizer`` to ``crop`` px. ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs``."""
     from robomimic.config import config_factory
 
-    config = config_factory("bc")
+    algo = pose_bc.ALGO_NAME if core_kwargs and "PoseAwareViTConv" in str(core_kwargs.get("backbone_class")) else "bc"
+    config = config_factory(algo)
     with config.values_unlocked():
         config.train.data = data
         config.train.seed = seed
         config.train.num_epochs = epochs
         config.train.batch_size = batch_size
-        config.train.hdf5_filter_key = "train"
+        config.train.hdf5_filter_key = filter_key
         config.train.num_data_workers = 0
         config.train.hdf5_normalize_obs = normalize_obs
+        config.train.hdf5_load_next_obs = False  # BC never reads s'
         config.experiment.validate = False
         config.experiment.epoch_every_n_steps = steps_per_epoch
-        config.observation.modalities.obs.low_dim = list(keys)
-        config.observation.modalities.obs.rgb = []
+        config.observation.modalities.obs.low_dim = list(inputs.low_dim)
+        config.observation.modalities.obs.rgb = list(inputs.images.get("rgb", []))
+        if inputs.images:
+            config.train.hdf5_cache_mode = "low_dim"  # robomimic's image setting: frames are read per batch
+        if _backbone.POSE_MODALITY in inputs.images:
+            config.observation.modalities.obs[_backbone.POSE_MODALITY] = list(inputs.images[_backbone.POSE_MODALITY])
+        for modality in inputs.images:
+            if modality not in config.observation.encoder:
+                config.observation.encoder[modality] = copy.deepcopy(config.observation.encoder.rgb)
+            encoder = config.observation.encoder[modality]
+            for key, value in (core_kwargs or {}).items():
+                encoder.core_kwargs[key] = value
+            if crop:
+                encoder.obs_randomizer_class = ("KeypointCropRandomizer" if modality == _backbone.POSE_MODALITY
+                                                else "CropRandomizer")
+                for key, value in {"crop_height": crop, "crop_width": crop, "num_crops": 1, "pos_enc": False}.items():
+                    encoder.obs_randomizer_kwargs[key] = value
     return config
 
 
-def train_bc(data: str, keys: Sequence[str], out: str, epochs: int = 50, steps_per_epoch: int = 100,
-             batch_size: int = 100, seed: int = 0, progress: bool = True, extra: Dict = None,
-             normalize_obs: bool = False) -> Dict[str, float]:
-    """Train robomimic BC on ``data`` and save it to ``out`` (atomically); returns the last epoch's log."""
-    import robomimic.utils.file_utils as FileUtils
+def build_model(config, shape_meta: Mapping):
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.torch_utils as TorchUtils
-    import robomimic.utils.train_utils as TrainUtils
     from robomimic.algo import algo_factory
 
-    config = bc_config(data, keys, epochs, steps_per_epoch, batch_size, seed, normalize_obs)
-    torch.manual_seed(seed)
-    with contextlib.redirect_stdout(io.StringIO()):  # robomimic prints its config and dataset summaries
+    with contextlib.redirect_stdout(io.StringIO()):  # robomimic prints its config and model summaries
         ObsUtils.initialize_obs_utils_with_config(config)
+        return algo_factory(config.algo_name, config, obs_key_shapes=shape_meta["all_shapes"],
+                            ac_dim=shape_meta["ac_dim"], device=TorchUtils.get_torch_device(try_to_use_cuda=True))
+
+
+def rollout_policy(model, stats):
+    from robomimic.algo import RolloutPolicy
+
+    return RolloutPolicy(model, obs_normalization_stats=stats)
+
+
+def _stats_tensors(stats):
+    # tensors, so the file still loads with weights_only=True
+    return None if stats is None else {k: {s: torch.as_tensor(v[s]) for s in ("mean", "std")} for k, v in stats.items()}
+
+
+def _stats_arrays(stats):
+    return None if stats is None else {k: {s: v[s].numpy() for s in ("mean", "std")} for k, v in stats.items()}
+
+
+def _training_state(model) -> dict:
+    def states(things):
+        return {k: ([o.state_dict() for o in v] if isinstance(v, list) else (v.state_dict() if v is not None else None))
+                for k, v in things.items()}
+
+    return {"model": model.serialize(), "optimizers": states(model.optimizers),
+            "lr_schedulers": states(model.lr_schedulers), "torch_rng": torch.get_rng_state()}
+
+
+def _restore_training_state(model, state: dict) -> None:
+    def restore(things, saved):
+        for k, v in things.items():
+            if isinstance(v, list):
+                for o, s in zip(v, saved[k]):
+                    o.load_state_dict(s)
+            elif v is not None:
+                v.load_state_dict(saved[k])
+
+    model.deserialize(state["model"])
+    restore(model.optimizers, state["optimizers"])
+    restore(model.lr_schedulers, state["lr_schedulers"])
+    torch.set_rng_state(state["torch_rng"])  # batches and crops are drawn from torch's generator
+
+
+Validator = Callable[[object, int], float]  # (RolloutPolicy, epoch) -> success rate
+
+
+def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] = None,
+             validate: Optional[Validator] = None, validate_every: int = 0) -> Dict[str, object]:
+    """Train robomimic BC as ``config`` says and save ``<out_dir>/policy.pt`` (atomically).
+
+    With ``validate``, every ``validate_every`` epochs (and at the last) the policy is rolled out and the
+    best-scoring epoch's policy is kept, as robomimic's ``scripts/train.py`` does with its rollouts;
+    without, the last epoch's. ``<out_dir>/training_state.pt`` (model, optimisers, RNG, epoch) is written
+    after every epoch, so calling again with the same config resumes where it stopped. Returns the last
+    epoch's log, the validation history and the kept epoch."""
+    import robomimic.utils.file_utils as FileUtils
+    import robomimic.utils.obs_utils as ObsUtils
+    import robomimic.utils.train_utils as TrainUtils
+
+    os.makedirs(out_dir, exist_ok=True)
+    data, batch_size = config.train.data, config.train.batch_size
+    torch.manual_seed(config.train.seed)
+    np.random.seed(config.train.seed)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ObsUtils.initialize_obs_utils_with_config(config)  # the shapes depend on each key's modality
         shape_meta = FileUtils.get_shape_metadata_from_dataset(data, all_obs_keys=config.all_obs_keys)
-        model = algo_factory(config.algo_name, config, obs_key_shapes=shape_meta["all_shapes"],
-                             ac_dim=shape_meta["ac_dim"], device=TorchUtils.get_torch_device(try_to_use_cuda=True))
+    model = build_model(config, shape_meta)
+    with contextlib.redirect_stdout(io.StringIO()):
         trainset, _ = TrainUtils.load_data_for_training(config, obs_keys=shape_meta["all_obs_keys"])
     if len(trainset) < batch_size:
-        raise ValueError(f"the train split of {data!r} holds {len(trainset)} samples, fewer than one batch "
+        raise ValueError(f"the policy's demos in {data!r} hold {len(trainset)} samples, fewer than one batch "
                          f"(bc.batch_size={batch_size}); generate more demos or lower bc.batch_size")
     loader = DataLoader(trainset, sampler=trainset.get_dataset_sampler(), batch_size=batch_size,
                         shuffle=trainset.get_dataset_sampler() is None, num_workers=0, drop_last=True)
-    stats = trainset.get_obs_normalization_stats() if normalize_obs else None
-    log: Dict[str, float] = {}
-    for epoch in tqdm(range(1, epochs + 1), desc="bc", unit="epoch", disable=not progress):
-        with contextlib.redirect_stdout(io.StringIO()):
-            # robomimic 0.3.0's SequenceDataset already normalises what it returns; its scripts/train.py also
-            # hands the stats to run_epoch, which normalises again (and, for BC, fails on the batch shape)
-            log = TrainUtils.run_epoch(model, loader, epoch, num_steps=steps_per_epoch)
-        model.on_epoch_end(epoch)
+    stats = trainset.get_obs_normalization_stats() if config.train.hdf5_normalize_obs else None
     shapes = {"ac_dim": int(shape_meta["ac_dim"]), "all_obs_keys": list(shape_meta["all_obs_keys"]),
               "all_shapes": {k: [int(d) for d in v] for k, v in shape_meta["all_shapes"].items()},
               "use_images": bool(shape_meta["use_images"])}
-    saved = {"format": POLICY_FORMAT, "model": model.serialize(), "config": config.dump(),
-             "shape_meta": shapes, "keys": list(keys), **(extra or {}),
-             # tensors, so the file still loads with weights_only=True
-             "obs_normalization": None if stats is None else
-             {k: {s: torch.as_tensor(v[s]) for s in ("mean", "std")} for k, v in stats.items()}}
-    atomic_write(out, lambda tmp: torch.save(saved, tmp))
-    return {k: float(v) for k, v in log.items() if isinstance(v, (int, float))}
+    config_json = config.dump()
+
+    def policy_file(epoch: int) -> dict:
+        return {"format": POLICY_FORMAT, "model": model.serialize(), "config": config_json, "shape_meta": shapes,
+                "keys": list(shape_meta["all_obs_keys"]), "epoch": epoch, "obs_normalization": _stats_tensors(stats), **(extra or {})}
+
+    state_path, policy_path = os.path.join(out_dir, "training_state.pt"), os.path.join(out_dir, "policy.pt")
+    progress_path = os.path.join(out_dir, "training.json")
+    record = {"epoch": 0, "validation": [], "best": None, "log": {}}
+    if os.path.exists(state_path):
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config"] != config_json:
+            raise ValueError(f"{out_dir} holds a policy training with another config; run with overwrite=true to "
+                             f"start again, or choose another run_dir")
+        _restore_training_state(model, state)
+        record = json.loads(state["record"])
+    epochs = config.train.num_epochs
+    validating = validate is not None and validate_every > 0
+    bar = tqdm(range(record["epoch"] + 1, epochs + 1), desc="bc", unit="epoch", disable=not progress,
+               initial=record["epoch"], total=epochs)
+    for epoch in bar:
+        with contextlib.redirect_stdout(io.StringIO()):
+            # robomimic 0.3.0's SequenceDataset already normalises what it returns; its scripts/train.py also
+            # hands the stats to run_epoch, which normalises again (and, for BC, fails on the batch shape)
+            log = TrainUtils.run_epoch(model, loader, epoch, num_steps=config.experiment.epoch_every_n_steps)
+        model.on_epoch_end(epoch)
+        record["log"] = {k: float(v) for k, v in log.items() if isinstance(v, (int, float))}
+        if not validating:
+            record["best"] = {"epoch": epoch, "success_rate": None}
+            atomic_write(policy_path, lambda tmp: torch.save(policy_file(epoch), tmp))
+        elif epoch % validate_every == 0 or epoch == epochs:
+            rate = float(validate(rollout_policy(model, stats), epoch))
+            record["validation"].append({"epoch": epoch, "success_rate": rate})
+            if record["best"] is None or rate > record["best"]["success_rate"]:  # the first best, as robomimic
+                record["best"] = {"epoch": epoch, "success_rate": rate}
+                atomic_write(policy_path, lambda tmp: torch.save(policy_file(epoch), tmp))
+            bar.set_postfix(val=f"{rate:.0%}", best=f"{record['best']['success_rate']:.0%}@{record['best']['epoch']}")
+        record["epoch"] = epoch
+        atomic_write(state_path, lambda tmp: torch.save({**_training_state(model), "config": config_json,
+                                                         "record": json.dumps(record)}, tmp))
+        atomic_write_text(progress_path, json.dumps(record, indent=2))
+    return record
 
 
 def load_bc(path: str):
-    """A saved policy as robomimic's ``RolloutPolicy`` and the saved dict."""
-    import json
-
-    import robomimic.utils.obs_utils as ObsUtils
-    import robomimic.utils.torch_utils as TorchUtils
-    from robomimic.algo import RolloutPolicy, algo_factory
+    """A saved policy as robomimic's ``RolloutPolicy`` and the saved dict. The backbone's weights come from
+    the file: an ``alignment.train`` checkpoint it was fine-tuned from is not needed any more."""
     from robomimic.config import config_factory
 
     try:
@@ -113,14 +275,16 @@ def load_bc(path: str):
     except Exception as err:
         raise ValueError(f"{path!r} is not a policy saved by alignment.policy ({type(err).__name__})") from None
     if not isinstance(saved, dict) or saved.get("format") != POLICY_FORMAT:
-        raise ValueError(f"{path!r} is not a policy saved by alignment.policy")
-    config = config_factory("bc", dic=json.loads(saved["config"]))
-    with contextlib.redirect_stdout(io.StringIO()):
-        ObsUtils.initialize_obs_utils_with_config(config)
-        model = algo_factory(config.algo_name, config, obs_key_shapes=saved["shape_meta"]["all_shapes"],
-                             ac_dim=saved["shape_meta"]["ac_dim"], device=TorchUtils.get_torch_device(True))
+        raise ValueError(f"{path!r} is not a policy saved by this version of alignment.policy (format "
+                         f"{saved.get('format') if isinstance(saved, dict) else None!r}, expected {POLICY_FORMAT!r}); "
+                         f"train it again")
+    config = json.loads(saved["config"])
+    for encoder in config["observation"]["encoder"].values():
+        kwargs = (encoder.get("core_kwargs") or {}).get("backbone_kwargs") or {}
+        if "init_checkpoint" in kwargs:
+            kwargs["init_checkpoint"] = None  # the file holds the fine-tuned weights
+    config = config_factory(config["algo_name"], dic=config)
+    model = build_model(config, saved["shape_meta"])
     model.deserialize(saved["model"])
     model.set_eval()
-    stats = saved.get("obs_normalization")
-    stats = None if stats is None else {k: {s: v[s].numpy() for s in ("mean", "std")} for k, v in stats.items()}
-    return RolloutPolicy(model, obs_normalization_stats=stats), saved
+    return rollout_policy(model, _stats_arrays(saved.get("obs_normalization"))), saved

@@ -1,14 +1,23 @@
-"""``python -m alignment.policy env=lift checkpoint=.../best.pt``: a robomimic BC policy on a frozen
-encoder's embeddings of the training camera(s) (``train_views``: each demo once per camera), rolled out
-live from a training camera, held-out cameras and the first-person view. ``obs=state`` and
-``obs=proprio`` train the same policy without vision (upper and lower bounds). Writes ``policy.pt``,
-``rollouts.json`` and ``videos/`` into ``run_dir``."""
+"""``python -m alignment.policy``: a robomimic BC policy, trained and rolled out live.
+
+- ``obs=image backbone=resnet18|baseline|paab|paat|paab+paat init=scratch|<alignment checkpoint>``: an
+  image policy trained end to end on ``cameras`` (+ proprioception), the backbone inside robomimic's
+  ``VisualCore`` (``alignment.bc``);
+- ``obs=embedding checkpoint=.../best.pt``: on a frozen encoder's embeddings of ``train_views`` (each demo
+  once per camera);
+- ``obs=state`` and ``obs=proprio``: without vision (upper and lower bounds).
+
+``validation.every=N`` rolls out every N epochs on validation seeds and keeps the best policy, as
+robomimic's train script does; the kept policy is then tested on other seeds from each of ``eval_views``.
+Writes ``policy.pt``, ``training.json``, ``rollouts.json`` and ``videos/`` into ``run_dir``; an interrupted
+run resumes from ``training_state.pt`` when started again."""
 from __future__ import annotations
 
 import json
 import os
+import time
 import warnings
-from typing import Dict
+from typing import Dict, Sequence
 
 import hydra
 import numpy as np
@@ -16,25 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
-from poseaware.runs import atomic_write_text
+from envs.output_lock import exclusive_output
+from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
-from .bc import load_bc, observation_keys, train_bc
+from .backbone import checkpoint_encoder_config
+from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc, vit_core_kwargs
 from .embed import embed_file
-from .inference import load_encoder
-from .policy_data import EMBEDDING_KEY, pool_training_views
-from .rollout import run_rollouts
-
-
-def check_encoder_fits(checkpoint: str, ckpt: dict, data: str, settings: dict, keypoint_names) -> None:
-    """A policy sees live frames at the data's size with the env's keypoints: refuse an encoder made for others."""
-    trained = ckpt["data"]
-    if trained["image_size"] != settings["image_size"]:
-        raise ValueError(f"{checkpoint} was trained on {trained['image_size']} px frames, but {data} (and the live "
-                         f"env) render {settings['image_size']} px; train the encoder on this data or generate the "
-                         f"demos at {trained['image_size']} px")
-    if list(trained["keypoint_names"]) != list(keypoint_names):
-        raise ValueError(f"{checkpoint} was trained with keypoints {trained['keypoint_names']}, but {data} has "
-                         f"{list(keypoint_names)}: it belongs to another env")
+from .inference import check_encoder_fits, load_encoder
+from .policy_data import EMBEDDING_KEY, pool_training_views, write_pose_images
+from .rollout import VALIDATION_SEED, run_rollouts
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
@@ -52,51 +51,115 @@ def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> 
                       stacklevel=2)
 
 
+# what a policy run writes (clear_run_dir refuses to delete anything else)
+POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training.json", "rollouts.json", "videos",
+                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5")
+
+
+def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
+    """(robomimic VisualCore kwargs or None for its ResNet18, crop size) for ``obs=image``."""
+    if cfg.backbone == "resnet18":
+        if cfg.init != "scratch":
+            raise ValueError("init=<checkpoint> fine-tunes the project's DeiT; backbone=resnet18 trains from scratch "
+                             "(robomimic's reference): leave init=scratch")
+        return None, cfg.crop or default_crop(image_size, None)
+    crop = cfg.crop or default_crop(image_size, cfg.encoder.patch_size)
+    if cfg.init == "scratch":
+        needs = backbone_needs_keypoints(cfg.backbone)
+        config = {"method": cfg.backbone, "img_size": crop, "patch_size": cfg.encoder.patch_size,
+                  "preset": cfg.encoder.preset, "depth": cfg.encoder.depth, "paat_lambda": cfg.encoder.paat_lambda,
+                  "num_keypoints": len(keypoint_names) if needs else None}
+        init = None
+    else:
+        init = os.path.abspath(cfg.init)
+        ckpt = read_checkpoint(init)
+        # keypoints must be this env's; the image size may differ (position embeddings are resampled)
+        check_encoder_fits(init, ckpt, data, ckpt["data"]["image_size"], keypoint_names)
+        config = checkpoint_encoder_config(init, crop)
+        if config["method"] != cfg.backbone:
+            raise ValueError(f"{init} holds a {config['method']!r} encoder, but backbone={cfg.backbone}; give "
+                             f"backbone={config['method']} or a checkpoint trained with method={cfg.backbone}")
+        if "paat_lambda" in config:
+            config["paat_lambda"] = cfg.encoder.paat_lambda
+    return vit_core_kwargs(config, cfg.readout, init, cfg.freeze), crop
+
+
 def run_policy(cfg: DictConfig) -> Dict[str, dict]:
     run_dir = cfg.run_dir
+    with exclusive_output(run_dir, "run_dir"):
+        return _run_policy(cfg, run_dir)
+
+
+def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
-    train_views = list(cfg.train_views)
+    train_views, cameras = list(cfg.train_views), list(cfg.cameras) if cfg.obs == "image" else []
     with EpisodeFile(cfg.data) as f:
         settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
-        if len(train_views) == 1 and train_views[0] in views:
-            warn_if_training_camera_moves(f, train_views[0])
+        watched = cameras if cfg.obs == "image" else train_views
+        third = [v for v in watched if v != "first_person"]
+        if len(third) == 1 and third[0] in views:
+            warn_if_training_camera_moves(f, third[0])
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
-    missing = [v for v in [*train_views, *cfg.eval_views] if v not in views]
+    missing = [v for v in [*(cameras or train_views), *cfg.eval_views] if v not in views]
     if missing:
         raise ValueError(f"{cfg.data} has no views {missing}; it has {views}")
-    keys = observation_keys(cfg.obs)
+    inputs = policy_inputs(cfg.obs, cameras, cfg.backbone)
     device, encoder, embedding_key, data = default_device(), None, None, cfg.data
+    core_kwargs, crop = None, None
+    if cfg.obs == "image":
+        core_kwargs, crop = image_backbone(cfg, settings["image_size"], keypoint_names, cfg.data)
+    if os.path.exists(run_dir) and cfg.overwrite:
+        clear_run_dir(run_dir, POLICY_RUN_ENTRIES)
+    os.makedirs(run_dir, exist_ok=True)
     if cfg.obs == "embedding":
         if not cfg.checkpoint:
             raise ValueError("obs=embedding needs checkpoint=<alignment run>/checkpoints/best.pt")
         encoder, ckpt = load_encoder(cfg.checkpoint, device)
-        check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings, keypoint_names)
+        check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings["image_size"], keypoint_names)
         data, embedded = os.path.join(run_dir, "bc_data.hdf5"), os.path.join(run_dir, "embedded.hdf5")
         # raw geometry: a live policy embeds one frame at a time
         embed_file(cfg.checkpoint, cfg.data, embedded, views=train_views, geometry="raw")
         pool_training_views(embedded, data, train_views, low_dim)
         os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
         embedding_key = EMBEDDING_KEY
-    os.makedirs(run_dir, exist_ok=True)
+    elif "pose_rgb" in inputs.images:
+        data = os.path.join(run_dir, "policy_data.hdf5")
+        if not os.path.exists(data):  # made once; a resumed run reuses it
+            write_pose_images(cfg.data, data, cameras, low_dim)
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
-    policy_path = os.path.join(run_dir, "policy.pt")
-    train_log = train_bc(data, keys, policy_path, cfg.bc.epochs, cfg.bc.steps_per_epoch, cfg.bc.batch_size,
-                         cfg.seed, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs},
-                         normalize_obs=cfg.bc.normalize_obs)
-    policy, _ = load_bc(policy_path)
+    batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
+    config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
+                       cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key)
+    home = cameras[0] if cameras and cameras[0] == "first_person" else (train_views[0] if not cameras else
+                                                                        next(c for c in cameras if c != "first_person"))
+    rollout_args = dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
+                        embedding_key=embedding_key, device=device, cameras=cameras)
+
+    def validate(policy, epoch: int) -> float:
+        return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
+                            videos=0, base_seed=VALIDATION_SEED, **rollout_args).success_rate
+
+    started = time.time()
+    record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
+                                              "backbone": cfg.backbone if cameras else None},
+                      validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every)
+    trained = time.time()
+    policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
     results = {}
     for view in cfg.eval_views:
-        if encoder is None and results:  # no pixels reach the policy: every camera gives the same episodes
+        if encoder is None and not cameras and results:  # no pixels reach the policy: same episodes from every camera
             results[view] = {**next(iter(results.values())), "same_as": cfg.eval_views[0]}
             continue
-        r = run_rollouts(policy, cfg.env.name, settings, view, keys, cfg.rollouts, cfg.seed, encoder, embedding_key,
-                         os.path.join(run_dir, "videos"), cfg.videos, device=device)
+        r = run_rollouts(policy, view=view, count=cfg.rollouts, seed=cfg.seed, progress=True,
+                         video_dir=os.path.join(run_dir, "videos"), videos=cfg.videos, **rollout_args)
         results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
                          "frames_encoded": r.frames_encoded}
         print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
-        {"rollouts": results, "train": train_log, "obs": cfg.obs, "keys": keys}, indent=2))
+        {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
+         "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
+         "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
     return results
 
 

@@ -1,6 +1,14 @@
-"""Live evaluation of a BC policy: every step renders the evaluation camera, the deployed encoder
-embeds that one frame (PAAB gets the keypoints the simulator projects for it, or its robot mask), and
-robomimic's ``RolloutPolicy`` acts on the embedding plus proprioception."""
+"""Live evaluation of a BC policy: every step renders the policy's cameras, and robomimic's
+``RolloutPolicy`` acts on what it was trained on, built from the live observation:
+
+- images (``<camera>_image``), or images with keypoint channels (``<camera>_pose_image``: the keypoints
+  the simulator projects for that camera, so PAAB sees them at rollout as in training);
+- a frozen encoder's embedding of the camera's frame (``embedding``; PAAB gets the keypoints, or the robot mask);
+- proprioception and other low-dim keys.
+
+``view`` is the evaluation camera: it takes the place of the policy's third-person camera (the first-person
+camera stays itself), so one policy can be scored from its training camera and from others.
+"""
 from __future__ import annotations
 
 import os
@@ -11,14 +19,18 @@ import numpy as np
 import torch
 
 from envs.cameras import OVERVIEW
+from envs.dataset_io import obs_key
 from envs.gym_env import MultiViewEnv
 from envs.preview import write_video
 from envs.recorder import episode_seed
 
+from .backbone import POSE_IMAGE, pose_image
 from .data import ViewFrames
 from .inference import embed_video
 
-ROLLOUT_SEED = 10_000  # rollout episodes never reuse a training demo's seed (those are seeds 0..)
+ROLLOUT_SEED = 10_000  # test rollouts never reuse a training demo's seed (those are seeds 0..)
+VALIDATION_SEED = 20_000  # validation rollouts (checkpoint selection) never reuse a test rollout's seed
+FIRST_PERSON = "first_person"
 
 
 @dataclass
@@ -27,35 +39,75 @@ class RolloutResult:
     successes: List[bool] = field(default_factory=list)
     steps: List[int] = field(default_factory=list)
     frames_encoded: int = 0
+    seeds: List[int] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float:
         return float(np.mean(self.successes)) if self.successes else float("nan")
 
 
-def live_frame(obs: Dict[str, np.ndarray], view: str) -> ViewFrames:
-    """One view of a gym observation as the encoder's input; invisible keypoints back to NaN."""
+def live_keypoints(obs: Dict[str, np.ndarray], view: str) -> np.ndarray:
+    """A gym observation's keypoints of ``view``, invisible ones back to NaN (the files' convention)."""
     kp = obs[f"{view}_keypoints"].astype(np.float32).copy()
     kp[obs[f"{view}_keypoints_visible"] == 0] = np.nan
-    return ViewFrames(obs[f"{view}_image"][None], kp[None], obs[f"{view}_robot_mask"][None].astype(bool))
+    return kp
+
+
+def live_frame(obs: Dict[str, np.ndarray], view: str) -> ViewFrames:
+    """One view of a gym observation as the encoder's input."""
+    return ViewFrames(obs[f"{view}_image"][None], live_keypoints(obs, view)[None],
+                      obs[f"{view}_robot_mask"][None].astype(bool))
+
+
+def camera_map(cameras: Sequence[str], view: str) -> Dict[str, str]:
+    """Each policy camera -> the env camera that fills it: ``view`` replaces the third-person camera."""
+    third = [c for c in cameras if c != FIRST_PERSON]
+    if len(third) > 1:
+        raise ValueError(f"a policy with several third-person cameras {third} has no single camera to replace")
+    if not third and view != FIRST_PERSON:
+        raise ValueError(f"a first-person policy is evaluated from first_person only, not {view!r}")
+    return {c: (c if c == FIRST_PERSON else view) for c in cameras}
+
+
+def image_inputs(obs: Dict[str, np.ndarray], keys: Sequence[str], cameras: Dict[str, str]) -> Dict[str, np.ndarray]:
+    """The policy's image keys from a live observation (``<camera>_image`` or ``<camera>_pose_image``),
+    processed by their robomimic modality as robomimic's env wrappers do (uint8 HWC -> float CHW)."""
+    import robomimic.utils.obs_utils as ObsUtils
+
+    out = {}
+    for camera, view in cameras.items():
+        if obs_key(camera, "image") in keys:
+            out[obs_key(camera, "image")] = obs[obs_key(view, "image")]
+        if obs_key(camera, POSE_IMAGE) in keys:
+            out[obs_key(camera, POSE_IMAGE)] = pose_image(obs[obs_key(view, "image")], live_keypoints(obs, view))
+    return {k: ObsUtils.process_obs(obs=v, obs_key=k) for k, v in out.items()}
 
 
 def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequence[str], count: int, seed: int = 0,
                  encoder=None, embedding_key: Optional[str] = None, video_dir: Optional[str] = None,
-                 videos: int = 2, device: torch.device = torch.device("cpu")) -> RolloutResult:
-    """``count`` seeded episodes from ``view``; ``encoder`` fills ``embedding_key`` from the live frame.
-    Videos show the evaluation camera beside the fixed overview camera."""
-    render = [view] + ([OVERVIEW] if video_dir and videos else [])
+                 videos: int = 2, device: torch.device = torch.device("cpu"), cameras: Sequence[str] = (),
+                 base_seed: int = ROLLOUT_SEED, progress: bool = False) -> RolloutResult:
+    """``count`` seeded episodes from ``view``. ``cameras``: an image policy's cameras (``view`` replaces its
+    third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame. Videos show the
+    rendered cameras beside the fixed overview camera."""
+    from tqdm import tqdm
+
+    mapping = camera_map(cameras, view) if cameras else {}
+    rendered = list(dict.fromkeys(mapping.values() or [view]))
+    render = rendered + ([OVERVIEW] if video_dir and videos else [])
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
                        views=render, rig=settings["rig"])
     result = RolloutResult(view)
+    image_keys = [k for k in keys if k.endswith(("_image",))]
     try:
-        for index in range(count):
-            obs, _ = env.reset(options={"episode_seed": episode_seed(ROLLOUT_SEED + seed, index)})
+        for index in tqdm(range(count), desc=f"rollouts {view}", unit="episode", disable=not progress, leave=False):
+            episode = episode_seed(base_seed + seed, index)
+            obs, _ = env.reset(options={"episode_seed": episode})
             policy.start_episode()
             frames, success, steps = [], False, 0
             for steps in range(1, env.sim.max_steps + 1):
-                ob = {k: obs[k] for k in keys if k != embedding_key}
+                ob = {k: obs[k] for k in keys if k != embedding_key and k not in image_keys}
+                ob.update(image_inputs(obs, image_keys, mapping))
                 if encoder is not None:
                     ob[embedding_key] = embed_video(encoder, live_frame(obs, view), device)[0]
                     result.frames_encoded += 1
@@ -66,6 +118,7 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                     break
             result.successes.append(bool(success))
             result.steps.append(steps)
+            result.seeds.append(int(episode))
             if frames:
                 write_video(frames, os.path.join(video_dir, f"{view}_rollout{index}.mp4"), fps=20)
     finally:

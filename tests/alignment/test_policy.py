@@ -132,3 +132,224 @@ def test_a_training_camera_that_moves_between_demos_is_named(pick, tmp_path):
     with EpisodeFile(fixed) as f, warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_if_training_camera_moves(f, "cam0")
+
+
+# -- image policies: the project's encoders as robomimic's vision backbone, trained end to end -------------
+
+def image_policy_config(data, run_dir, *overrides):
+    with initialize_config_module("configs", version_base="1.3"):
+        return compose("policy", overrides=["env=pick", f"data={data}", f"run_dir={run_dir}", "obs=image",
+                                            "bc.epochs=1", "bc.steps_per_epoch=2", "bc.batch_size=4",
+                                            "bc.filter_key=null", "encoder.depth=1", "rollouts=1", "videos=0",
+                                            "eval_views=[cam0]", *overrides])
+
+
+def backbones(policy):
+    from alignment.backbone import PoseAwareViTConv
+    return [m for m in policy.policy.nets.modules() if isinstance(m, PoseAwareViTConv)]
+
+
+def test_pose_images_carry_keypoints_through_a_crop_to_the_right_patch():
+    import torch
+    from alignment.backbone import keypoints_from_maps, pose_image
+    from poseaware import pose_maps
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    kp = np.array([[13.7, 5.2], [np.nan, np.nan], [40.0, 3.0], [2.0, 30.5]], np.float32)
+    packed = pose_image(image, kp)
+    assert packed.shape == (32, 32, 7) and packed[5, 13, 3] == 255 and packed[..., 3].sum() == 255
+    assert not packed[..., 4].any() and not packed[..., 5].any()  # missing, and outside the image
+    maps = torch.from_numpy(packed[..., 3:]).permute(2, 0, 1)[None].float() / 255
+    crop = maps[..., 3:27, 4:28]  # a 24 px crop at row 3, column 4; keypoint 3 (row 30) falls outside
+    found = keypoints_from_maps(crop)[0].numpy()
+    np.testing.assert_allclose(found[0], [9.5, 2.5])  # pixel (col 13, row 5) seen from the crop's corner
+    assert np.isnan(found[1:]).all()
+    # the crop's keypoint lands in the patch the shifted original lands in
+    p2d_found, _ = pose_maps(found, (24, 24), 8)
+    p2d_shifted, _ = pose_maps(kp[:1] - np.array([4, 3], np.float32), (24, 24), 8)
+    np.testing.assert_array_equal(p2d_found, p2d_shifted)
+    assert p2d_found.sum() == 1 and p2d_found[1] == 1  # row 0, column 1
+
+
+def test_an_image_policy_trains_the_pose_aware_backbone_inside_robomimic_and_feeds_paab_keypoints_at_rollout(
+        pick, tmp_path, monkeypatch):
+    from alignment.backbone import PoseAwareViTConv
+    from alignment.bc import load_bc
+
+    data, _ = pick
+    seen = []
+    forward = PoseAwareViTConv.forward
+
+    def recording(self, inputs):
+        from alignment.backbone import keypoints_from_maps
+        seen.append((self.training, int(np.isfinite(keypoints_from_maps(inputs[:, 3:]).numpy()).all(-1).sum())))
+        return forward(self, inputs)
+
+    monkeypatch.setattr(PoseAwareViTConv, "forward", recording)
+    run = tmp_path / "paab_paat"
+    results = run_policy(image_policy_config(data, run, "backbone=paab+paat", "cameras=[cam0,first_person]",
+                                             "validation.every=1", "validation.rollouts=1"))
+    assert results["cam0"]["episodes"] == 1
+    saved = json.load(open(run / "rollouts.json"))
+    assert saved["keys"][-2:] == ["cam0_pose_image", "first_person_pose_image"]
+    assert saved["train"]["validation"][0]["epoch"] == 1 and saved["kept_epoch"] == 1
+    assert saved["train"]["log"]["Auxiliary_Loss"] > 0  # PAAT's loss, logged by pose_bc
+    # PAAB saw keypoints in training and at rollout (eval mode), from the live simulator's projection
+    assert any(training and found for training, found in seen)
+    assert any(not training and found for training, found in seen)
+    policy, _ = load_bc(str(run / "policy.pt"))
+    assert len(backbones(policy)) == 2  # one per camera, inside robomimic's VisualCore
+
+
+def one_training_step(config):
+    """robomimic's model for ``config`` after one step of its own ``train_on_batch`` on the config's data."""
+    import robomimic.utils.file_utils as FileUtils
+    import robomimic.utils.obs_utils as ObsUtils
+    import robomimic.utils.train_utils as TrainUtils
+    import torch
+    from alignment.bc import build_model
+
+    torch.manual_seed(0)
+    ObsUtils.initialize_obs_utils_with_config(config)
+    meta = FileUtils.get_shape_metadata_from_dataset(config.train.data, all_obs_keys=config.all_obs_keys)
+    model = build_model(config, meta)
+    trainset, _ = TrainUtils.load_data_for_training(config, obs_keys=meta["all_obs_keys"])
+    batch = next(iter(torch.utils.data.DataLoader(trainset, batch_size=4)))
+    batch = model.postprocess_batch_for_training(model.process_batch_for_training(batch), obs_normalization_stats=None)
+    model.set_train()
+    model.train_on_batch(batch, epoch=1)
+    return model, batch
+
+
+def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
+    from alignment.backbone import checkpoint_encoder_config
+    from alignment.bc import bc_config, policy_inputs, vit_core_kwargs
+    from alignment.policy_data import write_pose_images
+
+    data, _ = pick
+    with EpisodeFile(data) as f:
+        low_dim, k = sorted(f.low_dim_obs(f.demos[0])), len(f.keypoint_names)
+    pose = str(tmp_path / "pose.hdf5")
+    write_pose_images(data, pose, ["cam0"], low_dim)
+    encoder = checkpoint_encoder_config(init, 24) if init else {"method": method, "img_size": 24, "patch_size": 8,
+                                                                "depth": 1, "num_keypoints": k}
+    return bc_config(pose, policy_inputs("image", ["cam0"], method), 1, 1, 4, 0,
+                     core_kwargs=vit_core_kwargs(encoder, "tokens", init, freeze), crop=24, filter_key=None)
+
+
+def test_paat_loss_is_added_to_the_bc_loss(pick, tmp_path):
+    from robomimic.algo.bc import BC
+
+    model, batch = one_training_step(pose_policy_config(pick, tmp_path, "paab+paat"))
+    assert type(model).__name__ == "PoseBC" and isinstance(model, BC)
+    predictions = model._forward_training(batch)
+    losses = model._compute_losses(predictions, batch)
+    base = BC._compute_losses(model, predictions, batch)
+    assert losses["auxiliary_loss"] > 0
+    np.testing.assert_allclose(losses["action_loss"].item(), (base["action_loss"] + losses["auxiliary_loss"]).item(),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("freeze", [False, True])
+def test_a_fine_tuned_backbone_gets_gradients_and_a_frozen_one_none(pick, tmp_path, freeze):
+    from alignment.backbone import PoseAwareViTConv
+    from poseaware.runs import read_checkpoint
+
+    _, checkpoints = pick
+    model, _ = one_training_step(pose_policy_config(pick, tmp_path, "paab", checkpoints["paab"], freeze))
+    (backbone,) = [m for m in model.nets.modules() if isinstance(m, PoseAwareViTConv)]
+    grads = {name: p.grad for name, p in backbone.encoder.named_parameters()}
+    if freeze:
+        assert all(g is None for g in grads.values())
+    else:  # all but the alignment projection head, which the token map does not pass through
+        assert {n for n, g in grads.items() if g is None or not g.abs().sum()} == {"head.weight", "head.bias"}
+    # it started from the alignment checkpoint: a weight the step left alone (frozen) or barely moved
+    trained = read_checkpoint(checkpoints["paab"])["state_dict"]["model.vit.blocks.0.attn.qkv.weight"]
+    moved = float((backbone.encoder.vit.blocks[0].attn.qkv.weight.detach() - trained).abs().max())
+    assert moved == 0 if freeze else 0 < moved < 1e-3
+
+
+def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_same(pick, tmp_path):
+    import shutil
+
+    import torch
+    from alignment.bc import load_bc
+
+    data, checkpoints = pick
+    init = tmp_path / "init.pt"
+    shutil.copy(checkpoints["paab"], init)
+    run = tmp_path / "finetuned"
+    run_policy(image_policy_config(data, run, "backbone=paab", f"init={init}", "rollouts=1"))
+    os.remove(init)  # the policy file holds the fine-tuned weights
+    first, saved = load_bc(str(run / "policy.pt"))
+    second, _ = load_bc(str(run / "policy.pt"))
+    for key, value in first.policy.nets.state_dict().items():
+        torch.testing.assert_close(value, saved["model"][key], rtol=0, atol=0)
+    with h5py.File(run / "policy_data.hdf5") as f:
+        obs = {k: f[f"data/demo_0/obs/{k}"][3] for k in saved["shape_meta"]["all_obs_keys"]}
+    import robomimic.utils.obs_utils as ObsUtils
+    obs = {k: ObsUtils.process_obs(obs=v, obs_key=k) for k, v in obs.items()}
+    first.start_episode(), second.start_episode()
+    np.testing.assert_array_equal(first(obs), second(obs))
+
+
+def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path):
+    from alignment.bc import train_bc
+
+    config = pose_policy_config(pick, tmp_path, "paab")
+    with config.values_unlocked():
+        config.train.num_epochs = 3
+
+    def interrupt_at(stop):
+        def validate(policy, epoch):
+            if epoch == stop:
+                raise KeyboardInterrupt
+            return 0.1 * epoch
+        return validate
+
+    with pytest.raises(KeyboardInterrupt):
+        train_bc(config, str(tmp_path / "run"), progress=False, validate=interrupt_at(2), validate_every=1)
+    assert json.load(open(tmp_path / "run" / "training.json"))["epoch"] == 1
+    record = train_bc(config, str(tmp_path / "run"), progress=False, validate=interrupt_at(None), validate_every=1)
+    assert [v["epoch"] for v in record["validation"]] == [1, 2, 3]  # epoch 1 from the first run, then 2 and 3
+    assert record["best"] == {"epoch": 3, "success_rate": pytest.approx(0.3)}
+    with config.values_unlocked():
+        config.train.batch_size = 2
+    with pytest.raises(ValueError, match="another config"):
+        train_bc(config, str(tmp_path / "run"), progress=False)
+
+
+def test_bad_image_policy_input_is_named(pick, tmp_path):
+    data, checkpoints = pick
+    with pytest.raises(ValueError, match="multiple of|divisible|patch"):
+        run_policy(image_policy_config(data, tmp_path / "a", "backbone=paab", "crop=20"))
+    with pytest.raises(ValueError, match="belongs to another env"):
+        run_policy(image_policy_config(data, tmp_path / "b", "backbone=paab", f"init={checkpoints['minecraft']}"))
+    with pytest.raises(ValueError, match="holds a 'paab' encoder, but backbone=paat"):
+        run_policy(image_policy_config(data, tmp_path / "c", "backbone=paat", f"init={checkpoints['paab']}"))
+    with pytest.raises(ValueError, match="resnet18 trains from scratch"):
+        run_policy(image_policy_config(data, tmp_path / "d", f"init={checkpoints['paab']}"))
+    with pytest.raises(ValueError, match="unknown backbone"):
+        run_policy(image_policy_config(data, tmp_path / "e", "backbone=vit"))
+
+
+def test_robomimic_image_configs_read_generated_files_unchanged_offline_rl_included(pick):
+    import robomimic.utils.file_utils as FileUtils
+    import robomimic.utils.obs_utils as ObsUtils
+    import robomimic.utils.train_utils as TrainUtils
+    from robomimic.config import config_factory
+
+    data, _ = pick
+    config = config_factory("iql")
+    with config.values_unlocked():
+        config.train.data = data
+        config.train.hdf5_cache_mode = "low_dim"
+        config.observation.modalities.obs.low_dim = ["robot0_eef_pos"]
+        config.observation.modalities.obs.rgb = ["cam0_image"]
+    ObsUtils.initialize_obs_utils_with_config(config)
+    meta = FileUtils.get_shape_metadata_from_dataset(data, all_obs_keys=config.all_obs_keys)
+    trainset, _ = TrainUtils.load_data_for_training(config, obs_keys=meta["all_obs_keys"])
+    first, second = trainset[0], trainset[1]  # consecutive steps of demo 0
+    np.testing.assert_array_equal(first["next_obs"]["cam0_image"], second["obs"]["cam0_image"])
+    with h5py.File(data) as f:  # robomimic's next_obs without a second copy of the pixels
+        assert f["data/demo_0/next_obs/cam0_image"].is_virtual
