@@ -17,6 +17,8 @@ the file is large), so even a hard kill (SIGKILL) loses only the demos since the
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -28,6 +30,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import h5py
 import numpy as np
+
+from .output_lock import OutputNotWritable, exclusive_output, is_write_error, not_writable
 
 FORMAT = "poseaware-episodes/1"
 SPLITS = ("train", "valid", "test")
@@ -110,6 +114,15 @@ def _check_layout(f: h5py.File, path: str) -> None:
             raise DatasetFormatError(f"{path!r}: data/{name} has no 'actions'; the file is partial or foreign")
 
 
+def read_dataset(dataset: h5py.Dataset, path: str, index=slice(None)) -> np.ndarray:
+    """``dataset[index]``; a chunk that cannot be read (a checksum or decompression error) is named, with the fix."""
+    try:
+        return dataset[index]
+    except OSError as err:
+        raise DatasetFormatError(f"{path}: {dataset.name} cannot be read, the file is corrupt ({err}); "
+                                 f"generate it again (or leave this file out)") from None
+
+
 def _json_attr(group: h5py.Group, key: str, default=None):
     raw = group.attrs.get(key)
     return default if raw is None else json.loads(raw)
@@ -169,7 +182,7 @@ class EpisodeFile:
         obs = group["obs"] if "obs" in group else {}
         if key not in obs:
             raise KeyError(f"{self.path!r}: data/{name}/obs has no {key!r} (it has {sorted(obs.keys())})")
-        return obs[key][index]
+        return read_dataset(obs[key], self.path, index)
 
     def view_obs(self, name: str, view: str, kind: str, index=slice(None)) -> np.ndarray:
         """One view's observation, e.g. ``view_obs("demo_0", "cam0", "image")`` -> ``(T,H,W,3)`` uint8."""
@@ -188,15 +201,20 @@ class EpisodeFile:
         ``group_name="next_obs"`` reads robomimic's next observations instead."""
         group = self.demo(name)
         obs = group[group_name] if group_name in group else {}
-        return {k: obs[k][()] for k in obs if not is_view_key(k)}
+        return {k: read_dataset(obs[k], self.path, ()) for k in obs if not is_view_key(k)}
 
     def array(self, name: str, key: str) -> Optional[np.ndarray]:
         """``actions``, ``states``, ``rewards`` or ``dones`` of a demo; None where the file lacks it."""
         group = self.demo(name)
-        return group[key][()] if key in group else None
+        return read_dataset(group[key], self.path, ()) if key in group else None
 
     def demo_attr(self, name: str, key: str, default=None):
         return self.demo(name).attrs.get(key, default)
+
+
+# Room kept free beyond a demo's arrays for what HDF5 writes with them: chunk indexes and checksums,
+# attributes (robosuite's model XML is ~0.1 MB), the split masks rewritten at each commit.
+HDF5_RECORDS = 4 * 2**20
 
 
 def temp_path_for(path: str) -> str:
@@ -272,7 +290,9 @@ class EpisodeWriter:
 
     ``settings`` describe how the episodes were made; an existing file made with other settings
     is refused rather than silently mixed. Finished demos survive Ctrl-C, SIGTERM and errors, and
-    all but the last few survive SIGKILL (see ``commit_if_due``).
+    all but the last few survive SIGKILL (see ``commit_if_due``). The output is locked for the writer's
+    life (a second writer is refused, naming the first's PID); a write the disk or folder refuses
+    (full, read-only) keeps what was last committed and says so in one line.
     """
 
     def __init__(self, path: str, settings: dict, file_attrs: Dict[str, object],
@@ -286,24 +306,30 @@ class EpisodeWriter:
         self._tmp: Optional[str] = None
         self._file: Optional[h5py.File] = None
         self._commit_cost = 0.0
+        self._added = 0  # demos this writer added (a run that added none and failed lands nothing)
+        self._lock = contextlib.ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> "EpisodeWriter":
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        remove_stale_temps(self.path)
-        self._tmp = temp_path_for(self.path)
+        if os.path.isdir(self.path):
+            raise ValueError(f"the output {self.path} is a folder; name a file in it, e.g. "
+                             f"{os.path.join(self.path, 'demos.hdf5')}")
+        self._lock.enter_context(exclusive_output(self.path))  # before anything is written, stale temps included
         try:
-            if os.path.exists(self.path):
-                with EpisodeFile(self.path) as existing:
-                    self._check_settings(existing.settings)
-                    self.done = {demo_index(n) for n in existing.demos}
-                shutil.copyfile(self.path, self._tmp)
-                self._file = h5py.File(self._tmp, "a")
-            else:
-                self._file = h5py.File(self._tmp, "w")
-                self._file.create_group("data")
+            with self._write_errors():
+                remove_stale_temps(self.path)
+                self._tmp = temp_path_for(self.path)
+                if os.path.exists(self.path):
+                    with EpisodeFile(self.path) as existing:
+                        self._check_settings(existing.settings)
+                        self.done = {demo_index(n) for n in existing.demos}
+                    shutil.copyfile(self.path, self._tmp)
+                    self._file = h5py.File(self._tmp, "a")
+                else:
+                    self._file = h5py.File(self._tmp, "w")
+                    self._file.create_group("data")
         except BaseException:
-            os.remove(self._tmp)  # refused or unreadable output: leave nothing behind
+            self._abandon()  # refused or unreadable output: leave nothing behind
             raise
         self._last_commit = time.monotonic()
         return self
@@ -319,18 +345,56 @@ class EpisodeWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._tmp is None:  # discarded
             return
+        if exc_type is not None and not self._added:  # e.g. refused settings: no empty file is left behind
+            self.discard()
+            return
         try:
-            self._finalize()
-            land(self._tmp, self.path)
+            with self._write_errors():
+                self._finalize()
+                land(self._tmp, self.path)
         finally:
-            if self._tmp and os.path.exists(self._tmp):
-                os.remove(self._tmp)
+            self._abandon()
 
     def discard(self) -> None:
         """Leave ``path`` as it was (nothing of this writer lands), e.g. when a merge input is bad."""
-        self._file.close()
-        os.remove(self._tmp)
+        self._abandon()
+
+    def _abandon(self) -> None:
+        """Close and delete the temp file (whatever state it is in) and release the output."""
+        if self._file:  # an h5py file is falsy once closed
+            with contextlib.suppress(Exception):  # after a failed write HDF5 may refuse to flush
+                self._file.close()
+        if self._tmp and os.path.exists(self._tmp):
+            os.remove(self._tmp)
         self._tmp = None
+        self._lock.close()
+
+    @contextlib.contextmanager
+    def _write_errors(self):
+        """A write the disk or folder refuses (full, read-only) abandons the temp file, whose state is then
+        unknown, and is raised as one line naming the output and what it still holds."""
+        try:
+            yield
+        except (OSError, RuntimeError) as err:  # HDF5 reports some failed writes as RuntimeError
+            if isinstance(err, OutputNotWritable) or not is_write_error(err):
+                raise
+            self._abandon()
+            kept = 0
+            if os.path.exists(self.path):
+                with EpisodeFile(self.path) as committed:
+                    kept = len(committed.demos)
+            raise not_writable(self.path, err, self._kept(kept)) from None
+
+    def _kept(self, demos: int) -> str:
+        return f" (it keeps the {demos} demos finished before; the same command resumes)" if demos else ""
+
+    def _check_space(self, nbytes: int) -> None:
+        """Stop, keeping every finished demo, before a write of ``nbytes`` that the disk may not hold (with
+        ``HDF5_RECORDS`` more). HDF5 1.14 reports a full disk late, when it frees its objects, and may then crash
+        the process (generation ended in a segfault): so it must never meet one. Another process filling the
+        disk at the same time can still bring that about."""
+        if shutil.disk_usage(os.path.dirname(self.path)).free < nbytes + HDF5_RECORDS:
+            raise not_writable(self.path, OSError(errno.ENOSPC, "No space left on device"), self._kept(len(self.done)))
 
     def _finalize(self) -> None:
         f = self._file
@@ -354,11 +418,18 @@ class EpisodeWriter:
         if time.monotonic() - self._last_commit < min(self.commit_seconds, 10 * self._commit_cost):
             return
         start = time.monotonic()
-        self._finalize()
-        land(self._tmp, self.path)
-        self._tmp = temp_path_for(self.path)
-        shutil.copyfile(self.path, self._tmp)
-        self._file = h5py.File(self._tmp, "a")
+        with self._write_errors():
+            self._finalize()
+            land(self._tmp, self.path)
+            self._tmp = None
+            try:
+                self._check_space(os.path.getsize(self.path))  # for the copy that goes on writing
+            except OutputNotWritable:
+                self._abandon()  # everything is landed: only the lock is left to release
+                raise
+            self._tmp = temp_path_for(self.path)
+            shutil.copyfile(self.path, self._tmp)
+            self._file = h5py.File(self._tmp, "a")
         self._last_commit = time.monotonic()
         self._commit_cost = self._last_commit - start
 
@@ -367,24 +438,40 @@ class EpisodeWriter:
         """robomimic's ``data.attrs["env_args"]`` (JSON)."""
         self._file["data"].attrs["env_args"] = env_args
 
-    def copy_demo(self, source: h5py.Group) -> None:
-        """Copy a finished demo group from another episode file, under its own name."""
-        name = source.name.rsplit("/", 1)[-1]
-        source.file.copy(source, self._file["data"], name=name)
-        link_next_obs(self._file["data"][name])  # copied links still name the source's paths
+    def copy_demo(self, source: h5py.Group, name: Optional[str] = None) -> None:
+        """Copy a finished demo group from another episode file, under its own name or ``name``."""
+        name = name or source.name.rsplit("/", 1)[-1]
+        stored = []
+        source.visititems(lambda _, obj: stored.append(obj.id.get_storage_size())
+                          if isinstance(obj, h5py.Dataset) and not obj.is_virtual else None)
+        self._check_space(sum(stored) + len(source.attrs.get("model_file", "")))
+        with self._write_errors():
+            source.file.copy(source, self._file["data"], name=name)
+            link_next_obs(self._file["data"][name])  # copied links still name the source's paths
         self.done.add(demo_index(name))
+        self._added += 1
 
     def add(self, index: int, episode: Episode) -> None:
         name = demo_name(index)
         data = self._file["data"]
         if name in data:
             raise ValueError(f"{name} is already in {self.path!r}")
-        try:
-            self._write_demo(data.create_group(name), episode)
-        except BaseException:
-            del data[name]  # never leave half a demo behind
-            raise
+        arrays = [episode.actions, episode.states, episode.rewards, episode.dones, *episode.obs.values(),
+                  *episode.next_obs.values()]
+        # uncompressed: the most it can take (lzf stores a chunk raw when compressing does not help)
+        self._check_space(sum(np.asarray(a).nbytes for a in arrays) + len(episode.model_file or ""))
+        with self._write_errors():
+            try:
+                self._write_demo(data.create_group(name), episode)
+                self._file.flush()  # a write the disk refused raises here, not later when HDF5 frees it
+            except BaseException:
+                try:
+                    del data[name]  # never leave half a demo behind
+                except Exception:  # the file refuses even that (a full disk): keep only what was committed
+                    self._abandon()
+                raise
         self.done.add(index)
+        self._added += 1
         if episode.cameras and "cameras" not in self.file_attrs:  # intrinsics and sizes are fixed per view
             self.file_attrs["cameras"] = {v: {k: c[k] for k in ("intrinsics", "image_size", "fovy")}
                                           for v, c in episode.cameras.items()}
@@ -403,7 +490,10 @@ class EpisodeWriter:
         obs = group.create_group("obs")
         for key, value in ep.obs.items():
             if value.ndim >= 3 and key.endswith(("_image", "_robot_mask", "_object_mask")):
-                obs.create_dataset(key, data=value, chunks=(1,) + value.shape[1:], compression=self.compression)
+                # fletcher32: a checksum per chunk, so a corrupt chunk fails when read rather than decoding
+                # to wrong pixels (costs nothing measurable next to rendering)
+                obs.create_dataset(key, data=value, chunks=(1,) + value.shape[1:], compression=self.compression,
+                                   fletcher32=True)
             else:
                 obs.create_dataset(key, data=value)
         next_obs = group.create_group("next_obs")
@@ -418,6 +508,8 @@ def link_next_obs(demo: h5py.Group) -> None:
     ``next_obs[t] = obs[t + 1]``, and the last step repeats ``obs[T - 1]`` (no frame is rendered after the
     final action; its ``done`` is 1, so offline RL masks it), as the low-dim keys do. Existing links are
     rebuilt, since a link names its source by path and a copied or renamed demo has a new one."""
+    if "obs" not in demo:  # robomimic's raw files: states and actions only
+        return
     obs, next_obs = demo["obs"], demo.require_group("next_obs")
     for key in list(next_obs):
         if next_obs[key].is_virtual:
@@ -437,28 +529,67 @@ def _unsharded(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k not in ("shard", "num_shards")}
 
 
+def check_readable(demo: h5py.Group, path: str) -> None:
+    """Read every stored dataset of ``demo`` (checksums are verified where the file has them): a corrupt chunk
+    is named here, before a copy of it lands anywhere (HDF5 copies chunks without decoding them)."""
+    datasets = []
+    demo.visititems(lambda _, obj: datasets.append(obj) if isinstance(obj, h5py.Dataset) and not obj.is_virtual
+                    else None)
+    for dataset in datasets:
+        read_dataset(dataset, path, ())
+
+
 def merge_files(inputs: Sequence[str], out: str) -> int:
-    """Merge shard files written with the same settings into ``out``; returns the number of demos."""
+    """Merge episode files of one env into ``out``; returns the number of demos it holds.
+
+    Files made by ``envs.generate`` (shards) must share their settings; their demos are named by episode
+    index, so a demo two inputs hold is refused (overlapping shards), and one ``out`` already holds is kept
+    (a merge resumes). Other files (robomimic's) must share ``env_args`` env_name and make a new ``out``;
+    their demos are renumbered in input order when two inputs share a name. Every input and every dataset
+    is read before ``out`` lands: nothing is written unless all of it is readable.
+    """
     if not inputs:
         raise ValueError("merge needs at least one input file")
+    if os.path.abspath(out) in map(os.path.abspath, inputs):
+        raise ValueError(f"out={out!r} is also an input; merge into a new file")
     with EpisodeFile(inputs[0]) as first:
         settings = _unsharded(first.settings)
         attrs = {k: v for k, v in first.file.attrs.items() if k not in ("format", "generation")}
         env_args = first.file["data"].attrs.get("env_args", "{}")
-    for path in inputs[1:]:  # every input is checked before anything is written
+        env_name = first.env_args.get("env_name")
+    holder: Dict[str, str] = {}  # demo name -> the first input that holds it
+    renumber = False
+    for path in inputs:  # every input is checked before anything is written
         with EpisodeFile(path) as shard:
             differ = settings_differences(settings, _unsharded(shard.settings))
             if differ:
                 raise ValueError(f"{path!r} was generated with other settings than {inputs[0]!r} ({differ}); "
                                  f"cannot merge")
+            if shard.env_args.get("env_name") != env_name:
+                raise ValueError(f"{path!r} holds {shard.env_args.get('env_name')!r} demos and {inputs[0]!r} "
+                                 f"{env_name!r} (env_args env_name); files of different envs cannot be merged")
+            for name in shard.demos:
+                if name in holder and settings:
+                    raise ValueError(f"data/{name} is in both {holder[name]!r} and {path!r}: generated demos are "
+                                     f"named by episode index, so these inputs overlap; give each shard once")
+                renumber |= name in holder
+                holder.setdefault(name, path)
+    if not settings and os.path.exists(out):
+        raise ValueError(f"{out!r} exists; files without generation settings (robomimic's) are merged into a new "
+                         f"file: choose another out or delete it")
     with EpisodeWriter(out, settings, attrs, commit_seconds=float("inf")) as writer:
         try:
             writer.set_env_args(env_args)
+            count = 0
             for path in inputs:
                 with EpisodeFile(path) as shard:
                     for name in shard.demos:
-                        if demo_index(name) not in writer.done:
-                            writer.copy_demo(shard.demo(name))
+                        target = demo_name(count) if renumber else name
+                        count += 1
+                        if demo_index(target) in writer.done:  # already in out (same settings): a resumed merge
+                            continue
+                        check_readable(shard.demo(name), path)
+                        writer.copy_demo(shard.demo(name), target)
         except BaseException:
             writer.discard()
             raise

@@ -2,24 +2,23 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import signal
-import sys
-import threading
+import shutil
 import time
-from contextlib import contextmanager
 from typing import Dict, Optional, Tuple
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from .dataset_io import Episode, EpisodeFile, EpisodeWriter, iter_demo_indices, shard_path
 from .cameras import RigConfig
+from .commands import demos_in, one_line_reports, shard_output, sigterm_as_interrupt, whole_number
+from .dataset_io import Episode, EpisodeWriter, demo_name, iter_demo_indices, shard_path
+from .output_lock import OutputNotWritable
 from .recorder import episode_seed, planned_views, record_episode, rig_for
 from .registry import simulator_class, simulator_options
 from .simulator import check_render_quality
+from .workers import WorkerDied, WorkerPool
 
 _worker: dict = {}
 
@@ -53,31 +52,30 @@ def check_memory(sim_cls, views: int, image_size: int, workers: int) -> None:
                          f"fewer num_workers")
 
 
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (sent by ``timeout`` and job schedulers) stops generation as Ctrl-C does: every finished
-    demo lands in the output."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+# Stored bytes per rendered RGB byte (images, masks, low-dim and all), measured on whole files: 0.17 (Pick
+# 96 px) to 0.53 (Lift 32 px; small frames compress less, and episodes end before max_steps). The disk
+# check takes the low end, so it refuses only runs that cannot fit; the writer stops before a demo the disk
+# cannot hold, keeping every finished one.
+STORED_FRACTION = 0.15
 
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def check_disk_space(path: str, sim_cls, views: int, image_size: int, episodes: int) -> None:
+    """Refuse, with the numbers, ``episodes`` more demos that cannot fit on ``path``'s disk. A commit copies
+    the file beside itself, so the file's size is needed once more."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(folder):  # the output's folder is made later; its disk is the nearest parent's
+        folder = os.path.dirname(folder)
+    existing = os.path.getsize(path) if os.path.isfile(path) else 0
+    new = episodes * sim_cls.max_steps * views * image_size * image_size * 3 * STORED_FRACTION
+    needed, free = existing + 2 * new, shutil.disk_usage(folder).free
+    if needed > free:
+        raise OutputNotWritable(f"{episodes} demos at image_size={image_size} with {views} views need at least "
+                                f"{needed / 2**20:.0f} MiB on the disk of {folder}, which has {free / 2**20:.0f} MiB "
+                                f"free; free some space, choose an output on another disk, or make fewer episodes")
 
 
 def _start_simulator(env: str, backend: str, options: dict) -> None:
     _worker["sim"] = simulator_class(env, backend)(**options)
-
-
-def _init_pool_worker(env: str, backend: str, options: dict) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the pool
-    _start_simulator(env, backend, options)
 
 
 def _run(job: Tuple[int, int, dict, int, bool, bool]) -> Tuple[int, Episode, str]:
@@ -92,8 +90,13 @@ def generation_settings(env: str, image_size: int = 128, num_views: Optional[int
                         render: str = "fast", backend: str = "voxel", rig_overrides: Optional[dict] = None,
                         store_views: bool = True) -> dict:
     """The settings a file is generated with (stored in it; resume and merge compare them)."""
-    if image_size < 8:
-        raise ValueError(f"image_size must be >= 8 pixels, got {image_size}")
+    whole_number("image_size", image_size, 8)
+    whole_number("seed", seed)
+    whole_number("num_shards", num_shards, 1)
+    if not whole_number("shard", shard) < num_shards:
+        raise ValueError(f"shard must be in 0..num_shards-1 (num_shards={num_shards}), got shard={shard}")
+    if num_views is not None:
+        whole_number("num_views", num_views, 1)
     rig = rig_for(simulator_class(env, backend), num_views=num_views, **(rig_overrides or {}))
     return {
         "env": env, "image_size": image_size, "num_views": rig.num_views, "first_person": bool(first_person),
@@ -128,9 +131,8 @@ def generate_dataset(
     ``model_file``; no images, keypoints or masks), e.g. as input for ``envs.rerender``.
     """
     sim_cls = simulator_class(env, backend)
-    num_workers = num_workers or available_cores()
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    whole_number("episodes", episodes, 1)
+    num_workers = whole_number("num_workers", num_workers, 1) if num_workers is not None else available_cores()
     settings = generation_settings(env, image_size, num_views, first_person, seed, shard, num_shards, renderer,
                                    render, backend, rig_overrides, store_views)
     rig = RigConfig(**settings["rig"])
@@ -146,36 +148,41 @@ def generate_dataset(
         file_attrs["keypoints_note"] = sim_cls.keypoints_note
     start = time.time()
     successes = frames = made = 0
-    with sigterm_as_interrupt(), EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
-        todo = iter_demo_indices(writer.done, episodes, shard, num_shards)
-        skipped = len(iter_demo_indices((), episodes, shard, num_shards)) - len(todo)
-        jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person, store_views) for i in todo]
-        num_workers = min(num_workers, max(1, len(jobs)))
-        bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
-        options = simulator_options(env, renderer, render)
-        if not jobs:  # a finished file: no simulator to start
-            results = iter(())
-        elif num_workers <= 1:
-            _start_simulator(env, backend, options)
-            results = map(_run, jobs)
-        else:
-            pool = mp.get_context("spawn").Pool(num_workers, _init_pool_worker, (env, backend, options))
-            results = pool.imap_unordered(_run, jobs)
-        try:
-            for index, episode, env_args in results:
-                writer.set_env_args(env_args)
-                writer.add(index, episode)
-                successes += episode.success
-                frames += episode.num_samples
-                made += 1
-                bar.set_postfix(success=f"{successes}/{made}")
-                bar.update()
-        finally:
-            bar.close()
-            if num_workers > 1:
-                pool.terminate()
-            elif jobs:
-                _worker.pop("sim").close()
+    try:
+        with sigterm_as_interrupt(), EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
+            todo = iter_demo_indices(writer.done, episodes, shard, num_shards)
+            skipped = len(iter_demo_indices((), episodes, shard, num_shards)) - len(todo)
+            check_disk_space(path, sim_cls, len(views), image_size, len(todo))
+            jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person, store_views) for i in todo]
+            num_workers = min(num_workers, max(1, len(jobs)))
+            bar = tqdm(total=len(jobs), desc=f"{env} demos", unit="demo", disable=not progress)
+            pool = None
+            if not jobs:  # a finished file: no simulator to start
+                results = iter(())
+            elif num_workers <= 1:
+                _start_simulator(env, backend, options)
+                results = map(_run, jobs)
+            else:
+                pool = WorkerPool(num_workers, _start_simulator, (env, backend, options), _run)
+                results = pool.imap_unordered(jobs, describe=lambda job: demo_name(job[0]))
+            try:
+                for index, episode, env_args in results:
+                    writer.set_env_args(env_args)
+                    writer.add(index, episode)
+                    successes += episode.success
+                    frames += episode.num_samples
+                    made += 1
+                    bar.set_postfix(success=f"{successes}/{made}")
+                    bar.update()
+            finally:
+                bar.close()
+                if pool is not None:
+                    pool.close()
+                elif jobs:
+                    _worker.pop("sim").close()
+    except WorkerDied as err:  # raised once the writer has landed every finished demo
+        raise WorkerDied(f"{err}; {path} keeps the {demos_in(path)} demos finished so far: run the same command "
+                         f"again to resume") from None
     seconds = time.time() - start
     summary = {"path": path, "episodes": made, "success_rate": successes / made if made else float("nan"),
                "frames": frames, "seconds": seconds, "skipped_existing": skipped}
@@ -197,14 +204,15 @@ def main(cfg: DictConfig) -> None:
     if cfg.env.name == "mocap":  # a video folder in the Smarthome layout, not an HDF5 file
         from .mocap import MocapConfig, generate_mocap
 
-        size = cfg.image_size
-        summary = generate_mocap(cfg.out, MocapConfig(
-            num_cameras=cfg.num_views or 4, videos_per_class=cfg.episodes, seed=cfg.seed,
-            image_size=(size, size * 4 // 3)))
+        with one_line_reports():
+            size = whole_number("image_size", cfg.image_size, 8)
+            summary = generate_mocap(cfg.out, MocapConfig(
+                num_cameras=cfg.num_views or 4, videos_per_class=cfg.episodes, seed=cfg.seed,
+                image_size=(size, size * 4 // 3)))
         print(f"wrote {summary['videos']} videos ({summary['classes']} classes x "
               f"{summary['cameras']} cameras) to {cfg.out}")
         return
-    try:
+    with one_line_reports(shard_output(cfg.out, cfg.shard, cfg.num_shards)):
         summary = generate_dataset(
             env=cfg.env.name, out=cfg.out, episodes=cfg.episodes, image_size=cfg.image_size,
             num_views=cfg.num_views, first_person=cfg.first_person, seed=cfg.seed, num_workers=cfg.num_workers,
@@ -212,14 +220,6 @@ def main(cfg: DictConfig) -> None:
             backend=cfg.backend, rig_overrides=OmegaConf.to_container(cfg.rig), commit_seconds=cfg.commit_seconds,
             store_views=cfg.store_views,
         )
-    except KeyboardInterrupt:
-        path = shard_path(cfg.out, cfg.shard, cfg.num_shards)
-        kept = 0
-        if os.path.exists(path):
-            with EpisodeFile(path) as f:
-                kept = len(f.demos)
-        print(f"\nstopped: kept {kept} demos in {path}; run the same command again to finish", file=sys.stderr)
-        sys.exit(130)
     print_summary(summary)
 
 

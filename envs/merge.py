@@ -6,6 +6,7 @@ import glob
 import hydra
 from omegaconf import DictConfig
 
+from .commands import one_line_reports
 from .dataset_io import merge_files
 
 
@@ -13,9 +14,10 @@ from .dataset_io import merge_files
 def main(cfg: DictConfig) -> None:
     patterns = [cfg.inputs] if isinstance(cfg.inputs, str) else list(cfg.inputs)
     paths = sorted({p for pattern in patterns for p in glob.glob(pattern)})
-    if not paths:
-        raise FileNotFoundError(f"no shard files match {patterns}")
-    count = merge_files(paths, cfg.out)
+    with one_line_reports():  # an interrupted or refused merge writes nothing
+        if not paths:
+            raise FileNotFoundError(f"no shard files match {patterns}")
+        count = merge_files(paths, cfg.out)
     print(f"merged {len(paths)} shards into {cfg.out}: {count} demos")
 
 

@@ -28,14 +28,14 @@ class OutputNotWritable(OSError):
     """The output cannot be written: a read-only or unwritable folder, or a full disk."""
 
 
-def is_disk_full(err: OSError) -> bool:
-    # HDF5's own write errors reach Python as OSError without an errno, with it in the message.
-    return err.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err) or "errno = 28" in str(err)
+def is_disk_full(err: Exception) -> bool:
+    # HDF5's own write errors may reach Python without an errno (even as RuntimeError), with it in the message.
+    return getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(err)
 
 
-def is_write_error(err: OSError) -> bool:
+def is_write_error(err: Exception) -> bool:
     """Whether ``err`` says the output's folder or disk cannot take the write (rather than a bug)."""
-    return err.errno in WRITE_ERRNOS or is_disk_full(err)
+    return getattr(err, "errno", None) in WRITE_ERRNOS or is_disk_full(err)
 
 
 def not_writable(output: str, err: OSError, kept: str = "") -> OutputNotWritable:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from typing import List
 
 import hydra
@@ -11,6 +12,7 @@ import numpy as np
 from matplotlib import colormaps
 from omegaconf import DictConfig
 
+from .commands import one_line_reports, whole_number
 from .dataset_io import EpisodeFile, demo_name
 
 
@@ -39,8 +41,15 @@ def tile(images: List[np.ndarray]) -> np.ndarray:
 
 
 def preview_frames(path: str, demo: int, min_size: int = 128) -> List[np.ndarray]:
+    """Every step of ``demo`` as one grid of its views, upscaled to at least ``min_size`` pixels a view."""
     with EpisodeFile(path) as f:
-        name = demo_name(demo)
+        name = demo_name(whole_number("demo", demo))
+        if name not in f.demos:
+            raise ValueError(f"{path} has no {name}; it holds {len(f.demos)} demos "
+                             f"({', '.join(f.demos[:3])}{', ...' if len(f.demos) > 3 else ''})")
+        if not f.views:
+            raise ValueError(f"{path} holds no camera images (written with store_views=false?); render its views "
+                             f"with envs.rerender first")
         images = {v: f.view_obs(name, v, "image") for v in f.views}
         kps = {v: f.view_obs(name, v, "keypoints") if f.has_keypoints(v) else None for v in f.views}
     scale = max(1, math.ceil(min_size / next(iter(images.values())).shape[1]))
@@ -58,16 +67,25 @@ def preview_frames(path: str, demo: int, min_size: int = 128) -> List[np.ndarray
 
 def write_video(frames, out: str, fps: int = 10) -> str:
     """An .mp4 or .gif of ``(H, W, 3)`` uint8 frames, written beside ``out`` and renamed into place."""
-    stem, ext = os.path.splitext(out)
-    if ext.lower() not in (".mp4", ".gif"):
+    ext = os.path.splitext(out)[1].lower()
+    if ext not in (".mp4", ".gif"):
         raise ValueError(f"video out must end in .mp4 or .gif, got {out!r}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    tmp = f"{stem}.tmp{ext}"  # the writer picks the format from the extension
-    if ext.lower() == ".mp4":
-        imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
-    else:
-        imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
-    os.replace(tmp, out)
+    if ext == ".mp4":  # H.264 (yuv420p) takes only even sizes; an odd one failed as "Broken pipe"
+        frames = [np.pad(f, ((0, f.shape[0] % 2), (0, f.shape[1] % 2), (0, 0))) for f in frames]
+    folder = os.path.dirname(os.path.abspath(out))
+    os.makedirs(folder, exist_ok=True)
+    # a unique temp name that ends in the extension: imageio picks the format from it
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(out)}.{os.getpid()}.", suffix=f".tmp{ext}")
+    os.close(fd)
+    try:
+        if ext == ".mp4":
+            imageio.mimsave(tmp, frames, fps=fps, macro_block_size=1)
+        else:
+            imageio.mimsave(tmp, frames, duration=1000 / fps, loop=0)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return out
 
 
@@ -77,7 +95,9 @@ def write_preview(path: str, demo: int, out: str, fps: int = 10) -> str:
 
 @hydra.main(config_path="pkg://configs", config_name="preview", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    print(f"wrote {write_preview(cfg.file, cfg.demo, cfg.out, cfg.fps)}")
+    with one_line_reports():
+        out = write_preview(cfg.file, cfg.demo, cfg.out, cfg.fps)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

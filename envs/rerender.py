@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from .cameras import make_rig
+from .commands import one_line_reports, shard_output, sigterm_as_interrupt, whole_number
 from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index, iter_demo_indices, shard_path
 from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
                        terminal_dones, views_now)
@@ -32,8 +33,14 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                      first_person: Optional[bool] = None, seed: Optional[int] = None,
                      rig_overrides: Optional[dict] = None, render: Optional[str] = None,
                      progress: bool = True, shard: int = 0, num_shards: int = 1) -> Dict[str, float]:
+    """Re-render ``input``'s demos (this shard's share) into ``out``, resuming what ``out`` holds; SIGTERM and
+    Ctrl-C keep every finished demo. Returns the output path and the frames rendered."""
     if os.path.abspath(input) == os.path.abspath(out):
         raise ValueError("out must differ from input: re-rendering never touches the input file")
+    for name, value, minimum in (("image_size", image_size, 8), ("num_views", num_views, 1), ("seed", seed, 0),
+                                 ("shard", shard, 0), ("num_shards", num_shards, 1)):
+        if value is not None:
+            whole_number(name, value, minimum)
     with EpisodeFile(input) as src:
         source_env = src.env_args.get("env_name")
         if source_env not in ROBOMIMIC_ENV_NAMES:
@@ -59,7 +66,7 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                  "views": planned_views(type(sim), rig_cfg, first_person)}
         frames_total = 0
         try:
-            with EpisodeWriter(out, settings, attrs) as writer:
+            with sigterm_as_interrupt(), EpisodeWriter(out, settings, attrs) as writer:
                 writer.set_env_args(src.file["data"].attrs.get("env_args", "{}"))
                 for name in tqdm([d for d in src.demos if demo_index(d) in mine], desc="re-render", unit="demo",
                                  disable=not progress):
@@ -114,9 +121,10 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
 
 @hydra.main(config_path="pkg://configs", config_name="rerender", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
-                               OmegaConf.to_container(cfg.rig), cfg.render,
-                               shard=cfg.shard, num_shards=cfg.num_shards)
+    with one_line_reports(shard_output(cfg.out, cfg.shard, cfg.num_shards)):
+        summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
+                                   OmegaConf.to_container(cfg.rig), cfg.render,
+                                   shard=cfg.shard, num_shards=cfg.num_shards)
     print(f"wrote {summary['path']}: {summary['frames']} frames re-rendered")
 
 
