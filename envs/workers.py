@@ -13,7 +13,7 @@ import pickle
 import signal
 import traceback
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Dict, Iterable, Iterator, List, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 
 class WorkerDied(RuntimeError):
@@ -56,7 +56,7 @@ def _serve(conn: Connection, initializer: Callable, initargs: tuple, function: C
         conn.send(result)
 
 
-def how_it_ended(exitcode: int) -> str:
+def how_it_ended(exitcode: Optional[int]) -> str:
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
         return f"killed by {name}" + (", e.g. by the out-of-memory killer" if name == "SIGKILL" else "")
@@ -97,8 +97,11 @@ class WorkerPool:
             while pending and idle:
                 process, conn = idle.pop()
                 job = pending.pop(0)
-                conn.send(job)
                 busy[conn] = (process, job)
+                try:
+                    conn.send(job)
+                except OSError:  # it died while idle
+                    raise self._died(process, describe(job)) from None
             ready = wait(list(busy) + [process.sentinel for process, _ in busy.values()])
             for conn, (process, job) in list(busy.items()):
                 if conn not in ready and process.sentinel not in ready:
@@ -106,15 +109,18 @@ class WorkerPool:
                 try:
                     ok, result = conn.recv()
                 except (EOFError, OSError):
-                    process.join(5)
-                    raise WorkerDied(f"the worker making {describe(job)} died ({how_it_ended(process.exitcode)})"
-                                     ) from None
+                    raise self._died(process, describe(job)) from None
                 if not ok:
                     err, text = result
                     raise err from WorkerFailed(f"making {describe(job)} in a worker:\n{text}")
                 del busy[conn]
                 idle.append((process, conn))
                 yield result
+
+    @staticmethod
+    def _died(process: mp.Process, job: str) -> WorkerDied:
+        process.join(5)
+        return WorkerDied(f"the worker making {job} died ({how_it_ended(process.exitcode)})")
 
     def close(self) -> None:
         """End every worker now (a job in progress is dropped)."""
