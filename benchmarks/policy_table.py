@@ -1,0 +1,176 @@
+"""Image policies on Lift: robomimic BC success per policy row, 3 seeds, with robomimic's recipe.
+
+python benchmarks/policy_table.py --env lift --rows state resnet18 baseline_ft paat_ft --seeds 0 1 2
+
+Every row trains with ``python -m alignment.policy`` (robomimic's BC inside), keeps the epoch whose
+validation rollouts (``--val-rollouts`` seeded episodes every ``--val-every`` epochs, seeds apart from the
+test ones) score best, as robomimic's train script does, and tests it on ``--rollouts`` other seeded
+episodes from the training camera. The demos are made once (``data/bench/<env>_policy<size>.hdf5``, all
+cores) with one fixed third-person camera ``cam0`` (robomimic's agentview), the wrist camera and the
+held-out cameras. Rows:
+
+- ``state``: object pose + proprioception (the upper bound); ``proprio``: proprioception alone;
+- ``resnet18``: robomimic's own ResNet18 + SpatialSoftmax, from scratch (the reference);
+- ``<method>_ft``: the project's DeiT with ``<method>`` (baseline, paab, paat, paab+paat), fine-tuned from
+  the alignment table's Lift encoder of the same seed (``benchmarks/alignment_table.py``; trained first
+  when missing); ``<method>_scratch``: the same DeiT from scratch;
+- ``paat_ft_cls``: CLS readout instead of SpatialSoftmax; ``paat_ft_wrist``: the wrist camera alone;
+  ``paat_ft_both``: third-person + wrist (robomimic's own setting); ``resnet18_both`` likewise;
+- ``frozen_paat``: today's policy on the frozen PAAT embeddings.
+
+Finished runs are skipped; an interrupted run continues from its ``training_state.pt`` (the same command
+resumes it). After every run the table is rewritten into ``benchmarks/policy_table.md`` and between the
+``policy_table`` markers of ``benchmarks/RESULTS.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from alignment_table import command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
+from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
+
+IMAGE = ["obs=image"]
+ROWS: Dict[str, List[str]] = {
+    "state": ["obs=state"],
+    "proprio": ["obs=proprio"],
+    "resnet18": IMAGE + ["backbone=resnet18", "cameras=[cam0]"],
+    **{f"{m}_ft": IMAGE + [f"backbone={m}", "cameras=[cam0]", "init=ENCODER"] for m in ("baseline", "paab", "paat", "paab+paat")},
+    **{f"{m}_scratch": IMAGE + [f"backbone={m}", "cameras=[cam0]"] for m in ("baseline", "paat")},
+    "paat_ft_cls": IMAGE + ["backbone=paat", "cameras=[cam0]", "init=ENCODER", "readout=cls"],
+    "paat_ft_wrist": IMAGE + ["backbone=paat", "cameras=[first_person]", "init=ENCODER"],
+    "paat_ft_both": IMAGE + ["backbone=paat", "cameras=[cam0,first_person]", "init=ENCODER"],
+    "resnet18_both": IMAGE + ["backbone=resnet18", "cameras=[cam0,first_person]"],
+    "frozen_paat": ["obs=embedding", "checkpoint=ENCODER", "train_views=[cam0]"],
+}
+DEFAULT_ROWS = ["state", "resnet18", "baseline_ft", "paat_ft"]
+
+
+def encoder_method(row: str) -> Optional[str]:
+    overrides = ROWS[row]
+    if not any("ENCODER" in o for o in overrides):
+        return None
+    return row.removeprefix("frozen_") if row.startswith("frozen_") else next(
+        o.split("=", 1)[1] for o in overrides if o.startswith("backbone="))
+
+
+def run_dir(args, row: str, seed: int) -> str:
+    return os.path.join(args.runs, args.env, row, f"seed{seed}")
+
+
+def result(args, row: str, seed: int) -> Optional[dict]:
+    path = os.path.join(run_dir(args, row, seed), "rollouts.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def encoder_checkpoint(args, method: str, seed: int) -> str:
+    """The alignment table's Lift encoder of ``method`` and ``seed``, trained first when missing."""
+    path = os.path.join(args.encoders, args.env, method, f"seed{seed}", "checkpoints", "best.pt")
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "alignment_table.py"),
+                        "--envs", args.env, "--methods", method, "--seeds", str(seed), "--runs", args.encoders,
+                        "--threads", str(args.threads)], check=True)
+    return path
+
+
+def run(args, data: str, row: str, seed: int) -> None:
+    if result(args, row, seed) is not None:
+        return
+    overrides = list(ROWS[row])
+    method = encoder_method(row)
+    if method:
+        checkpoint = encoder_checkpoint(args, method, seed)
+        overrides = [o.replace("ENCODER", checkpoint) for o in overrides]
+    image = "obs=image" in overrides
+    epochs, steps = (args.image_epochs, args.image_steps) if image else (args.state_epochs, args.state_steps)
+    cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"seed={seed}",
+           f"run_dir={run_dir(args, row, seed)}", *overrides, f"rollouts={args.rollouts}", "videos=2",
+           f"bc.epochs={epochs}", f"bc.steps_per_epoch={steps}", "bc.filter_key=null",
+           f"validation.every={args.val_every_image if image else args.val_every_state}",
+           f"validation.rollouts={args.val_rollouts}", f"eval_views=[{'first_person' if 'wrist' in row else 'cam0'}]",
+           "hydra/job_logging=disabled"]
+    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
+    with open(os.path.join(args.runs, "policy.log"), "a") as log:
+        log.write(" ".join(cmd) + "\n")
+        log.flush()
+        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
+                       stdout=log, stderr=subprocess.STDOUT)
+
+
+def table(args) -> str:
+    lines = [*command_lines(args, __file__),
+             f"Budget: {args.episodes} demos at {args.image_size} px (fixed cam0, every demo trained on); image "
+             f"rows {args.image_epochs} epochs × {args.image_steps} steps of batch 16, low-dim rows "
+             f"{args.state_epochs} × {args.state_steps} of batch 100; the kept epoch is the best of "
+             f"{args.val_rollouts} validation rollouts every {args.val_every_image} (image) / {args.val_every_state} "
+             f"(low-dim) epochs.  ",
+             f"Machine: {os.cpu_count()} CPU cores, no GPU; written {datetime.date.today()}. Test success over "
+             f"{args.rollouts} seeded rollouts per run from the training camera (the wrist rows: the wrist camera), "
+             f"mean ± std over the seeds listed; wall-clock per run (training with its validation rollouts + test "
+             f"rollouts), mean.", "",
+             "| env | row | seeds | test success | per seed | kept epochs | validation best | minutes per run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in list(ROWS):
+        found = [(s, r) for s in found_seeds(os.path.join(args.runs, args.env, row))
+                 if (r := result(args, row, s)) is not None]
+        if not found:
+            continue
+        rates = [100 * next(iter(r["rollouts"].values()))["success_rate"] for _, r in found]
+        best = [r["train"]["best"]["success_rate"] for _, r in found]
+        minutes = [sum(r.get("wall_seconds", {}).values()) / 60 for _, r in found]
+        lines.append(f"| {args.env} | {row} | {len(found)} | {np.mean(rates):.0f}% ± {np.std(rates):.0f} | "
+                     f"{' / '.join(f'{x:.0f}' for x in rates)} | {' / '.join(str(r['kept_epoch']) for _, r in found)} | "
+                     f"{' / '.join('–' if b is None else f'{100 * b:.0f}%' for b in best)} | {np.mean(minutes):.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="lift")
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--image-size", type=int, default=84)
+    p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--rollouts", type=int, default=50)
+    p.add_argument("--val-rollouts", type=int, default=10)
+    p.add_argument("--image-epochs", type=int, default=50)
+    p.add_argument("--image-steps", type=int, default=100)
+    p.add_argument("--val-every-image", type=int, default=10)
+    p.add_argument("--state-epochs", type=int, default=50)
+    p.add_argument("--state-steps", type=int, default=100)
+    p.add_argument("--val-every-state", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", default="data/bench")
+    p.add_argument("--encoders", default="runs/alignment_table")
+    p.add_argument("--runs", default="runs/policy_table")
+    p.add_argument("--out", default="benchmarks/policy_table.md")
+    p.add_argument("--results", default="benchmarks/RESULTS.md")
+    p.add_argument("--marker", default="policy_table")
+    p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
+    args = p.parse_args()
+    os.makedirs(args.runs, exist_ok=True)
+    if not args.table_only:
+        data = generate(args.env, args.episodes, args.image_size,
+                        os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
+        for seed in args.seeds:
+            for row in args.rows:
+                run(args, data, row, seed)
+                write_table(table(args), args)
+    text = table(args)
+    write_table(text, args)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
