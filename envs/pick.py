@@ -1,6 +1,7 @@
 """Pick: the Franka Panda from pybullet_data picks a small object off a table (scripted IK policy)."""
 from __future__ import annotations
 
+import os
 from typing import Dict
 
 import numpy as np
@@ -21,6 +22,24 @@ FINGERTIP_OFFSET = np.array([0.0, 0.0, 0.045])  # from the finger link frame to 
 MAX_DELTA = 0.03  # metres per control step at action 1.0
 HOME = [0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785]
 DOWN = pb.getQuaternionFromEuler([np.pi, 0.0, 0.0])
+
+
+def link_pose(client: int, robot: int, link: int):
+    """World frame of a link at the current joint state, as rendered. pybullet's cached link frames
+    lag the joints after stepSimulation and are stale after set_state, so observations recompute them."""
+    return pb.getLinkState(robot, link, computeForwardKinematics=True, physicsClientId=client)[4:6]
+
+
+def panda_keypoints(client: int, robot: int) -> np.ndarray:
+    """The Panda's keypoints ``(11, 3)`` in the world at its current joint state."""
+    points = [pb.getBasePositionAndOrientation(robot, physicsClientId=client)[0]]
+    points += [link_pose(client, robot, j)[0] for j in ARM_JOINTS]
+    points.append(link_pose(client, robot, HAND_LINK)[0])
+    for j in FINGER_JOINTS:
+        pos, orn = link_pose(client, robot, j)
+        rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        points.append(np.array(pos) + rot @ FINGERTIP_OFFSET)
+    return np.asarray(points, dtype=np.float64)
 
 
 class PickSimulator(Simulator):
@@ -44,6 +63,7 @@ class PickSimulator(Simulator):
                 raise RuntimeError("pybullet's EGL renderer plugin could not be loaded; use renderer=tiny")
             self.renderer = pb.ER_BULLET_HARDWARE_OPENGL
         pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
+        self._fk = None  # the forward-kinematics client, made on first use
         self._build()
 
     def _build(self) -> None:
@@ -137,20 +157,21 @@ class PickSimulator(Simulator):
 
     # -- poses and cameras -------------------------------------------------------------------
     def keypoints_world(self) -> np.ndarray:
-        c = self.client
-        points = [pb.getBasePositionAndOrientation(self.robot, physicsClientId=c)[0]]
-        points += [self._link_pose(j)[0] for j in ARM_JOINTS]
-        points.append(self._link_pose(HAND_LINK)[0])
-        for j in FINGER_JOINTS:
-            pos, orn = self._link_pose(j)
-            rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
-            points.append(np.array(pos) + rot @ FINGERTIP_OFFSET)
-        return np.asarray(points, dtype=np.float64)
+        return panda_keypoints(self.client, self.robot)
+
+    def keypoints_from_joints(self, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
+        # A kinematics-only copy of the arm in its own client: resetting the live arm's joints would
+        # touch the episode (velocities, the solver's warm start).
+        if self._fk is None:
+            self._fk = pb.connect(pb.DIRECT)
+            self._fk_robot = pb.loadURDF(os.path.join(pybullet_data.getDataPath(), "franka_panda/panda.urdf"),
+                                         [0, 0, 0], useFixedBase=True, physicsClientId=self._fk)
+        for j, q in zip(ARM_JOINTS + list(FINGER_JOINTS), np.concatenate([joint_pos, gripper_qpos])):
+            pb.resetJointState(self._fk_robot, j, float(q), physicsClientId=self._fk)
+        return panda_keypoints(self._fk, self._fk_robot)
 
     def _link_pose(self, link: int):
-        """World frame of a link at the current joint state, as rendered. pybullet's cached link frames
-        lag the joints after stepSimulation and are stale after set_state, so observations recompute them."""
-        return pb.getLinkState(self.robot, link, computeForwardKinematics=True, physicsClientId=self.client)[4:6]
+        return link_pose(self.client, self.robot, link)
 
     def first_person_camera(self, width: int, height: int) -> Camera:
         pos, orn = self._link_pose(HAND_LINK)
@@ -205,5 +226,6 @@ class PickSimulator(Simulator):
                 "env_kwargs": {"control_freq": CONTROL_HZ, "sim_hz": SIM_HZ}}
 
     def close(self) -> None:
-        if pb.isConnected(self.client):
-            pb.disconnect(self.client)
+        for client in (self.client, self._fk):
+            if client is not None and pb.isConnected(client):
+                pb.disconnect(client)

@@ -87,6 +87,11 @@ class RobosuiteSimulator(Simulator):
         self.kp_tail = [model.body_name2id(f"{self.robot_prefix}right_hand")] + [
             model.body_name2id(f"{self.gripper_prefix}finger_joint{i}_tip") for i in (1, 2)
         ]
+        # qpos addresses of what robot0_joint_pos and robot0_gripper_qpos observe, for forward kinematics
+        gripper_joints = [model.joint_name2id(f"{self.gripper_prefix}finger_joint{i}") for i in (1, 2)]
+        self.arm_qpos = np.array([model.jnt_qposadr[j] for j in self.kp_joints])
+        self.gripper_qpos = np.array([model.jnt_qposadr[j] for j in gripper_joints])
+        self._fk_data = None  # scratch MjData of this model, made on first use
 
     # -- episode ---------------------------------------------------------------------------
     def reset(self, seed: int) -> None:
@@ -129,7 +134,24 @@ class RobosuiteSimulator(Simulator):
 
     # -- poses and cameras -------------------------------------------------------------------
     def keypoints_world(self) -> np.ndarray:
-        data = self.env.sim.data
+        return self._keypoints_of(self.env.sim.data)
+
+    def keypoints_from_joints(self, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
+        import mujoco
+
+        model = self.env.sim.model._model
+        if self._fk_data is None:
+            self._fk_data = mujoco.MjData(model)
+        data = self._fk_data
+        # From the model's reference pose, not the live state: the keypoints follow from the inputs alone
+        # (the arm's base is fixed, and nothing else in qpos moves its bodies).
+        data.qpos[:] = model.qpos0
+        data.qpos[self.arm_qpos] = np.asarray(joint_pos, dtype=np.float64)
+        data.qpos[self.gripper_qpos] = np.asarray(gripper_qpos, dtype=np.float64)
+        mujoco.mj_kinematics(model, data)
+        return self._keypoints_of(data)
+
+    def _keypoints_of(self, data) -> np.ndarray:
         points = [data.xpos[self.kp_bodies[0]]]
         points += [data.xanchor[j] for j in self.kp_joints]
         points += [data.xpos[b] for b in self.kp_tail]

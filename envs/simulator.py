@@ -71,6 +71,13 @@ class Simulator(abc.ABC):
     def keypoints_world(self) -> np.ndarray:
         """World positions ``(K, 3)`` of the keypoints, in ``keypoint_names`` order."""
 
+    def keypoints_from_joints(self, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
+        """Forward kinematics: the keypoints' world positions ``(K, 3)`` for the arm's joint angles and
+        finger positions (the ``robot0_joint_pos`` and ``robot0_gripper_qpos`` observations), whatever
+        the simulator's current state; the episode is left untouched."""
+        raise NotImplementedError(f"{self.name} has no arm forward kinematics; it exists for the Panda envs "
+                                  f"(pick, lift, can)")
+
     @abc.abstractmethod
     def first_person_camera(self, width: int, height: int) -> Camera:
         """The camera attached to the hand, at the current state."""
