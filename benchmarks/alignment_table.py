@@ -22,7 +22,7 @@ import os
 import platform
 import subprocess
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -177,6 +177,32 @@ def write_table(text: str, args) -> None:
         if START in results and END in results:
             head, rest = results.split(START, 1)
             atomic_write_text(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
+
+
+def add_grid_arguments(p: argparse.ArgumentParser, name: str) -> None:
+    """The arguments every policy grid shares: where data, encoders, runs and the table go."""
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", default="data/bench")
+    p.add_argument("--encoders", default="runs/alignment_table")
+    p.add_argument("--runs", default=f"runs/{name}")
+    p.add_argument("--out", default=f"benchmarks/{name}.md")
+    p.add_argument("--results", default="benchmarks/RESULTS.md")
+    p.add_argument("--marker", default=name)
+    p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
+
+
+def run_grid(args, data, run: Callable, table: Callable[[object], str]) -> None:
+    """``run(args, data, row, seed)`` for every seed and row not finished (rows of a seed first, so the
+    headline comes first), the table rewritten after each; then written once more and printed. With
+    ``--table-only``, only the table."""
+    if not args.table_only:
+        for seed in args.seeds:
+            for row in args.rows:
+                run(args, data, row, seed)
+                write_table(table(args), args)
+    text = table(args)
+    write_table(text, args)
+    print(text)
 
 
 def main() -> None:

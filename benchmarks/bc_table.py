@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import THREADS, command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
+from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from envs.dataset_io import merge_files, shard_path  # noqa: E402
 from envs.registry import simulator_class  # noqa: E402
@@ -124,30 +124,18 @@ def main() -> None:
     p.add_argument("--bc-epochs", type=int, default=50)
     p.add_argument("--bc-steps", type=int, default=100)
     p.add_argument("--bc-batch", type=int, default=100)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--train-views", nargs="+", default=["cam0"],
                    help="the policies' training cameras; several: the demos re-rendered from the training sector")
-    p.add_argument("--data", default="data/bench")
-    p.add_argument("--encoders", default="runs/alignment_table")
-    p.add_argument("--runs", default="runs/bc_table")
-    p.add_argument("--out", default="benchmarks/bc_table.md")
-    p.add_argument("--results", default="benchmarks/RESULTS.md")
-    p.add_argument("--marker", default="bc_table")
-    p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
+    add_grid_arguments(p, "bc_table")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)
+    data = None
     if not args.table_only:
         data = generate(args.env, args.episodes, args.image_size, os.path.join(args.data, f"{args.env}_bc.hdf5"),
                         FIXED_CAMERA)
         if len(args.train_views) > 1:
             data = training_sector_copy(args.env, data, len(args.train_views))
-        for seed in args.seeds:
-            for row in args.rows:
-                run(args, data, row, seed)
-                write_table(table(args), args)
-    text = table(args)
-    write_table(text, args)
-    print(text)
+    run_grid(args, data, run, table)
 
 
 if __name__ == "__main__":

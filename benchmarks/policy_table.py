@@ -35,7 +35,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import command_lines, found_seeds, generate, write_table  # noqa: E402  (same mechanisms)
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 
 IMAGE = ["obs=image"]
@@ -150,26 +150,14 @@ def main() -> None:
     p.add_argument("--state-epochs", type=int, default=50)
     p.add_argument("--state-steps", type=int, default=100)
     p.add_argument("--val-every-state", type=int, default=10)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--data", default="data/bench")
-    p.add_argument("--encoders", default="runs/alignment_table")
-    p.add_argument("--runs", default="runs/policy_table")
-    p.add_argument("--out", default="benchmarks/policy_table.md")
-    p.add_argument("--results", default="benchmarks/RESULTS.md")
-    p.add_argument("--marker", default="policy_table")
-    p.add_argument("--table-only", action="store_true", help="rewrite the table from finished runs and stop")
+    add_grid_arguments(p, "policy_table")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)
+    data = None
     if not args.table_only:
         data = generate(args.env, args.episodes, args.image_size,
                         os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
-        for seed in args.seeds:
-            for row in args.rows:
-                run(args, data, row, seed)
-                write_table(table(args), args)
-    text = table(args)
-    write_table(text, args)
-    print(text)
+    run_grid(args, data, run, table)
 
 
 if __name__ == "__main__":
