@@ -135,9 +135,23 @@ class RigConfig:
                              f"a sector training never samples: move heldout_azimuth_range or narrow azimuth_range")
 
     def training_sector(self) -> Tuple[float, float]:
-        """The azimuths training cameras can take, jitter included."""
-        jitter = self.jitter_azimuth if self.sampling == "ring" else 0.0
-        return self.azimuth_range[0] - jitter, self.azimuth_range[1] + jitter
+        """The azimuths training cameras can take, jitter included (a one-view ring's camera stands at the
+        middle of ``azimuth_range``)."""
+        if self.sampling == "sectors":
+            return self.azimuth_range
+        lo, hi = self.azimuth_range
+        if self.num_views == 1:
+            lo = hi = (lo + hi) / 2
+        return lo - self.jitter_azimuth, hi + self.jitter_azimuth
+
+    def training_elevations(self) -> Tuple[float, float]:
+        """The elevations training cameras can take, jitter included (as ``training_sector``)."""
+        if self.sampling == "sectors":
+            return self.elevation_range
+        lo, hi = self.elevation_range
+        if self.num_views == 1:
+            lo = hi = (lo + hi) / 2
+        return lo - self.jitter_elevation, hi + self.jitter_elevation
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -160,6 +174,13 @@ def is_heldout_view(name: str) -> bool:
     return name.startswith(HELDOUT_PREFIX)
 
 
+def degrees_past_arc(azimuth: float, arc: Tuple[float, float]) -> float:
+    """How far (degrees, the shorter way round) ``azimuth`` lies outside an azimuth interval; 0 inside."""
+    width = arc[1] - arc[0]
+    x = (azimuth - arc[0]) % 360.0
+    return 0.0 if x <= width or width >= 360.0 else float(min(x - width, 360.0 - x))
+
+
 def _ring_angles(config: RigConfig, rng: np.random.Generator) -> Iterator[Tuple[float, float]]:
     n = config.num_views
     az_lo, az_hi = config.azimuth_range
@@ -179,29 +200,39 @@ def _stratified_angles(n: int, azimuth_range: Tuple[float, float], elevation_ran
     return [(lo + (hi - lo) * (i + rng.uniform()) / n, rng.uniform(*elevation_range)) for i in range(n)]
 
 
+def rig_radius(config: RigConfig, unit: float) -> float:
+    """A camera's distance from the look-at point for ``unit`` in [-1, 1]: the radius, jittered."""
+    return config.radius * (1 + unit * config.jitter_radius)
+
+
+def orbit_camera(name: str, config: RigConfig, azimuth: float, elevation: float, radius: float,
+                 width: int, height: int) -> Camera:
+    """A rig camera at ``azimuth``/``elevation`` (degrees) and ``radius`` from the rig's look-at point,
+    looking at it with the rig's field of view."""
+    center = np.asarray(config.center) + np.array([0.0, 0.0, config.height])
+    az, el = np.deg2rad(azimuth), np.deg2rad(elevation)
+    eye = center + radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    return Camera(name, intrinsics_from_fovy(config.fovy, width, height), look_at(eye, center), width, height,
+                  config.fovy)
+
+
 def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Camera]:
     """The episode's third-person cameras (training rig, then held-out), drawn from ``seed``."""
     rng = np.random.default_rng(seed)
-    center = np.asarray(config.center) + np.array([0.0, 0.0, config.height])
     # Ring radii are drawn between the angles, as the rig always did, so old files re-render exactly.
     angles, radii = [], []
     if config.sampling == "ring":
         for azimuth, elevation in _ring_angles(config, rng):
             angles.append((azimuth, elevation))
-            radii.append(config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius))
+            radii.append(rig_radius(config, rng.uniform(-1, 1)))
     else:
         angles = _stratified_angles(config.num_views, config.azimuth_range, config.elevation_range, rng)
-        radii = [config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius) for _ in angles]
+        radii = [rig_radius(config, rng.uniform(-1, 1)) for _ in angles]
     heldout = _stratified_angles(config.heldout_views, config.heldout_azimuth_range, config.elevation_range, rng)
     angles += heldout
-    radii += [config.radius * (1 + rng.uniform(-1, 1) * config.jitter_radius) for _ in heldout]
-    cams = []
-    for name, (az, el), radius in zip(view_names(config.num_views, False, config.heldout_views), angles, radii):
-        az, el = np.deg2rad(az), np.deg2rad(el)
-        eye = center + radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-        cams.append(Camera(name, intrinsics_from_fovy(config.fovy, width, height),
-                           look_at(eye, center), width, height, config.fovy))
-    return cams
+    radii += [rig_radius(config, rng.uniform(-1, 1)) for _ in heldout]
+    return [orbit_camera(name, config, az, el, radius, width, height)
+            for name, (az, el), radius in zip(view_names(config.num_views, False, config.heldout_views), angles, radii)]
 
 
 OVERVIEW = "overview"
@@ -210,11 +241,7 @@ OVERVIEW = "overview"
 def overview_camera(config: RigConfig, width: int, height: int) -> Camera:
     """A fixed camera that never moves between episodes: in front of the workspace (azimuth 0), 45 degrees
     up, a little farther out than the rig, for videos people watch beside a policy's own camera."""
-    center = np.asarray(config.center) + np.array([0.0, 0.0, config.height])
-    el = np.deg2rad(45.0)
-    eye = center + 1.15 * config.radius * np.array([np.cos(el), 0.0, np.sin(el)])
-    return Camera(OVERVIEW, intrinsics_from_fovy(config.fovy, width, height), look_at(eye, center), width, height,
-                  config.fovy)
+    return orbit_camera(OVERVIEW, config, 0.0, 45.0, 1.15 * config.radius, width, height)
 
 
 def gl_quaternion(camera: Camera) -> np.ndarray:

@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from .cameras import OVERVIEW, RigConfig, make_rig, overview_camera
 from .dataset_io import obs_key
+from .eval_cameras import EVAL_VIEW, check_eval_bin, draw_eval_camera, eval_camera_seed
 from .recorder import observe, planned_views, rig_for, views_now
 from .registry import simulator_class
 
@@ -26,13 +27,20 @@ class MultiViewEnv(gym.Env):
     and ``<view>_object_mask``, and the simulator's low-dim observations (robomimic keys) come with them.
     ``reset(options={"episode_seed": s})`` starts the episode ``envs.generate`` records with seed ``s``
     (same scene, same rig), so its frames are the stored ones.
+
+    ``eval_camera=<bin>`` (``envs.eval_cameras.EVAL_BINS``: ``train``, ``beyond15`` … ``beyond60``,
+    ``elev+15``, ``elev-15``) adds the view ``eval``: per episode, one camera of that bin, drawn from a
+    seed derived from the episode seed (``eval_camera_seed``), so a rollout seed always meets the same
+    camera while the rig's own views stay those of ``envs.generate``. ``reset(options={"eval_camera":
+    <bin>})`` draws from another bin for that episode; ``info["eval_camera"]`` says where it stood.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, env: str = "lift", image_size: int = 64, num_views: Optional[int] = None,
                  first_person: bool = True, render_mode: Optional[str] = None,
-                 views: Optional[Sequence[str]] = None, rig: Optional[dict] = None) -> None:
+                 views: Optional[Sequence[str]] = None, rig: Optional[dict] = None,
+                 eval_camera: Optional[str] = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; only 'rgb_array' is supported")
         self.render_mode = render_mode
@@ -41,11 +49,18 @@ class MultiViewEnv(gym.Env):
         self.rig_config = RigConfig(**rig) if rig else rig_for(type(self.sim), num_views=num_views)
         self.image_size = image_size
         self.first_person = first_person
+        if eval_camera is not None:
+            check_eval_bin(self.rig_config, eval_camera)
+        self.eval_bin = eval_camera
         planned = planned_views(type(self.sim), self.rig_config, first_person)
-        unknown = [v for v in views or () if v not in planned + [OVERVIEW]]
+        extra = [OVERVIEW] + ([EVAL_VIEW] if eval_camera else [])
+        unknown = [v for v in views or () if v not in planned + extra]
         if unknown:
-            raise ValueError(f"views {unknown} are not in {env}'s rig; it has {planned}")
+            hint = f" (the {EVAL_VIEW!r} view comes with eval_camera=<bin>)" if EVAL_VIEW in unknown else ""
+            raise ValueError(f"views {unknown} are not in {env}'s rig; it has {planned}{hint}")
         self.views = list(views) if views else planned
+        if self.eval_bin and EVAL_VIEW not in self.views:
+            self.views.append(EVAL_VIEW)
         k = len(self.sim.keypoint_names)
         obs_spaces: Dict[str, spaces.Space] = {}
         for view in self.views:
@@ -83,13 +98,22 @@ class MultiViewEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         episode_seed = int(options.get("episode_seed", self.np_random.integers(2**31 - 1)))
+        info = {"episode_seed": episode_seed}
+        if "eval_camera" in options and not self.eval_bin:
+            raise ValueError(f"reset asked for eval_camera={options['eval_camera']!r}, but this env has no "
+                             f"{EVAL_VIEW!r} view; make it with eval_camera=<bin> so its observations hold one")
         self.sim.reset(episode_seed)
         self.rig = make_rig(self.rig_config, self.image_size, self.image_size, episode_seed)
         if OVERVIEW in self.views:
             self.rig.append(overview_camera(self.rig_config, self.image_size, self.image_size))
+        if self.eval_bin:
+            drawn = draw_eval_camera(self.rig_config, options.get("eval_camera", self.eval_bin), self.image_size,
+                                     self.image_size, eval_camera_seed(episode_seed))
+            self.rig.append(drawn.camera)
+            info["eval_camera"] = drawn.to_json()
         self.sim.set_rig(self.rig)
         self.steps = 0
-        return self._obs(), {"success": self.sim.success(), "episode_seed": episode_seed}
+        return self._obs(), {"success": self.sim.success(), **info}
 
     def step(self, action: np.ndarray) -> Tuple[dict, float, bool, bool, Dict[str, Any]]:
         reward = self.sim.step(np.asarray(action, dtype=np.float32))
