@@ -118,6 +118,9 @@ def extrinsics_from_arm(sim: Simulator, keypoints_2d: np.ndarray, joint_pos: np.
     same keypoints in the world. Frames of a still camera may be stacked: ``(T, K, 2)``, ``(T, 7)``, ``(T, 2)``."""
     joints = np.asarray(joint_pos, dtype=np.float64)
     fingers = np.asarray(gripper_qpos, dtype=np.float64)
+    if joints.ndim < 1 or joints.shape[:-1] != fingers.shape[:-1]:
+        raise ValueError(f"joint_pos {joints.shape} and gripper_qpos {fingers.shape} must be of the same frames: "
+                         f"(7,) and (2,), or (T, 7) and (T, 2)")
     points = np.stack([sim.keypoints_from_joints(j, g) for j, g in zip(joints.reshape(-1, joints.shape[-1]),
                                                                        fingers.reshape(-1, fingers.shape[-1]))])
     return extrinsics_from_keypoints(keypoints_2d, points.reshape(joints.shape[:-1] + points.shape[1:]),

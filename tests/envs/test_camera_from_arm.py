@@ -86,6 +86,9 @@ def test_too_few_keypoints_are_refused_naming_how_many(demo):
     kp = np.full_like(kp, np.nan)
     with pytest.raises(ValueError, match="0 keypoints visible"):
         demo.fit("cam1", 0, keypoints=kp)
+    with pytest.raises(ValueError, match="of the same frames"):
+        extrinsics_from_arm(demo.sim, demo.keypoints["cam1"][:3], demo.joint_pos[:3], demo.gripper_qpos[:2],
+                            demo.intrinsics["cam1"])
     # The hand camera sees the fingertips at most: no pose from the arm there.
     with pytest.raises(ValueError, match="keypoints visible"):
         demo.fit("first_person", 0)
