@@ -134,7 +134,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     home = cameras[0] if cameras and cameras[0] == "first_person" else (train_views[0] if not cameras else
                                                                         next(c for c in cameras if c != "first_person"))
     rollout_args = dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
-                        embedding_key=embedding_key, device=device, cameras=cameras)
+                        embedding_key=embedding_key, device=device, cameras=cameras, horizon=cfg.horizon)
 
     def validate(policy, epoch: int) -> float:
         return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
@@ -159,6 +159,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
+         "horizon": cfg.horizon,
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
     return results
 

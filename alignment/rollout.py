@@ -86,17 +86,19 @@ def image_inputs(obs: Dict[str, np.ndarray], keys: Sequence[str], cameras: Dict[
 def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequence[str], count: int, seed: int = 0,
                  encoder=None, embedding_key: Optional[str] = None, video_dir: Optional[str] = None,
                  videos: int = 2, device: torch.device = torch.device("cpu"), cameras: Sequence[str] = (),
-                 base_seed: int = ROLLOUT_SEED, progress: bool = False) -> RolloutResult:
+                 base_seed: int = ROLLOUT_SEED, progress: bool = False,
+                 horizon: Optional[int] = None) -> RolloutResult:
     """``count`` seeded episodes from ``view``. ``cameras``: an image policy's cameras (``view`` replaces its
-    third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame. Videos show the
-    rendered cameras beside the fixed overview camera."""
+    third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame. An episode ends at
+    success or after ``horizon`` steps (the env's episode length by default). Videos show the rendered
+    cameras beside the fixed overview camera."""
     from tqdm import tqdm
 
     mapping = camera_map(cameras, view) if cameras else {}
     rendered = list(dict.fromkeys(mapping.values() or [view]))
     render = rendered + ([OVERVIEW] if video_dir and videos else [])
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
-                       views=render, rig=settings["rig"])
+                       views=render, rig=settings["rig"], max_episode_steps=horizon)
     result = RolloutResult(view)
     image_keys = [k for k in keys if k.endswith(("_image",))]
     try:
@@ -105,7 +107,7 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
             obs, _ = env.reset(options={"episode_seed": episode})
             policy.start_episode()
             frames, success, steps = [], False, 0
-            for steps in range(1, env.sim.max_steps + 1):
+            for steps in range(1, env.max_episode_steps + 1):
                 ob = {k: obs[k] for k in keys if k != embedding_key and k not in image_keys}
                 ob.update(image_inputs(obs, image_keys, mapping))
                 if encoder is not None:

@@ -98,7 +98,7 @@ def run(args, data: str, row: str, seed: int) -> None:
            f"run_dir={run_dir(args, row, seed)}", *overrides, f"rollouts={args.rollouts}", "videos=2",
            f"bc.epochs={epochs}", f"bc.steps_per_epoch={steps}", "bc.filter_key=null",
            f"validation.every={args.val_every_image if image else args.val_every_state}",
-           f"validation.rollouts={args.val_rollouts}", f"eval_views=[{'first_person' if 'wrist' in row else 'cam0'}]",
+           f"validation.rollouts={args.val_rollouts}", f"horizon={args.horizon}", f"eval_views=[{'first_person' if 'wrist' in row else 'cam0'}]",
            "hydra/job_logging=disabled"]
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
     with open(os.path.join(args.runs, "policy.log"), "a") as log:
@@ -114,7 +114,7 @@ def table(args) -> str:
              f"rows {args.image_epochs} epochs × {args.image_steps} steps of batch 16, low-dim rows "
              f"{args.state_epochs} × {args.state_steps} of batch 100; the kept epoch is the best of "
              f"{args.val_rollouts} validation rollouts every {args.val_every_image} (image) / {args.val_every_state} "
-             f"(low-dim) epochs.  ",
+             f"(low-dim) epochs; rollouts end at success or after {args.horizon} steps.  ",
              f"Machine: {os.cpu_count()} CPU cores, no GPU; written {datetime.date.today()}. Test success over "
              f"{args.rollouts} seeded rollouts per run from the training camera (the wrist rows: the wrist camera), "
              f"mean ± std over the seeds listed; wall-clock per run (training with its validation rollouts + test "
@@ -143,13 +143,14 @@ def main() -> None:
     p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--rollouts", type=int, default=50)
-    p.add_argument("--val-rollouts", type=int, default=10)
+    p.add_argument("--val-rollouts", type=int, default=20)
+    p.add_argument("--horizon", type=int, default=400, help="rollout steps (robomimic's; Lift demos take ~60)")
     p.add_argument("--image-epochs", type=int, default=50)
     p.add_argument("--image-steps", type=int, default=100)
     p.add_argument("--val-every-image", type=int, default=10)
-    p.add_argument("--state-epochs", type=int, default=50)
+    p.add_argument("--state-epochs", type=int, default=200)
     p.add_argument("--state-steps", type=int, default=100)
-    p.add_argument("--val-every-state", type=int, default=10)
+    p.add_argument("--val-every-state", type=int, default=20)
     add_grid_arguments(p, "policy_table")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)

@@ -40,11 +40,14 @@ class MultiViewEnv(gym.Env):
     def __init__(self, env: str = "lift", image_size: int = 64, num_views: Optional[int] = None,
                  first_person: bool = True, render_mode: Optional[str] = None,
                  views: Optional[Sequence[str]] = None, rig: Optional[dict] = None,
-                 eval_camera: Optional[str] = None) -> None:
+                 eval_camera: Optional[str] = None, max_episode_steps: Optional[int] = None) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"unknown render_mode {render_mode!r}; only 'rgb_array' is supported")
         self.render_mode = render_mode
         self.sim = simulator_class(env)()
+        # the episode's length: the simulator's own unless a policy evaluation asks for more time (robomimic
+        # rolls Lift out for 400 steps, its demos take ~50); the simulators ignore their own horizon
+        self.max_episode_steps = int(max_episode_steps or self.sim.max_steps)
         # ``rig``: a file's stored rig settings, so the env's cameras are the ones its demos were made with
         self.rig_config = RigConfig(**rig) if rig else rig_for(type(self.sim), num_views=num_views)
         self.image_size = image_size
@@ -119,7 +122,7 @@ class MultiViewEnv(gym.Env):
         reward = self.sim.step(np.asarray(action, dtype=np.float32))
         self.steps += 1
         success = self.sim.success()
-        truncated = self.steps >= self.sim.max_steps
+        truncated = self.steps >= self.max_episode_steps
         return self._obs(), float(reward), success, truncated, {"success": success}
 
     def scripted_action(self) -> np.ndarray:
