@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
+from envs.eval_cameras import EVAL_BINS
 from envs.output_lock import exclusive_output
 from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
@@ -33,6 +34,7 @@ from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, poli
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
 from .policy_data import EMBEDDING_KEY, pool_training_views, write_pose_images
+from .policy_plots import angle_rates, plot_success_by_angle
 from .rollout import VALIDATION_SEED, run_rollouts
 
 
@@ -53,7 +55,7 @@ def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> 
 
 # what a policy run writes (clear_run_dir refuses to delete anything else)
 POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training.json", "rollouts.json", "videos",
-                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5")
+                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png")
 
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
@@ -101,9 +103,10 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         if len(third) == 1 and third[0] in views:
             warn_if_training_camera_moves(f, third[0])
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
-    missing = [v for v in [*(cameras or train_views), *cfg.eval_views] if v not in views]
+    missing = [v for v in [*(cameras or train_views), *cfg.eval_views] if v not in views and v not in EVAL_BINS]
     if missing:
-        raise ValueError(f"{cfg.data} has no views {missing}; it has {views}")
+        raise ValueError(f"{cfg.data} has no views {missing}; it has {views} (an evaluation view may also be a "
+                         f"camera bin: {', '.join(EVAL_BINS)})")
     inputs = policy_inputs(cfg.obs, cameras, cfg.backbone)
     device, encoder, embedding_key, data = default_device(), None, None, cfg.data
     core_kwargs, crop = None, None
@@ -154,13 +157,16 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         r = run_rollouts(policy, view=view, count=cfg.rollouts, seed=cfg.seed, progress=True,
                          video_dir=os.path.join(run_dir, "videos"), videos=cfg.videos, **rollout_args)
         results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
-                         "frames_encoded": r.frames_encoded}
+                         "frames_encoded": r.frames_encoded, **({"cameras": r.cameras} if r.cameras else {})}
         print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
          "horizon": cfg.horizon,
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
+    if angle_rates(results):
+        plot_success_by_angle({f"{cfg.obs} {cfg.backbone if cameras else ''}".strip(): angle_rates(results)},
+                              os.path.join(run_dir, "success_by_angle.png"), title=run_dir)
     return results
 
 

@@ -7,7 +7,9 @@
 - proprioception and other low-dim keys.
 
 ``view`` is the evaluation camera: it takes the place of the policy's third-person camera (the first-person
-camera stays itself), so one policy can be scored from its training camera and from others.
+camera stays itself), so one policy can be scored from its training camera and from others. A bin name
+(``train``, ``beyond15`` … ``beyond60``, ``elev+15``, ``elev-15``: ``envs.eval_cameras``) draws that camera
+per episode at that angular distance from the training cameras.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch
 
 from envs.cameras import OVERVIEW
 from envs.dataset_io import obs_key
+from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.gym_env import MultiViewEnv
 from envs.preview import write_video
 from envs.recorder import episode_seed
@@ -40,6 +43,7 @@ class RolloutResult:
     steps: List[int] = field(default_factory=list)
     frames_encoded: int = 0
     seeds: List[int] = field(default_factory=list)
+    cameras: List[dict] = field(default_factory=list)  # where each episode's evaluation camera stood (bins)
 
     @property
     def success_rate(self) -> float:
@@ -94,24 +98,28 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
     cameras beside the fixed overview camera."""
     from tqdm import tqdm
 
-    mapping = camera_map(cameras, view) if cameras else {}
-    rendered = list(dict.fromkeys(mapping.values() or [view]))
+    eval_bin = view if view in EVAL_BINS else None  # a camera drawn per episode from a bin (envs.eval_cameras)
+    source = EVAL_VIEW if eval_bin else view
+    mapping = camera_map(cameras, source) if cameras else {}
+    rendered = list(dict.fromkeys(mapping.values() or [source]))
     render = rendered + ([OVERVIEW] if video_dir and videos else [])
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
-                       views=render, rig=settings["rig"], max_episode_steps=horizon)
+                       views=render, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin)
     result = RolloutResult(view)
     image_keys = [k for k in keys if k.endswith(("_image",))]
     try:
         for index in tqdm(range(count), desc=f"rollouts {view}", unit="episode", disable=not progress, leave=False):
             episode = episode_seed(base_seed + seed, index)
-            obs, _ = env.reset(options={"episode_seed": episode})
+            obs, info = env.reset(options={"episode_seed": episode})
+            if eval_bin:
+                result.cameras.append(info["eval_camera"])
             policy.start_episode()
             frames, success, steps = [], False, 0
             for steps in range(1, env.max_episode_steps + 1):
                 ob = {k: obs[k] for k in keys if k != embedding_key and k not in image_keys}
                 ob.update(image_inputs(obs, image_keys, mapping))
                 if encoder is not None:
-                    ob[embedding_key] = embed_video(encoder, live_frame(obs, view), device)[0]
+                    ob[embedding_key] = embed_video(encoder, live_frame(obs, source), device)[0]
                     result.frames_encoded += 1
                 if OVERVIEW in render and index < videos:
                     frames.append(np.concatenate([obs[f"{v}_image"] for v in render], axis=1))

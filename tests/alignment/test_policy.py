@@ -1,4 +1,5 @@
-"""BC with robomimic on frozen embeddings, rolled out live: a tiny end-to-end run and its bad input."""
+"""robomimic BC policies rolled out live: on frozen embeddings, and image policies with the project's encoders inside robomimic
+(backbone, keypoint channels, PAAT in the loss, checkpoint selection, resume, camera bins), and their bad input."""
 import json
 import os
 import warnings
@@ -353,3 +354,21 @@ def test_robomimic_image_configs_read_generated_files_unchanged_offline_rl_inclu
     np.testing.assert_array_equal(first["next_obs"]["cam0_image"], second["obs"]["cam0_image"])
     with h5py.File(data) as f:  # robomimic's next_obs without a second copy of the pixels
         assert f["data/demo_0/next_obs/cam0_image"].is_virtual
+
+
+def test_a_policy_is_scored_from_cameras_drawn_by_angle_past_its_training_cameras(pick, tmp_path):
+    data, _ = pick
+    run = tmp_path / "angles"
+    results = run_policy(image_policy_config(data, run, "backbone=baseline", "eval_views=[train,beyond30]",
+                                             "rollouts=2", "horizon=5"))
+    for name, low, high in (("train", None, None), ("beyond30", 22.5, 37.5)):
+        cameras = results[name]["cameras"]
+        assert len(cameras) == 2 and all(c["bin"] == name for c in cameras)
+        assert all(s <= 5 for s in results[name]["steps"])  # the horizon ends each rollout
+        if low is not None:
+            assert all(low <= c["azimuth_past_sector"] <= high for c in cameras)
+        else:
+            assert all(c["azimuth_past_sector"] <= 0 for c in cameras)
+    assert os.path.getsize(run / "success_by_angle.png") > 1000
+    with pytest.raises(ValueError, match="no views \\['beyond99'\\].*camera bin: train, beyond15"):
+        run_policy(image_policy_config(data, tmp_path / "bad", "backbone=baseline", "eval_views=[beyond99]"))

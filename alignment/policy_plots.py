@@ -1,0 +1,53 @@
+"""Policy success against the evaluation camera's angular distance from the training cameras."""
+from __future__ import annotations
+
+import os
+from typing import Dict, Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from envs.eval_cameras import EVAL_BINS  # noqa: E402
+
+from poseaware.runs import atomic_write  # noqa: E402
+
+
+def bin_distance(name: str) -> float:
+    """Degrees a bin's cameras stand past the training cameras (the centre of its band; 0 inside)."""
+    b = EVAL_BINS[name]
+    return b.azimuth_past if b.azimuth_past is not None else abs(b.elevation_past)
+
+
+def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, title: str = "") -> None:
+    """``rows``: ``{row: {bin: success rate}}`` -> one line per row over the azimuth bins (``train``,
+    ``beyond15`` …), the elevation bins as separate markers at their distance; written atomically."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for index, (row, rates) in enumerate(rows.items()):
+        color = f"C{index}"
+        azimuth = sorted((bin_distance(b), 100 * r) for b, r in rates.items()
+                         if b in EVAL_BINS and EVAL_BINS[b].elevation_past == 0)
+        if azimuth:
+            ax.plot(*zip(*azimuth), "o-", color=color, label=row)
+        for b, r in rates.items():
+            if b in EVAL_BINS and EVAL_BINS[b].elevation_past:
+                ax.plot(bin_distance(b), 100 * r, "^" if EVAL_BINS[b].elevation_past > 0 else "v", color=color,
+                        fillstyle="none", markersize=9, label=f"{row} ({b})")
+    ax.set_xlabel("evaluation camera: degrees past the training cameras")
+    ax.set_ylabel("success (%)")
+    ax.set_ylim(-3, 103)
+    ax.set_xticks([0, 15, 30, 45, 60])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", dpi=120))
+    plt.close(fig)
+
+
+def angle_rates(results: Dict[str, dict]) -> Dict[str, float]:
+    """The success rate of each evaluation bin among a run's ``rollouts.json`` results."""
+    return {view: r["success_rate"] for view, r in results.items() if view in EVAL_BINS}
