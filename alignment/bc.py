@@ -39,7 +39,6 @@ POLICY_FORMAT = "poseaware-bc-2"
 PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 OBSERVATIONS = ("embedding", "state", "proprio", "image")
 BACKBONES = ("resnet18", "baseline", "paab", "paat", "paab+paat")
-FIRST_PERSON = "first_person"
 
 
 @dataclass
@@ -190,14 +189,16 @@ Validator = Callable[[object, int], float]  # (RolloutPolicy, epoch) -> success 
 
 
 def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] = None,
-             validate: Optional[Validator] = None, validate_every: int = 0) -> Dict[str, object]:
+             validate: Optional[Validator] = None, validate_every: int = 0,
+             resume_key: Optional[Mapping] = None) -> Dict[str, object]:
     """Train robomimic BC as ``config`` says and save ``<out_dir>/policy.pt`` (atomically).
 
     With ``validate``, every ``validate_every`` epochs (and at the last) the policy is rolled out and the
     best-scoring epoch's policy is kept, as robomimic's ``scripts/train.py`` does with its rollouts;
     without, the last epoch's. ``<out_dir>/training_state.pt`` (model, optimisers, RNG, epoch) is written
-    after every epoch, so calling again with the same config resumes where it stopped. Returns the last
-    epoch's log, the validation history and the kept epoch."""
+    after every epoch with the best policy so far, so calling again with the same config and ``resume_key``
+    (what else decides the run: its data, encoder, validation, rollouts) resumes where it stopped. Returns
+    the last epoch's log, the validation history and the kept epoch."""
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.train_utils as TrainUtils
@@ -224,19 +225,24 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     config_json = config.dump()
 
     def policy_file(epoch: int) -> dict:
-        return {"format": POLICY_FORMAT, "model": model.serialize(), "config": config_json, "shape_meta": shapes,
+        weights = {k: v.detach().clone() for k, v in model.serialize().items()}  # a copy: training goes on
+        return {"format": POLICY_FORMAT, "model": weights, "config": config_json, "shape_meta": shapes,
                 "keys": list(shape_meta["all_obs_keys"]), "epoch": epoch, "obs_normalization": _stats_tensors(stats), **(extra or {})}
 
     state_path, policy_path = os.path.join(out_dir, "training_state.pt"), os.path.join(out_dir, "policy.pt")
     progress_path = os.path.join(out_dir, "training.json")
     record = {"epoch": 0, "validation": [], "best": None, "log": {}}
+    key = json.dumps(dict(resume_key or {}), sort_keys=True, default=str)
+    best_policy: Optional[dict] = None  # the kept epoch's policy file, also in the state, so policy.pt follows it
     if os.path.exists(state_path):
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["config"] != config_json:
-            raise ValueError(f"{out_dir} holds a policy training with another config; run with overwrite=true to "
-                             f"start again, or choose another run_dir")
+        if state["config"] != config_json or state.get("resume_key") != key:
+            raise ValueError(f"{out_dir} holds a policy training with another config or other inputs; run with "
+                             f"overwrite=true to start again, or choose another run_dir")
         _restore_training_state(model, state)
-        record = json.loads(state["record"])
+        record, best_policy = json.loads(state["record"]), state.get("best_policy")
+        if best_policy is not None:  # a kill between the two writes cannot leave another epoch in policy.pt
+            atomic_write(policy_path, lambda tmp: torch.save(best_policy, tmp))
     epochs = config.train.num_epochs
     validating = validate is not None and validate_every > 0
     bar = tqdm(range(record["epoch"] + 1, epochs + 1), desc="bc", unit="epoch", disable=not progress,
@@ -250,17 +256,20 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
         record["log"] = {k: float(v) for k, v in log.items() if isinstance(v, (int, float))}
         if not validating:
             record["best"] = {"epoch": epoch, "success_rate": None}
-            atomic_write(policy_path, lambda tmp: torch.save(policy_file(epoch), tmp))
+            best_policy = policy_file(epoch)
         elif epoch % validate_every == 0 or epoch == epochs:
             rate = float(validate(rollout_policy(model, stats), epoch))
             record["validation"].append({"epoch": epoch, "success_rate": rate})
             if record["best"] is None or rate > record["best"]["success_rate"]:  # the first best, as robomimic
                 record["best"] = {"epoch": epoch, "success_rate": rate}
-                atomic_write(policy_path, lambda tmp: torch.save(policy_file(epoch), tmp))
+                best_policy = policy_file(epoch)
             bar.set_postfix(val=f"{rate:.0%}", best=f"{record['best']['success_rate']:.0%}@{record['best']['epoch']}")
         record["epoch"] = epoch
         atomic_write(state_path, lambda tmp: torch.save({**_training_state(model), "config": config_json,
+                                                         "resume_key": key, "best_policy": best_policy,
                                                          "record": json.dumps(record)}, tmp))
+        if best_policy is not None and best_policy["epoch"] == epoch:
+            atomic_write(policy_path, lambda tmp: torch.save(best_policy, tmp))
         atomic_write_text(progress_path, json.dumps(record, indent=2))
     return record
 

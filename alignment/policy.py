@@ -25,17 +25,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
-from envs.eval_cameras import EVAL_BINS
+from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.output_lock import exclusive_output
 from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
-from .backbone import checkpoint_encoder_config
+from .backbone import POSE_MODALITY, checkpoint_encoder_config
 from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc, vit_core_kwargs
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
-from .policy_data import EMBEDDING_KEY, pool_training_views, write_pose_images
+from .policy_data import EMBEDDING_KEY, pool_training_views, pose_images_made_from, write_pose_images
 from .policy_plots import angle_rates, plot_success_by_angle
-from .rollout import VALIDATION_SEED, run_rollouts
+from .rollout import FIRST_PERSON, VALIDATION_SEED, camera_map, home_camera, run_rollouts
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
@@ -55,7 +55,10 @@ def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> 
 
 # what a policy run writes (clear_run_dir refuses to delete anything else)
 POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training.json", "rollouts.json", "videos",
-                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png")
+                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png", ".*.tmp")
+# what else, beside robomimic's config, decides a policy run: a resumed run must have the same
+RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone", "init", "readout", "freeze", "crop",
+               "encoder", "validation", "horizon")
 
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
@@ -65,7 +68,8 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
             raise ValueError("init=<checkpoint> fine-tunes the project's DeiT; backbone=resnet18 trains from scratch "
                              "(robomimic's reference): leave init=scratch")
         return None, cfg.crop or default_crop(image_size, None)
-    crop = cfg.crop or default_crop(image_size, cfg.encoder.patch_size)
+    patch = cfg.encoder.patch_size if cfg.init == "scratch" else read_checkpoint(cfg.init)["model_config"]["patch_size"]
+    crop = cfg.crop or default_crop(image_size, patch)
     if cfg.init == "scratch":
         needs = backbone_needs_keypoints(cfg.backbone)
         config = {"method": cfg.backbone, "img_size": crop, "patch_size": cfg.encoder.patch_size,
@@ -86,8 +90,14 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
     return vit_core_kwargs(config, cfg.readout, init, cfg.freeze), crop
 
 
+def default_run_dir(cfg: DictConfig) -> str:
+    """``runs/<env>/policy/<obs>[-<backbone>]/seed<seed>``: image policies of each backbone apart."""
+    kind = f"{cfg.obs}-{cfg.backbone}" if cfg.obs == "image" else cfg.obs
+    return os.path.join("runs", cfg.env.name, "policy", kind, f"seed{cfg.seed}")
+
+
 def run_policy(cfg: DictConfig) -> Dict[str, dict]:
-    run_dir = cfg.run_dir
+    run_dir = cfg.run_dir or default_run_dir(cfg)
     with exclusive_output(run_dir, "run_dir"):
         return _run_policy(cfg, run_dir)
 
@@ -99,7 +109,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     with EpisodeFile(cfg.data) as f:
         settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
         watched = cameras if cfg.obs == "image" else train_views
-        third = [v for v in watched if v != "first_person"]
+        third = [v for v in watched if v != FIRST_PERSON]
         if len(third) == 1 and third[0] in views:
             warn_if_training_camera_moves(f, third[0])
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
@@ -108,6 +118,9 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         raise ValueError(f"{cfg.data} has no views {missing}; it has {views} (an evaluation view may also be a "
                          f"camera bin: {', '.join(EVAL_BINS)})")
     inputs = policy_inputs(cfg.obs, cameras, cfg.backbone)
+    home = home_camera(cameras) if cameras else train_views[0]
+    for view in cfg.eval_views if cameras else ():  # refused now, not after training
+        camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
     device, encoder, embedding_key, data = default_device(), None, None, cfg.data
     core_kwargs, crop = None, None
     if cfg.obs == "image":
@@ -121,21 +134,21 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         encoder, ckpt = load_encoder(cfg.checkpoint, device)
         check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings["image_size"], keypoint_names)
         data, embedded = os.path.join(run_dir, "bc_data.hdf5"), os.path.join(run_dir, "embedded.hdf5")
+        if os.path.exists(embedded):  # this run's own intermediate, left by a kill
+            os.remove(embedded)
         # raw geometry: a live policy embeds one frame at a time
         embed_file(cfg.checkpoint, cfg.data, embedded, views=train_views, geometry="raw")
         pool_training_views(embedded, data, train_views, low_dim)
         os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
         embedding_key = EMBEDDING_KEY
-    elif "pose_rgb" in inputs.images:
+    elif POSE_MODALITY in inputs.images:
         data = os.path.join(run_dir, "policy_data.hdf5")
-        if not os.path.exists(data):  # made once; a resumed run reuses it
+        if not pose_images_made_from(data, cfg.data, cameras):  # made once; a resumed run reuses it
             write_pose_images(cfg.data, data, cameras, low_dim)
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
                        cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key)
-    home = cameras[0] if cameras and cameras[0] == "first_person" else (train_views[0] if not cameras else
-                                                                        next(c for c in cameras if c != "first_person"))
     rollout_args = dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
                         embedding_key=embedding_key, device=device, cameras=cameras, horizon=cfg.horizon)
 
@@ -146,7 +159,8 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     started = time.time()
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
                                               "backbone": cfg.backbone if cameras else None},
-                      validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every)
+                      validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every,
+                      resume_key={k: OmegaConf.to_container(cfg, resolve=True).get(k) for k in RESUME_KEYS})
     trained = time.time()
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
     results = {}
@@ -162,7 +176,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
-         "horizon": cfg.horizon,
+         "horizon": cfg.horizon, "device": str(device),
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
     if angle_rates(results):
         plot_success_by_angle({f"{cfg.obs} {cfg.backbone if cameras else ''}".strip(): angle_rates(results)},

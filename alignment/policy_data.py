@@ -13,6 +13,8 @@ keypoint, ``alignment.backbone.pose_image``) for a PAAB or PAAT backbone, and th
 """
 from __future__ import annotations
 
+import json
+import os
 from typing import Dict, List, Sequence
 
 import h5py
@@ -89,6 +91,15 @@ def pool_training_views(embedded: str, out: str, views: Sequence[str], low_dim_k
     return count[0]
 
 
+def pose_images_made_from(path: str, source: str, cameras: Sequence[str]) -> bool:
+    """Whether ``path`` is a ``write_pose_images`` file of ``source`` and ``cameras`` (reusable as is)."""
+    if not os.path.exists(path):
+        return False
+    with h5py.File(path, "r") as f:
+        return (f.attrs.get("source") == os.path.abspath(source)
+                and f.attrs.get("cameras") == json.dumps(list(cameras)))
+
+
 def write_pose_images(source: str, out: str, cameras: Sequence[str], low_dim_keys: Sequence[str]) -> int:
     """Write ``out`` from the episode file ``source``: every demo under its own name with
     ``obs/<camera>_pose_image`` for each of ``cameras`` (robomimic's ``next_obs`` as links) and the low-dim
@@ -105,6 +116,7 @@ def write_pose_images(source: str, out: str, cameras: Sequence[str], low_dim_key
                     copy["obs"].create_dataset(obs_key(camera, POSE_IMAGE), data=frames,
                                                chunks=(1,) + frames.shape[1:], compression="lzf")
                 link_next_obs(copy)
+            dst.attrs["source"], dst.attrs["cameras"] = os.path.abspath(source), json.dumps(list(cameras))
             return write_splits(src, dst, {d: [d] for d in src["data"]})
 
     count = []

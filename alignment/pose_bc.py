@@ -27,7 +27,11 @@ class AuxiliaryLosses:
 
     def _compute_losses(self, predictions, batch) -> Dict[str, torch.Tensor]:
         losses = super()._compute_losses(predictions, batch)
-        auxiliary = [m.auxiliary_loss for m in self.nets.modules() if getattr(m, "auxiliary_loss", None) is not None]
+        auxiliary = []
+        for module in self.nets.modules():
+            if getattr(module, "auxiliary_loss", None) is not None:
+                auxiliary.append(module.auxiliary_loss)
+                module.auxiliary_loss = None  # used once: never added to a later step, and its graph is freed
         if auxiliary:
             losses["auxiliary_loss"] = torch.stack([a.float() for a in auxiliary]).sum()
             losses["action_loss"] = losses["action_loss"] + losses["auxiliary_loss"]

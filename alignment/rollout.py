@@ -31,8 +31,10 @@ from .backbone import POSE_IMAGE, pose_image
 from .data import ViewFrames
 from .inference import embed_video
 
-ROLLOUT_SEED = 10_000  # test rollouts never reuse a training demo's seed (those are seeds 0..)
-VALIDATION_SEED = 20_000  # validation rollouts (checkpoint selection) never reuse a test rollout's seed
+# Rollout episodes draw their seeds as envs.generate does (episode_seed(base, index)) from bases of their own:
+# demos come from the file's generation seed (0 by default), so tests and validations are other episodes.
+ROLLOUT_SEED = 10_000  # test rollouts
+VALIDATION_SEED = 20_000  # validation rollouts (checkpoint selection), never a test rollout's episode
 FIRST_PERSON = "first_person"
 
 
@@ -63,13 +65,22 @@ def live_frame(obs: Dict[str, np.ndarray], view: str) -> ViewFrames:
                       obs[f"{view}_robot_mask"][None].astype(bool))
 
 
-def camera_map(cameras: Sequence[str], view: str) -> Dict[str, str]:
-    """Each policy camera -> the env camera that fills it: ``view`` replaces the third-person camera."""
+def home_camera(cameras: Sequence[str]) -> str:
+    """The camera an evaluation view replaces: the policy's one third-person camera, else the wrist camera."""
     third = [c for c in cameras if c != FIRST_PERSON]
     if len(third) > 1:
         raise ValueError(f"a policy with several third-person cameras {third} has no single camera to replace")
-    if not third and view != FIRST_PERSON:
+    return third[0] if third else FIRST_PERSON
+
+
+def camera_map(cameras: Sequence[str], view: str) -> Dict[str, str]:
+    """Each policy camera -> the env camera that fills it: ``view`` replaces the third-person camera."""
+    home = home_camera(cameras)
+    if home == FIRST_PERSON and view != FIRST_PERSON:
         raise ValueError(f"a first-person policy is evaluated from first_person only, not {view!r}")
+    if home != FIRST_PERSON and view == FIRST_PERSON and FIRST_PERSON in cameras:
+        raise ValueError(f"evaluation view first_person would fill both of the policy's cameras {list(cameras)}; "
+                         f"evaluate it from third-person cameras")
     return {c: (c if c == FIRST_PERSON else view) for c in cameras}
 
 

@@ -84,21 +84,40 @@ def encoder_checkpoint(args, method: str, seed: int) -> str:
     return path
 
 
+def budget(args, image: bool) -> Dict[str, object]:
+    """The settings a run must share with the table's header (checked on finished runs, which are reused)."""
+    return {"bc.epochs": args.image_epochs if image else args.state_epochs,
+            "bc.steps_per_epoch": args.image_steps if image else args.state_steps,
+            "validation.every": args.val_every_image if image else args.val_every_state,
+            "validation.rollouts": args.val_rollouts, "horizon": args.horizon, "rollouts": args.rollouts}
+
+
+def check_budget(args, row: str, seed: int) -> None:
+    """A finished run made with another budget is named rather than mixed into this table."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(os.path.join(run_dir(args, row, seed), "config.yaml"))
+    differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, "obs=image" in ROWS[row]).items()
+              if OmegaConf.select(config, k) != v}
+    if differ:
+        raise ValueError(f"{run_dir(args, row, seed)} was run with another budget ("
+                         + ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in differ.items())
+                         + "); move it aside (e.g. under runs/superseded/) or run the table with its budget")
+
+
 def run(args, data: str, row: str, seed: int) -> None:
     if result(args, row, seed) is not None:
+        check_budget(args, row, seed)
         return
     overrides = list(ROWS[row])
     method = encoder_method(row)
     if method:
         checkpoint = encoder_checkpoint(args, method, seed)
         overrides = [o.replace("ENCODER", checkpoint) for o in overrides]
-    image = "obs=image" in overrides
-    epochs, steps = (args.image_epochs, args.image_steps) if image else (args.state_epochs, args.state_steps)
+    settings = [f"{k}={v}" for k, v in budget(args, "obs=image" in overrides).items()]
     cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"seed={seed}",
-           f"run_dir={run_dir(args, row, seed)}", *overrides, f"rollouts={args.rollouts}", "videos=2",
-           f"bc.epochs={epochs}", f"bc.steps_per_epoch={steps}", "bc.filter_key=null",
-           f"validation.every={args.val_every_image if image else args.val_every_state}",
-           f"validation.rollouts={args.val_rollouts}", f"horizon={args.horizon}", f"eval_views=[{'first_person' if 'wrist' in row else 'cam0'}]",
+           f"run_dir={run_dir(args, row, seed)}", *overrides, *settings, "videos=2", "bc.filter_key=null",
+           f"eval_views=[{'first_person' if 'wrist' in row else 'cam0'}]",
            "hydra/job_logging=disabled"]
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
     with open(os.path.join(args.runs, "policy.log"), "a") as log:
@@ -115,23 +134,26 @@ def table(args) -> str:
              f"{args.state_epochs} × {args.state_steps} of batch 100; the kept epoch is the best of "
              f"{args.val_rollouts} validation rollouts every {args.val_every_image} (image) / {args.val_every_state} "
              f"(low-dim) epochs; rollouts end at success or after {args.horizon} steps.  ",
-             f"Machine: {os.cpu_count()} CPU cores, no GPU; written {datetime.date.today()}. Test success over "
+             f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Test success over "
              f"{args.rollouts} seeded rollouts per run from the training camera (the wrist rows: the wrist camera), "
              f"mean ± std over the seeds listed; wall-clock per run (training with its validation rollouts + test "
              f"rollouts), mean.", "",
              "| env | row | seeds | test success | per seed | kept epochs | validation best | minutes per run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    devices = set()
     for row in list(ROWS):
         found = [(s, r) for s in found_seeds(os.path.join(args.runs, args.env, row))
                  if (r := result(args, row, s)) is not None]
         if not found:
             continue
+        devices |= {r.get("device", "cpu") for _, r in found}
         rates = [100 * next(iter(r["rollouts"].values()))["success_rate"] for _, r in found]
         best = [r["train"]["best"]["success_rate"] for _, r in found]
         minutes = [sum(r.get("wall_seconds", {}).values()) / 60 for _, r in found]
         lines.append(f"| {args.env} | {row} | {len(found)} | {np.mean(rates):.0f}% ± {np.std(rates):.0f} | "
                      f"{' / '.join(f'{x:.0f}' for x in rates)} | {' / '.join(str(r['kept_epoch']) for _, r in found)} | "
                      f"{' / '.join('–' if b is None else f'{100 * b:.0f}%' for b in best)} | {np.mean(minutes):.0f} |")
+    lines.append(f"\nDevices the runs trained on: {', '.join(sorted(devices)) or '–'}.")
     return "\n".join(lines)
 
 

@@ -18,7 +18,8 @@ CHECKPOINT_FORMAT = "poseaware-checkpoint/1"
 # Settings a resumed run may change: how long it runs, and how it is launched.
 RESUMABLE_CHANGES = ("resume", "overwrite", "train.epochs", "train.patience", "optim.epochs", "num_workers")
 # What a training run writes into its run directory (``.hydra``: runs made before Hydra's record moved out).
-RUN_ENTRIES = ("config.yaml", "metrics.json", "checkpoints", "tensorboard", "plots", "per_class_*.md", ".hydra")
+# what a run writes, including atomic_write's temp files that a killed run leaves behind
+RUN_ENTRIES = ("config.yaml", "metrics.json", "checkpoints", "tensorboard", "plots", "per_class_*.md", ".hydra", ".*.tmp")
 
 
 def atomic_write(path: str, write) -> None:

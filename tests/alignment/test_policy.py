@@ -275,6 +275,7 @@ def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_s
 
     import torch
     from alignment.bc import load_bc
+    from poseaware.runs import read_checkpoint
 
     data, checkpoints = pick
     init = tmp_path / "init.pt"
@@ -284,8 +285,12 @@ def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_s
     os.remove(init)  # the policy file holds the fine-tuned weights
     first, saved = load_bc(str(run / "policy.pt"))
     second, _ = load_bc(str(run / "policy.pt"))
+    trained = torch.load(run / "training_state.pt", weights_only=True)["model"]  # the model as training left it
     for key, value in first.policy.nets.state_dict().items():
-        torch.testing.assert_close(value, saved["model"][key], rtol=0, atol=0)
+        torch.testing.assert_close(value, trained[key], rtol=0, atol=0)
+    (backbone,) = backbones(first)
+    start = read_checkpoint(checkpoints["paab"])["state_dict"]["model.vit.blocks.0.attn.qkv.weight"]
+    assert not torch.equal(backbone.encoder.vit.blocks[0].attn.qkv.weight, start)  # fine-tuned, not the init
     with h5py.File(run / "policy_data.hdf5") as f:
         obs = {k: f[f"data/demo_0/obs/{k}"][3] for k in saved["shape_meta"]["all_obs_keys"]}
     import robomimic.utils.obs_utils as ObsUtils
@@ -295,6 +300,7 @@ def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_s
 
 
 def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path):
+    import torch
     from alignment.bc import train_bc
 
     config = pose_policy_config(pick, tmp_path, "paab")
@@ -314,6 +320,13 @@ def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path)
     record = train_bc(config, str(tmp_path / "run"), progress=False, validate=interrupt_at(None), validate_every=1)
     assert [v["epoch"] for v in record["validation"]] == [1, 2, 3]  # epoch 1 from the first run, then 2 and 3
     assert record["best"] == {"epoch": 3, "success_rate": pytest.approx(0.3)}
+    # the resumed run ends where an uninterrupted one does: weights, optimiser and batches were restored
+    train_bc(config, str(tmp_path / "whole"), progress=False, validate=interrupt_at(None), validate_every=1)
+    resumed, whole = (torch.load(tmp_path / r / "training_state.pt", weights_only=True) for r in ("run", "whole"))
+    for key, value in whole["model"].items():
+        torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="other inputs"):
+        train_bc(config, str(tmp_path / "run"), progress=False, resume_key={"data": "another.hdf5"})
     with config.values_unlocked():
         config.train.batch_size = 2
     with pytest.raises(ValueError, match="another config"):
@@ -332,6 +345,13 @@ def test_bad_image_policy_input_is_named(pick, tmp_path):
         run_policy(image_policy_config(data, tmp_path / "d", f"init={checkpoints['paab']}"))
     with pytest.raises(ValueError, match="unknown backbone"):
         run_policy(image_policy_config(data, tmp_path / "e", "backbone=vit"))
+    # evaluation cameras that cannot fill the policy's cameras are refused before training
+    with pytest.raises(ValueError, match="first-person policy is evaluated from first_person only"):
+        run_policy(image_policy_config(data, tmp_path / "g", "cameras=[first_person]", "eval_views=[cam0]"))
+    with pytest.raises(ValueError, match="would fill both"):
+        run_policy(image_policy_config(data, tmp_path / "h", "cameras=[cam0,first_person]",
+                                       "eval_views=[first_person]"))
+    assert not (tmp_path / "g").exists() and not (tmp_path / "h").exists()
 
 
 def test_robomimic_image_configs_read_generated_files_unchanged_offline_rl_included(pick):
@@ -372,3 +392,35 @@ def test_a_policy_is_scored_from_cameras_drawn_by_angle_past_its_training_camera
     assert os.path.getsize(run / "success_by_angle.png") > 1000
     with pytest.raises(ValueError, match="no views \\['beyond99'\\].*camera bin: train, beyond15"):
         run_policy(image_policy_config(data, tmp_path / "bad", "backbone=baseline", "eval_views=[beyond99]"))
+
+
+def test_the_backbone_feature_map_is_the_token_grid_row_by_row():
+    import torch
+    from alignment.backbone import PoseAwareViTConv
+
+    torch.manual_seed(0)
+    conv = PoseAwareViTConv(3, {"method": "baseline", "img_size": 24, "patch_size": 8, "depth": 1}).eval()
+    images = torch.rand(2, 3, 24, 24)
+    with torch.no_grad():
+        features = conv(images)
+        from poseaware.inputs import normalize_images
+        tokens, _ = conv.encoder.forward_features(normalize_images(images))
+    assert features.shape == (2, conv.encoder.vit.embed_dim, 3, 3)
+    for row in range(3):
+        for col in range(3):  # timm's token order: 1 (CLS) + row * columns + col
+            torch.testing.assert_close(features[:, :, row, col], tokens[:, 1 + row * 3 + col])
+
+
+def test_the_keypoint_crop_matches_robomimics_crop_on_the_image_and_moves_the_keypoints_with_it():
+    import torch
+    from robomimic.models.obs_core import CropRandomizer
+    from alignment.backbone import KeypointCropRandomizer
+
+    images = torch.rand(2, 5, 32, 32)
+    ours = KeypointCropRandomizer(input_shape=(5, 32, 32), crop_height=24, crop_width=24).eval()
+    theirs = CropRandomizer(input_shape=(3, 32, 32), crop_height=24, crop_width=24).eval()
+    torch.testing.assert_close(ours.forward_in(images)[:, :3], theirs.forward_in(images[:, :3]))
+    torch.manual_seed(1)
+    cropped = ours.train().forward_in(images)  # robomimic's random crop, every channel at the same offset
+    torch.manual_seed(1)
+    torch.testing.assert_close(cropped[:, :3], theirs.train().forward_in(images[:, :3]))
