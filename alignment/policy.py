@@ -33,7 +33,8 @@ from .backbone import POSE_MODALITY, checkpoint_encoder_config
 from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc, vit_core_kwargs
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
-from .policy_data import EMBEDDING_KEY, pool_training_views, pose_images_made_from, write_pose_images
+from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
+                          write_policy_images)
 from .policy_plots import angle_rates, plot_success_by_angle
 from .rollout import FIRST_PERSON, VALIDATION_SEED, camera_map, home_camera, run_rollouts
 
@@ -113,12 +114,14 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         if len(third) == 1 and third[0] in views:
             warn_if_training_camera_moves(f, third[0])
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
-    missing = [v for v in [*(cameras or train_views), *cfg.eval_views] if v not in views and v not in EVAL_BINS]
+    missing = [v for v in dict.fromkeys([*cameras, *train_views, *cfg.eval_views]) if v not in views and v not in EVAL_BINS]
     if missing:
         raise ValueError(f"{cfg.data} has no views {missing}; it has {views} (an evaluation view may also be a "
                          f"camera bin: {', '.join(EVAL_BINS)})")
     inputs = policy_inputs(cfg.obs, cameras, cfg.backbone)
     home = home_camera(cameras) if cameras else train_views[0]
+    # camera-randomised image training: the file's train_views fill the third-person camera in turn
+    pooled = bool(cameras) and home != FIRST_PERSON and list(train_views) != [home]
     for view in cfg.eval_views if cameras else ():  # refused now, not after training
         camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
     device, encoder, embedding_key, data = default_device(), None, None, cfg.data
@@ -141,10 +144,11 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         pool_training_views(embedded, data, train_views, low_dim)
         os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
         embedding_key = EMBEDDING_KEY
-    elif POSE_MODALITY in inputs.images:
-        data = os.path.join(run_dir, "policy_data.hdf5")
-        if not pose_images_made_from(data, cfg.data, cameras):  # made once; a resumed run reuses it
-            write_pose_images(cfg.data, data, cameras, low_dim)
+    elif cameras and (POSE_MODALITY in inputs.images or pooled):
+        data, pose = os.path.join(run_dir, "policy_data.hdf5"), POSE_MODALITY in inputs.images
+        made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose)
+        if not policy_images_made_from(data, made_from):  # made once; a resumed run reuses it
+            write_policy_images(cfg.data, data, cameras, low_dim, pose, home, train_views if pooled else ())
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,

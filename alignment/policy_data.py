@@ -8,14 +8,16 @@ file holds what robomimic's ``SequenceDataset`` reads (``actions``, ``rewards``,
 ``next_obs``, ``num_samples``, ``env_args`` and the ``mask`` split keys, a demo's copies in its demo's
 split); no images, so it stays small.
 
-``write_pose_images``: the demos with ``obs/<camera>_pose_image`` (the camera's image plus one channel per
-keypoint, ``alignment.backbone.pose_image``) for a PAAB or PAAT backbone, and the low-dim keys.
+``write_policy_images``: the demos with each camera's images for an image policy, as ``obs/<camera>_image``
+or, for a PAAB or PAAT backbone, ``obs/<camera>_pose_image`` (the image plus one channel per keypoint,
+``alignment.backbone.pose_image``); the third-person camera may be filled by several of the file's cameras
+in turn (camera-randomised training: one camera per sample).
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -91,33 +93,53 @@ def pool_training_views(embedded: str, out: str, views: Sequence[str], low_dim_k
     return count[0]
 
 
-def pose_images_made_from(path: str, source: str, cameras: Sequence[str]) -> bool:
-    """Whether ``path`` is a ``write_pose_images`` file of ``source`` and ``cameras`` (reusable as is)."""
+def image_file_settings(source: str, cameras: Sequence[str], slot: Optional[str], train_views: Sequence[str],
+                        pose: bool) -> str:
+    """What a ``write_policy_images`` file was made from, as it records it (a rerun reuses a file only if equal)."""
+    return json.dumps({"source": os.path.abspath(source), "cameras": list(cameras), "slot": slot,
+                       "train_views": list(train_views), "pose": pose}, sort_keys=True)
+
+
+def policy_images_made_from(path: str, settings: str) -> bool:
     if not os.path.exists(path):
         return False
     with h5py.File(path, "r") as f:
-        return (f.attrs.get("source") == os.path.abspath(source)
-                and f.attrs.get("cameras") == json.dumps(list(cameras)))
+        return f.attrs.get("made_from") == settings
 
 
-def write_pose_images(source: str, out: str, cameras: Sequence[str], low_dim_keys: Sequence[str]) -> int:
-    """Write ``out`` from the episode file ``source``: every demo under its own name with
-    ``obs/<camera>_pose_image`` for each of ``cameras`` (robomimic's ``next_obs`` as links) and the low-dim
-    keys. Returns the number of demos written."""
+def write_policy_images(source: str, out: str, cameras: Sequence[str], low_dim_keys: Sequence[str], pose: bool,
+                        slot: Optional[str] = None, train_views: Sequence[str] = ()) -> int:
+    """Write ``out`` from the episode file ``source``, with ``obs/<camera>_image`` for each of ``cameras``
+    (``<camera>_pose_image`` with keypoint channels when ``pose``), the low-dim keys and robomimic's
+    ``next_obs`` links. With ``train_views``, the policy camera ``slot`` is filled by each of them in turn:
+    demo ``demo_<i * k + j>`` is demo ``i`` with ``slot`` seen from ``train_views[j]`` (the other cameras as
+    they are), each demo's copies in its demo's split, so a policy trained on it sees one camera per sample.
+    Returns the number of demos written."""
+    views = list(train_views) or [slot]
+    kind = POSE_IMAGE if pose else "image"
+
+    def frames(group: h5py.Group, view: str) -> np.ndarray:
+        image = group["obs"][obs_key(view, "image")][()]
+        return pose_image(image, group["obs"][obs_key(view, "keypoints")][()]) if pose else image
+
     def write(tmp: str) -> int:
         with h5py.File(source, "r") as src, h5py.File(tmp, "w") as dst:
             data = new_data_group(src, dst)
-            for demo in sorted(src["data"], key=demo_index):
-                group = src["data"][demo]
-                copy = copy_low_dim(group, data.create_group(demo), low_dim_keys)
-                for camera in cameras:
-                    frames = pose_image(group["obs"][obs_key(camera, "image")][()],
-                                        group["obs"][obs_key(camera, "keypoints")][()])
-                    copy["obs"].create_dataset(obs_key(camera, POSE_IMAGE), data=frames,
-                                               chunks=(1,) + frames.shape[1:], compression="lzf")
-                link_next_obs(copy)
-            dst.attrs["source"], dst.attrs["cameras"] = os.path.abspath(source), json.dumps(list(cameras))
-            return write_splits(src, dst, {d: [d] for d in src["data"]})
+            names = {}  # source demo -> its copies
+            for i, demo in enumerate(sorted(src["data"], key=demo_index)):
+                group, names[demo] = src["data"][demo], []
+                for j, view in enumerate(views):
+                    name = f"demo_{i * len(views) + j}" if train_views else demo
+                    copy = copy_low_dim(group, data.create_group(name), low_dim_keys)
+                    copy.attrs["source"] = f"{demo} with {slot} from {view}" if train_views else demo
+                    for camera in cameras:
+                        array = frames(group, view if camera == slot else camera)
+                        copy["obs"].create_dataset(obs_key(camera, kind), data=array, chunks=(1,) + array.shape[1:],
+                                                   compression="lzf")
+                    link_next_obs(copy)
+                    names[demo].append(name)
+            dst.attrs["made_from"] = image_file_settings(source, cameras, slot, train_views, pose)
+            return write_splits(src, dst, names)
 
     count = []
     atomic_write(out, lambda tmp: count.append(write(tmp)))

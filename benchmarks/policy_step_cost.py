@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from alignment.bc import bc_config, build_model, default_crop, policy_inputs, vit_core_kwargs  # noqa: E402
-from alignment.policy_data import write_pose_images  # noqa: E402
+from alignment.policy_data import write_policy_images  # noqa: E402
 from envs.dataset_io import EpisodeFile  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main() -> None:
                 data = args.data
                 if name != "baseline":
                     if not os.path.exists(pose):
-                        write_pose_images(args.data, pose, args.cameras, low_dim)
+                        write_policy_images(args.data, pose, args.cameras, low_dim, pose=True)
                     data = pose
                 config = bc_config(data, inputs, 1, args.steps, args.batch, 0, filter_key=None, crop=crop,
                                    core_kwargs=vit_core_kwargs(encoder, "tokens", None, False))

@@ -225,13 +225,13 @@ def one_training_step(config):
 def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
     from alignment.backbone import checkpoint_encoder_config
     from alignment.bc import bc_config, policy_inputs, vit_core_kwargs
-    from alignment.policy_data import write_pose_images
+    from alignment.policy_data import write_policy_images
 
     data, _ = pick
     with EpisodeFile(data) as f:
         low_dim, k = sorted(f.low_dim_obs(f.demos[0])), len(f.keypoint_names)
     pose = str(tmp_path / "pose.hdf5")
-    write_pose_images(data, pose, ["cam0"], low_dim)
+    write_policy_images(data, pose, ["cam0"], low_dim, pose=True)
     encoder = checkpoint_encoder_config(init, 24) if init else {"method": method, "img_size": 24, "patch_size": 8,
                                                                 "depth": 1, "num_keypoints": k}
     return bc_config(pose, policy_inputs("image", ["cam0"], method), 1, 1, 4, 0,
@@ -424,3 +424,19 @@ def test_the_keypoint_crop_matches_robomimics_crop_on_the_image_and_moves_the_ke
     cropped = ours.train().forward_in(images)  # robomimic's random crop, every channel at the same offset
     torch.manual_seed(1)
     torch.testing.assert_close(cropped[:, :3], theirs.train().forward_in(images[:, :3]))
+
+
+def test_an_image_policy_trained_on_several_cameras_sees_each_demo_once_from_each(pick, tmp_path):
+    data, _ = pick  # the sector rig: cam0 and cam1 are drawn per episode from the training sector
+    run = tmp_path / "randomised"
+    run_policy(image_policy_config(data, run, "backbone=resnet18", "cameras=[cam0,first_person]",
+                                   "train_views=[cam0,cam1]", "eval_views=[train]", "rollouts=1", "horizon=3"))
+    with EpisodeFile(data) as src, h5py.File(run / "policy_data.hdf5") as f:
+        assert len(f["data"]) == 2 * len(src.demos)
+        assert f["data/demo_1"].attrs["source"] == "demo_0 with cam0 from cam1"
+        # the policy's cam0 slot holds cam1's frames in the second copy; the wrist camera stays itself
+        np.testing.assert_array_equal(f["data/demo_1/obs/cam0_image"][()], src.view_obs("demo_0", "cam1", "image"))
+        np.testing.assert_array_equal(f["data/demo_1/obs/first_person_image"][()],
+                                      src.view_obs("demo_0", "first_person", "image"))
+        np.testing.assert_array_equal(f["data/demo_0/actions"][()], f["data/demo_1/actions"][()])
+        assert f["data/demo_1/next_obs/cam0_image"].is_virtual
