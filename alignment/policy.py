@@ -36,7 +36,7 @@ from .inference import check_encoder_fits, load_encoder
 from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
                           write_policy_images)
 from .policy_plots import angle_rates, plot_success_by_angle
-from .rollout import FIRST_PERSON, VALIDATION_SEED, camera_map, home_camera, run_rollouts
+from .rollout import FIRST_PERSON, ROLLOUT_SEED, VALIDATION_SEED, camera_map, home_camera, run_rollouts
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
@@ -118,6 +118,10 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     if missing:
         raise ValueError(f"{cfg.data} has no views {missing}; it has {views} (an evaluation view may also be a "
                          f"camera bin: {', '.join(EVAL_BINS)})")
+    if settings.get("seed") in (ROLLOUT_SEED + cfg.seed, VALIDATION_SEED + cfg.seed):
+        raise ValueError(f"{cfg.data} was generated with seed={settings['seed']}, whose episodes are this policy's "
+                         f"test or validation rollouts (seeds {ROLLOUT_SEED}+seed, {VALIDATION_SEED}+seed); generate "
+                         f"the demos with another seed")
     inputs = policy_inputs(cfg.obs, cameras, cfg.backbone)
     home = home_camera(cameras) if cameras else train_views[0]
     # camera-randomised image training: the file's train_views fill the third-person camera in turn
@@ -175,7 +179,8 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         r = run_rollouts(policy, view=view, count=cfg.rollouts, seed=cfg.seed, progress=True,
                          video_dir=os.path.join(run_dir, "videos"), videos=cfg.videos, **rollout_args)
         results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
-                         "frames_encoded": r.frames_encoded, **({"cameras": r.cameras} if r.cameras else {})}
+                         "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
+                         **({"cameras": r.cameras} if r.cameras else {})}
         print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
