@@ -102,7 +102,8 @@ def bc_config(data: str, inputs: PolicyInputs, epochs: int, steps_per_epoch: int
     ``CropRandomizer`` to ``crop`` px. ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs``."""
     from robomimic.config import config_factory
 
-    algo = pose_bc.ALGO_NAME if core_kwargs and "PoseAwareViTConv" in str(core_kwargs.get("backbone_class")) else "bc"
+    ours = bool(core_kwargs) and core_kwargs.get("backbone_class") == _backbone.PoseAwareViTConv.__name__
+    algo = pose_bc.ALGO_NAME if ours else "bc"  # pose_bc adds the backbone's auxiliary (PAAT) loss
     config = config_factory(algo)
     with config.values_unlocked():
         config.train.data = data
