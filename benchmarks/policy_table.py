@@ -19,7 +19,8 @@ held-out cameras. Rows:
 - ``frozen_paat``: today's policy on the frozen PAAT embeddings.
 
 Finished runs are skipped; an interrupted run continues from its ``training_state.pt`` (the same command
-resumes it). After every run the table is rewritten into ``benchmarks/policy_table.md`` and between the
+resumes it, on the machine that holds ``runs/``). A finished run's summary is copied into
+``benchmarks/policy_table_runs/`` (committed), so the table keeps it after ``runs/`` is gone. After every run the table is rewritten into ``benchmarks/policy_table.md`` and between the
 ``policy_table`` markers of ``benchmarks/RESULTS.md``.
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
+from poseaware.runs import atomic_write_text  # noqa: E402
 
 IMAGE = ["obs=image"]
 ROWS: Dict[str, List[str]] = {
@@ -66,11 +68,34 @@ def run_dir(args, row: str, seed: int) -> str:
     return os.path.join(args.runs, args.env, row, f"seed{seed}")
 
 
+RECORDED = ("rollouts.json", "config.yaml", "training.json")  # a finished run's summary, a few kB
+
+
+def record_dir(args, row: str, seed: int) -> str:
+    return os.path.join(args.record, args.env, row, f"seed{seed}")
+
+
+def finished_dir(args, row: str, seed: int) -> Optional[str]:
+    """Where a finished run's summary is: its run directory, or the committed record (``--record``), which
+    keeps it when ``runs/`` is gone (a fresh clone, another machine)."""
+    for folder in (run_dir(args, row, seed), record_dir(args, row, seed)):
+        if os.path.exists(os.path.join(folder, "rollouts.json")):
+            return folder
+    return None
+
+
+def record(args, row: str, seed: int) -> None:
+    """Copy a finished run's summary into the record (atomically, file by file)."""
+    for name in RECORDED:
+        with open(os.path.join(run_dir(args, row, seed), name)) as f:
+            atomic_write_text(os.path.join(record_dir(args, row, seed), name), f.read())
+
+
 def result(args, row: str, seed: int) -> Optional[dict]:
-    path = os.path.join(run_dir(args, row, seed), "rollouts.json")
-    if not os.path.exists(path):
+    folder = finished_dir(args, row, seed)
+    if folder is None:
         return None
-    with open(path) as f:
+    with open(os.path.join(folder, "rollouts.json")) as f:
         return json.load(f)
 
 
@@ -96,7 +121,7 @@ def check_budget(args, row: str, seed: int) -> None:
     """A finished run made with another budget is named rather than mixed into this table."""
     from omegaconf import OmegaConf
 
-    config = OmegaConf.load(os.path.join(run_dir(args, row, seed), "config.yaml"))
+    config = OmegaConf.load(os.path.join(finished_dir(args, row, seed), "config.yaml"))
     differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, "obs=image" in ROWS[row]).items()
               if OmegaConf.select(config, k) != v}
     if differ:
@@ -108,6 +133,8 @@ def check_budget(args, row: str, seed: int) -> None:
 def run(args, data: str, row: str, seed: int) -> None:
     if result(args, row, seed) is not None:
         check_budget(args, row, seed)
+        if not os.path.exists(os.path.join(record_dir(args, row, seed), "rollouts.json")):
+            record(args, row, seed)
         return
     overrides = list(ROWS[row])
     method = encoder_method(row)
@@ -125,6 +152,7 @@ def run(args, data: str, row: str, seed: int) -> None:
         log.flush()
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
                        stdout=log, stderr=subprocess.STDOUT)
+    record(args, row, seed)
 
 
 def table(args) -> str:
@@ -142,7 +170,9 @@ def table(args) -> str:
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     devices = set()
     for row in list(ROWS):
-        found = [(s, r) for s in found_seeds(os.path.join(args.runs, args.env, row))
+        seeds = set(found_seeds(os.path.join(args.runs, args.env, row)))
+        seeds |= set(found_seeds(os.path.join(args.record, args.env, row)))
+        found = [(s, r) for s in sorted(seeds)
                  if (r := result(args, row, s)) is not None]
         if not found:
             continue
@@ -173,6 +203,8 @@ def main() -> None:
     p.add_argument("--state-epochs", type=int, default=200)
     p.add_argument("--state-steps", type=int, default=100)
     p.add_argument("--val-every-state", type=int, default=20)
+    p.add_argument("--record", default="benchmarks/policy_table_runs",
+                   help="finished runs' summaries (rollouts.json, config.yaml, training.json), committed")
     add_grid_arguments(p, "policy_table")
     args = p.parse_args()
     os.makedirs(args.runs, exist_ok=True)

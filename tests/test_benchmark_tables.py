@@ -1,5 +1,5 @@
-"""The result tables of benchmarks/alignment_table.py and bc_table.py, written from run folders whose
-numbers are known."""
+"""The result tables of benchmarks/alignment_table.py, bc_table.py and policy_table.py, written from run
+folders whose numbers are known."""
 import argparse
 import json
 import os
@@ -8,6 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import alignment_table  # noqa: E402
 import bc_table  # noqa: E402
+import policy_table  # noqa: E402
 
 
 def write_json(path: str, content: dict) -> None:
@@ -58,3 +59,29 @@ def test_bc_table_reports_success_per_camera_over_seeds(tmp_path, monkeypatch):
     cells = row(bc_table.table(args), "baseline")
     assert cells[2:] == ["2", "75% ± 25", "0% ± 0", "–", "–"]
     assert row(bc_table.table(args), "state")[2] == "0"
+
+
+def test_policy_table_keeps_finished_runs_through_their_record_and_names_another_budget(tmp_path, monkeypatch):
+    import pytest
+
+    monkeypatch.setattr(sys, "argv", ["policy_table.py", "--table-only"])
+    args = argparse.Namespace(runs=str(tmp_path / "runs"), record=str(tmp_path / "record"), env="lift",
+                              episodes=10, image_size=84, image_epochs=2, image_steps=3, state_epochs=4,
+                              state_steps=5, val_rollouts=2, val_every_image=1, val_every_state=2, horizon=9,
+                              rollouts=4, table_only=True)
+    for seed, rate in ((0, 1.0), (1, 0.5)):
+        run = tmp_path / "runs" / "lift" / "state" / f"seed{seed}"
+        write_json(str(run / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": rate}}, "kept_epoch": 3,
+                                                "train": {"best": {"success_rate": 1.0}},
+                                                "wall_seconds": {"train": 60, "test_rollouts": 60}})
+        write_json(str(run / "training.json"), {})
+        (run / "config.yaml").write_text("bc: {epochs: 4, steps_per_epoch: 5}\nvalidation: {every: 2, rollouts: 2}\n"
+                                         "horizon: 9\nrollouts: 4\n")
+        policy_table.record(args, "state", seed)
+    os.rename(tmp_path / "runs", tmp_path / "gone")  # a fresh clone: runs/ is not there, the record is
+    cells = row(policy_table.table(args), "state")
+    assert cells[2:6] == ["2", "75% ± 25", "100 / 50", "3 / 3"] and cells[-1] == "2"
+    policy_table.run(args, "data.hdf5", "state", 0)  # finished: skipped, nothing launched
+    args.horizon = 400
+    with pytest.raises(ValueError, match="another budget \\(horizon: 9 there, 400 here\\)"):
+        policy_table.run(args, "data.hdf5", "state", 0)
