@@ -103,9 +103,12 @@ def encoder_checkpoint(args, method: str, seed: int) -> str:
     """The alignment table's Lift encoder of ``method`` and ``seed``, trained first when missing."""
     path = os.path.join(args.encoders, args.env, method, f"seed{seed}", "checkpoints", "best.pt")
     if not os.path.exists(path):
+        # its table goes beside the encoders, not into RESULTS.md: rewritten from the runs on this machine,
+        # it would replace the committed alignment grid with these few runs
         subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "alignment_table.py"),
                         "--envs", args.env, "--methods", method, "--seeds", str(seed), "--runs", args.encoders,
-                        "--threads", str(args.threads)], check=True)
+                        "--threads", str(args.threads), "--out", os.path.join(args.encoders, "alignment_table.md"),
+                        "--results", os.path.join(args.encoders, "RESULTS.md")], check=True)
     return path
 
 
