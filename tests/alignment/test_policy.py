@@ -440,3 +440,32 @@ def test_an_image_policy_trained_on_several_cameras_sees_each_demo_once_from_eac
                                       src.view_obs("demo_0", "first_person", "image"))
         np.testing.assert_array_equal(f["data/demo_0/actions"][()], f["data/demo_1/actions"][()])
         assert f["data/demo_1/next_obs/cam0_image"].is_virtual
+
+
+def test_rollout_success_is_zero_for_an_arm_that_stays_still_and_full_for_the_scripted_expert(monkeypatch):
+    from alignment import rollout
+
+    made = []
+
+    class Recording(rollout.MultiViewEnv):  # the env run_rollouts makes, so the expert can read its state
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    class Still:
+        def start_episode(self):
+            pass
+
+        def __call__(self, ob):
+            return np.zeros(made[-1].action_space.shape, np.float32)
+
+    class Expert(Still):
+        def __call__(self, ob):
+            return made[-1].scripted_action()
+
+    monkeypatch.setattr(rollout, "MultiViewEnv", Recording)
+    settings = {"image_size": 32, "first_person": False, "rig": None}
+    still = rollout.run_rollouts(Still(), "pick", settings, "cam0", ["robot0_eef_pos"], count=2, horizon=30)
+    expert = rollout.run_rollouts(Expert(), "pick", settings, "cam0", ["robot0_eef_pos"], count=2)
+    assert still.success_rate == 0.0 and still.steps == [30, 30]  # the metric's floor: nothing happens
+    assert expert.success_rate == 1.0 and max(expert.steps) < made[-1].max_episode_steps  # and its ceiling
