@@ -16,7 +16,7 @@ this module puts the class there.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, List, Mapping, Optional, Sequence
 
 import numpy as np
 import robomimic.models.obs_core as obs_core
@@ -88,11 +88,6 @@ class KeypointCropRandomizer(obs_core.CropRandomizer):
         height, width = inputs.shape[-2:]
         top, left = (height - self.crop_height) // 2, (width - self.crop_width) // 2
         return inputs[..., top:top + self.crop_height, left:left + self.crop_width]
-
-
-def checkpoint_encoder_config(path: str, img_size: int) -> Dict[str, Any]:
-    """The encoder config of an ``alignment.train`` checkpoint, for ``img_size`` inputs (the policy's crop)."""
-    return dict(read_checkpoint(path)["model_config"], img_size=img_size)
 
 
 def load_alignment_weights(encoder: PoseAwareEncoder, path: str) -> None:

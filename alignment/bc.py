@@ -47,7 +47,6 @@ class PolicyInputs:
 
     low_dim: List[str]
     images: Dict[str, List[str]] = field(default_factory=dict)
-    cameras: List[str] = field(default_factory=list)
 
     @property
     def keys(self) -> List[str]:
@@ -72,9 +71,8 @@ def policy_inputs(obs: str, cameras: Sequence[str] = (), backbone: str = "resnet
     if not cameras:
         raise ValueError("obs=image needs at least one camera (e.g. cameras=[cam0] or [cam0,first_person])")
     if backbone_needs_keypoints(backbone):
-        return PolicyInputs(low_dim, {_backbone.POSE_MODALITY: [obs_key(c, _backbone.POSE_IMAGE) for c in cameras]},
-                            list(cameras))
-    return PolicyInputs(low_dim, {"rgb": [obs_key(c, "image") for c in cameras]}, list(cameras))
+        return PolicyInputs(low_dim, {_backbone.POSE_MODALITY: [obs_key(c, _backbone.POSE_IMAGE) for c in cameras]})
+    return PolicyInputs(low_dim, {"rgb": [obs_key(c, "image") for c in cameras]})
 
 
 def default_crop(image_size: int, patch_size: Optional[int]) -> int:

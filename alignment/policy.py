@@ -29,7 +29,7 @@ from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.output_lock import exclusive_output
 from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
-from .backbone import POSE_MODALITY, checkpoint_encoder_config
+from .backbone import POSE_MODALITY
 from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc, vit_core_kwargs
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
@@ -69,9 +69,8 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
             raise ValueError("init=<checkpoint> fine-tunes the project's DeiT; backbone=resnet18 trains from scratch "
                              "(robomimic's reference): leave init=scratch")
         return None, cfg.crop or default_crop(image_size, None)
-    patch = cfg.encoder.patch_size if cfg.init == "scratch" else read_checkpoint(cfg.init)["model_config"]["patch_size"]
-    crop = cfg.crop or default_crop(image_size, patch)
     if cfg.init == "scratch":
+        crop = cfg.crop or default_crop(image_size, cfg.encoder.patch_size)
         needs = backbone_needs_keypoints(cfg.backbone)
         config = {"method": cfg.backbone, "img_size": crop, "patch_size": cfg.encoder.patch_size,
                   "preset": cfg.encoder.preset, "depth": cfg.encoder.depth, "paat_lambda": cfg.encoder.paat_lambda,
@@ -82,7 +81,8 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
         ckpt = read_checkpoint(init)
         # keypoints must be this env's; the image size may differ (position embeddings are resampled)
         check_encoder_fits(init, ckpt, data, ckpt["data"]["image_size"], keypoint_names)
-        config = checkpoint_encoder_config(init, crop)
+        crop = cfg.crop or default_crop(image_size, ckpt["model_config"]["patch_size"])
+        config = dict(ckpt["model_config"], img_size=crop)  # its architecture, for the crop's images
         if config["method"] != cfg.backbone:
             raise ValueError(f"{init} holds a {config['method']!r} encoder, but backbone={cfg.backbone}; give "
                              f"backbone={config['method']} or a checkpoint trained with method={cfg.backbone}")
@@ -164,11 +164,12 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
                             videos=0, base_seed=VALIDATION_SEED, **rollout_args).success_rate
 
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     started = time.time()
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
                                               "backbone": cfg.backbone if cameras else None},
                       validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every,
-                      resume_key={k: OmegaConf.to_container(cfg, resolve=True).get(k) for k in RESUME_KEYS})
+                      resume_key={k: resolved[k] for k in RESUME_KEYS})
     trained = time.time()
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
     results = {}

@@ -223,7 +223,7 @@ def one_training_step(config):
 
 
 def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
-    from alignment.backbone import checkpoint_encoder_config
+    from poseaware.runs import read_checkpoint
     from alignment.bc import bc_config, policy_inputs, vit_core_kwargs
     from alignment.policy_data import write_policy_images
 
@@ -232,7 +232,7 @@ def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
         low_dim, k = sorted(f.low_dim_obs(f.demos[0])), len(f.keypoint_names)
     pose = str(tmp_path / "pose.hdf5")
     write_policy_images(data, pose, ["cam0"], low_dim, pose=True)
-    encoder = checkpoint_encoder_config(init, 24) if init else {"method": method, "img_size": 24, "patch_size": 8,
+    encoder = dict(read_checkpoint(init)["model_config"], img_size=24) if init else {"method": method, "img_size": 24, "patch_size": 8,
                                                                 "depth": 1, "num_keypoints": k}
     return bc_config(pose, policy_inputs("image", ["cam0"], method), 1, 1, 4, 0,
                      core_kwargs=vit_core_kwargs(encoder, "tokens", init, freeze), crop=24, filter_key=None)
