@@ -20,6 +20,14 @@ ROBOT_BODY_PREFIXES = ("robot0_", "gripper0_", "fixed_mount0_", "mount0_")
 MJ_OBJ_GEOM = 5
 
 
+def check_robosuite_version(version: str) -> None:
+    """robosuite 1.5.1's envs take no seed and draw placements from NumPy's global generator, so the same
+    episode seed would give other demos; refuse it with the fix rather than a TypeError deep in ``make``."""
+    if tuple(int(x) for x in version.split(".")[:3] if x.isdigit()) < (1, 5, 2):
+        raise ImportError(f"robosuite {version} is installed; this project needs robosuite>=1.5.2,<1.6 (its envs "
+                          "take the seed that makes generation reproducible): pip install 'robosuite>=1.5.2,<1.6'")
+
+
 def rig_camera_name(index: int) -> str:
     return f"rig_cam{index}"
 
@@ -51,6 +59,7 @@ class RobosuiteSimulator(Simulator):
     def __init__(self, env_kwargs: Optional[dict] = None, render: str = "fast") -> None:
         import robosuite
 
+        check_robosuite_version(robosuite.__version__)
         self.render_quality = check_render_quality(render)
         self._renderers: Dict[Tuple[int, int], CameraRenderer] = {}
         kwargs = dict(

@@ -61,3 +61,12 @@ def test_mocap_videos_are_reproducible(tmp_path):
     for name in names:
         with open(os.path.join(folders[0], name), "rb") as a, open(os.path.join(folders[1], name), "rb") as b:
             assert a.read() == b.read(), name
+
+
+@pytest.mark.parametrize("version", ["1.5.1", "1.4.1"])
+def test_a_robosuite_without_seeded_envs_is_refused_with_the_fix(version):
+    from envs.robosuite_tasks import check_robosuite_version
+
+    with pytest.raises(ImportError, match=r"robosuite>=1\.5\.2"):
+        check_robosuite_version(version)
+    check_robosuite_version("1.5.2")  # the first with seeded envs passes
