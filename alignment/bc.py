@@ -33,6 +33,7 @@ from poseaware.runs import atomic_write, atomic_write_text
 
 from . import backbone as _backbone  # registers PoseAwareViTConv and the pose_rgb modality with robomimic
 from . import pose_bc
+from .camera_input import camera_pose_key
 from .policy_data import EMBEDDING_KEY
 
 POLICY_FORMAT = "poseaware-bc-2"
@@ -57,13 +58,20 @@ def backbone_needs_keypoints(backbone: str) -> bool:
     return backbone != "resnet18" and (uses_paab(backbone) or uses_paat(backbone))
 
 
-def policy_inputs(obs: str, cameras: Sequence[str] = (), backbone: str = "resnet18") -> PolicyInputs:
+def policy_inputs(obs: str, cameras: Sequence[str] = (), backbone: str = "resnet18",
+                  camera_pose_of: Optional[str] = None) -> PolicyInputs:
     """Proprioception plus: the object's pose (``state``, the upper bound), a camera's frozen embedding
     (``embedding``), or the cameras' images (``image``: ``<camera>_image``, or ``<camera>_pose_image`` with
-    keypoint channels for PAAB and PAAT); ``proprio`` alone is the lower bound."""
+    keypoint channels for PAAB and PAAT); ``proprio`` alone is the lower bound. ``camera_pose_of``: an image
+    policy's camera whose pose is also an input (``alignment.camera_input``)."""
     if obs not in OBSERVATIONS:
         raise ValueError(f"unknown policy observation {obs!r}; choose one of {', '.join(OBSERVATIONS)}")
     low_dim = list(PROPRIO_KEYS) + {"embedding": [EMBEDDING_KEY], "state": ["object"]}.get(obs, [])
+    if camera_pose_of is not None:
+        if obs != "image" or camera_pose_of not in cameras:
+            raise ValueError(f"a camera pose input belongs to an image policy's camera; {camera_pose_of!r} is not "
+                             f"one of cameras={list(cameras)} of obs={obs}")
+        low_dim.append(camera_pose_key(camera_pose_of))
     if obs != "image":
         return PolicyInputs(low_dim)
     if backbone not in BACKBONES:

@@ -13,6 +13,7 @@ Writes ``policy.pt``, ``training.json``, ``rollouts.json`` and ``videos/`` into 
 run resumes from ``training_state.pt`` when started again."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,6 +31,7 @@ from envs.output_lock import exclusive_output
 from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
 from .backbone import POSE_MODALITY
+from .camera_input import DemoCameraPoses, check_camera_input, load_camera_input
 from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc, vit_core_kwargs
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
@@ -59,7 +61,7 @@ POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training
                       "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png", ".*.tmp")
 # what else, beside robomimic's config, decides a policy run: a resumed run must have the same
 RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone", "init", "readout", "freeze", "crop",
-               "encoder", "validation", "horizon")
+               "encoder", "validation", "horizon", "camera_input", "keypoint_detector")
 
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
@@ -94,6 +96,8 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
 def default_run_dir(cfg: DictConfig) -> str:
     """``runs/<env>/policy/<obs>[-<backbone>]/seed<seed>``: image policies of each backbone apart."""
     kind = f"{cfg.obs}-{cfg.backbone}" if cfg.obs == "image" else cfg.obs
+    if cfg.camera_input != "none":
+        kind += f"-camera_{cfg.camera_input}"
     return os.path.join("runs", cfg.env.name, "policy", kind, f"seed{cfg.seed}")
 
 
@@ -108,7 +112,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
     train_views, cameras = list(cfg.train_views), list(cfg.cameras) if cfg.obs == "image" else []
     with EpisodeFile(cfg.data) as f:
-        settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
+        settings, views, keypoint_names, file_cameras = f.settings, f.views, f.keypoint_names, f.cameras
         watched = cameras if cfg.obs == "image" else train_views
         third = [v for v in watched if v != FIRST_PERSON]
         if len(third) == 1 and third[0] in views:
@@ -122,13 +126,22 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         raise ValueError(f"{cfg.data} was generated with seed={settings['seed']}, whose episodes are this policy's "
                          f"test or validation rollouts (seeds {ROLLOUT_SEED}+seed, {VALIDATION_SEED}+seed); generate "
                          f"the demos with another seed")
-    inputs = policy_inputs(cfg.obs, cameras, cfg.backbone)
     home = home_camera(cameras) if cameras else train_views[0]
+    check_camera_input(cfg.camera_input, cfg.keypoint_detector)
+    posed = cfg.camera_input != "none"
+    if posed and (not cameras or home == FIRST_PERSON):
+        raise ValueError(f"camera_input={cfg.camera_input} gives an image policy its third-person camera's pose; "
+                         f"give obs=image with a third-person camera (e.g. cameras=[cam0]), or camera_input=none")
+    inputs = policy_inputs(cfg.obs, cameras, cfg.backbone, camera_pose_of=home if posed else None)
     # camera-randomised image training: the file's train_views fill the third-person camera in turn
     pooled = bool(cameras) and home != FIRST_PERSON and list(train_views) != [home]
     for view in cfg.eval_views if cameras else ():  # refused now, not after training
         camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
     device, encoder, embedding_key, data = default_device(), None, None, cfg.data
+    camera_in = load_camera_input(cfg.camera_input, cfg.keypoint_detector, device)
+    if camera_in is not None and camera_in.detector is not None and camera_in.detector.keypoint_names != keypoint_names:
+        raise ValueError(f"{cfg.keypoint_detector} reads keypoints {camera_in.detector.keypoint_names}, but {cfg.data} "
+                         f"has {keypoint_names}: use a PAAT encoder trained on this env")
     core_kwargs, crop = None, None
     if cfg.obs == "image":
         core_kwargs, crop = image_backbone(cfg, settings["image_size"], keypoint_names, cfg.data)
@@ -148,17 +161,23 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         pool_training_views(embedded, data, train_views, low_dim)
         os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
         embedding_key = EMBEDDING_KEY
-    elif cameras and (POSE_MODALITY in inputs.images or pooled):
+    elif cameras and (POSE_MODALITY in inputs.images or pooled or posed):
         data, pose = os.path.join(run_dir, "policy_data.hdf5"), POSE_MODALITY in inputs.images
-        made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose)
+        described = f"{cfg.camera_input}:{os.path.abspath(cfg.keypoint_detector)}" if cfg.keypoint_detector \
+            else cfg.camera_input
+        made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose, described)
         if not policy_images_made_from(data, made_from):  # made once; a resumed run reuses it
-            write_policy_images(cfg.data, data, cameras, low_dim, pose, home, train_views if pooled else ())
+            with contextlib.ExitStack() as stack:
+                poses = stack.enter_context(DemoCameraPoses(camera_in, cfg.env.name, file_cameras)) if posed else None
+                write_policy_images(cfg.data, data, cameras, low_dim, pose, home, train_views if pooled else (),
+                                    camera_poses=poses, camera_input=described)
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
                        cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key)
     rollout_args = dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
-                        embedding_key=embedding_key, device=device, cameras=cameras, horizon=cfg.horizon)
+                        embedding_key=embedding_key, device=device, cameras=cameras, horizon=cfg.horizon,
+                        camera_input=camera_in)
 
     def validate(policy, epoch: int) -> float:
         return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
@@ -186,6 +205,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
+         "camera_input": cfg.camera_input,
          "horizon": cfg.horizon, "device": str(device),
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
     if angle_rates(results):

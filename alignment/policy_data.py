@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import h5py
 import numpy as np
@@ -26,6 +26,7 @@ from envs.dataset_io import demo_index, link_next_obs, obs_key
 from poseaware.runs import atomic_write
 
 from .backbone import POSE_IMAGE, pose_image
+from .camera_input import camera_pose_key
 
 EMBEDDING_KEY = "embedding"
 COPIED = ("actions", "rewards", "dones")
@@ -94,10 +95,11 @@ def pool_training_views(embedded: str, out: str, views: Sequence[str], low_dim_k
 
 
 def image_file_settings(source: str, cameras: Sequence[str], slot: Optional[str], train_views: Sequence[str],
-                        pose: bool) -> str:
-    """What a ``write_policy_images`` file was made from, as it records it (a rerun reuses a file only if equal)."""
+                        pose: bool, camera_input: str = "none") -> str:
+    """What a ``write_policy_images`` file was made from, as it records it (a rerun reuses a file only if equal);
+    ``camera_input`` names the camera-pose input and its detector."""
     return json.dumps({"source": os.path.abspath(source), "cameras": list(cameras), "slot": slot,
-                       "train_views": list(train_views), "pose": pose}, sort_keys=True)
+                       "train_views": list(train_views), "pose": pose, "camera_input": camera_input}, sort_keys=True)
 
 
 def policy_images_made_from(path: str, settings: str) -> bool:
@@ -107,14 +109,20 @@ def policy_images_made_from(path: str, settings: str) -> bool:
         return f.attrs.get("made_from") == settings
 
 
+CameraPoses = Callable[[h5py.Group, str], np.ndarray]  # (demo group, view) -> (T, 10) camera poses
+
+
 def write_policy_images(source: str, out: str, cameras: Sequence[str], low_dim_keys: Sequence[str], pose: bool,
-                        slot: Optional[str] = None, train_views: Sequence[str] = ()) -> int:
+                        slot: Optional[str] = None, train_views: Sequence[str] = (),
+                        camera_poses: Optional[CameraPoses] = None, camera_input: str = "none") -> int:
     """Write ``out`` from the episode file ``source``, with ``obs/<camera>_image`` for each of ``cameras``
     (``<camera>_pose_image`` with keypoint channels when ``pose``), the low-dim keys and robomimic's
     ``next_obs`` links. With ``train_views``, the policy camera ``slot`` is filled by each of them in turn:
     demo ``demo_<i * k + j>`` is demo ``i`` with ``slot`` seen from ``train_views[j]`` (the other cameras as
     they are), each demo's copies in its demo's split, so a policy trained on it sees one camera per sample.
-    Returns the number of demos written."""
+    ``camera_poses`` adds ``obs/<slot>_camera_pose``: the pose of the camera that fills ``slot`` in each copy
+    (``alignment.camera_input``; ``camera_input`` describes it in the file's record). Returns the number of
+    demos written."""
     views = list(train_views) or [slot]
     kind = POSE_IMAGE if pose else "image"
 
@@ -137,10 +145,22 @@ def write_policy_images(source: str, out: str, cameras: Sequence[str], low_dim_k
                         copy["obs"].create_dataset(obs_key(camera, kind), data=array, chunks=(1,) + array.shape[1:],
                                                    compression="lzf")
                     link_next_obs(copy)
+                    if camera_poses is not None:
+                        write_camera_pose(copy, slot, camera_poses(group, view))
                     names[demo].append(name)
-            dst.attrs["made_from"] = image_file_settings(source, cameras, slot, train_views, pose)
+            dst.attrs["made_from"] = image_file_settings(source, cameras, slot, train_views, pose, camera_input)
             return write_splits(src, dst, names)
 
     count = []
     atomic_write(out, lambda tmp: count.append(write(tmp)))
     return count[0]
+
+
+def write_camera_pose(demo: h5py.Group, camera: str, poses: np.ndarray) -> None:
+    """``obs/<camera>_camera_pose`` and robomimic's ``next_obs`` (the next frame's; the last frame's repeated,
+    the camera standing still)."""
+    poses = np.asarray(poses, dtype=np.float32)
+    if len(poses) != demo.attrs["num_samples"]:
+        raise ValueError(f"{len(poses)} camera poses for a demo of {demo.attrs['num_samples']} frames")
+    demo["obs"].create_dataset(camera_pose_key(camera), data=poses)
+    demo["next_obs"].create_dataset(camera_pose_key(camera), data=np.concatenate([poses[1:], poses[-1:]]))

@@ -28,6 +28,7 @@ from envs.preview import write_video
 from envs.recorder import episode_seed
 
 from .backbone import POSE_IMAGE, pose_image
+from .camera_input import CameraPoseInput, camera_pose_key
 from .data import ViewFrames
 from .inference import embed_video
 
@@ -102,9 +103,10 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                  encoder=None, embedding_key: Optional[str] = None, video_dir: Optional[str] = None,
                  videos: int = 2, device: torch.device = torch.device("cpu"), cameras: Sequence[str] = (),
                  base_seed: int = ROLLOUT_SEED, progress: bool = False,
-                 horizon: Optional[int] = None) -> RolloutResult:
+                 horizon: Optional[int] = None, camera_input: Optional[CameraPoseInput] = None) -> RolloutResult:
     """``count`` seeded episodes from ``view``. ``cameras``: an image policy's cameras (``view`` replaces its
-    third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame. An episode ends at
+    third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame; ``camera_input`` fills
+    the third-person camera's ``<camera>_camera_pose`` from the camera that replaces it. An episode ends at
     success or after ``horizon`` steps (the env's episode length by default). Videos show the rendered
     cameras beside the fixed overview camera."""
     from tqdm import tqdm
@@ -118,6 +120,7 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                        views=render, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin)
     result = RolloutResult(view)
     image_keys = [k for k in keys if k.endswith(("_image",))]
+    pose_key = camera_pose_key(home_camera(cameras)) if camera_input is not None else None
     try:
         for index in tqdm(range(count), desc=f"rollouts {view}", unit="episode", disable=not progress, leave=False):
             episode = episode_seed(base_seed + seed, index)
@@ -125,10 +128,16 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
             if eval_bin:
                 result.cameras.append(info["eval_camera"])
             policy.start_episode()
+            if camera_input is not None:
+                camera_input.start(env.sim, env.camera(source).intrinsics)
             frames, success, steps = [], False, 0
             for steps in range(1, env.max_episode_steps + 1):
-                ob = {k: obs[k] for k in keys if k != embedding_key and k not in image_keys}
+                ob = {k: obs[k] for k in keys if k not in (embedding_key, pose_key) and k not in image_keys}
                 ob.update(image_inputs(obs, image_keys, mapping))
+                if camera_input is not None:
+                    ob[pose_key] = camera_input(obs[obs_key(source, "image")], live_keypoints(obs, source),
+                                                env.camera(source).extrinsics, obs["robot0_joint_pos"],
+                                                obs["robot0_gripper_qpos"])
                 if encoder is not None:
                     ob[embedding_key] = embed_video(encoder, live_frame(obs, source), device)[0]
                     result.frames_encoded += 1

@@ -137,3 +137,57 @@ def extrinsics_error(estimated: np.ndarray, true: np.ndarray) -> Tuple[float, fl
     centre_est = -r_est.as_matrix().T @ est[:3, 3]
     centre_ref = -r_ref.as_matrix().T @ ref[:3, 3]
     return angle, float(np.linalg.norm(centre_est - centre_ref))
+
+
+# A camera's pose as a policy input: its centre in the world (3), the first two columns of its camera -> world
+# rotation (6; a continuous rotation code, Zhou et al. 2019), and 1 where solved (0: not yet, all zeros).
+POSE_VECTOR_SIZE = 10
+
+
+def camera_pose_vector(extrinsics: np.ndarray) -> np.ndarray:
+    """``(10,)`` float32 policy input of a world -> camera ``(4, 4)`` extrinsics matrix."""
+    ext = np.asarray(extrinsics, dtype=np.float64)
+    if ext.shape != (4, 4):
+        raise ValueError(f"extrinsics must be a (4, 4) world -> camera matrix, got shape {ext.shape}")
+    to_world = ext[:3, :3].T
+    centre = -to_world @ ext[:3, 3]
+    return np.concatenate([centre, to_world[:, 0], to_world[:, 1], [1.0]]).astype(np.float32)
+
+
+UNSOLVED = np.zeros(POSE_VECTOR_SIZE, dtype=np.float32)
+
+
+class ArmCameraTracker:
+    """A still camera found from the arm frame by frame, as a policy sees it: each ``update`` adds the
+    frame's keypoints and solves the camera from the last ``max_frames`` frames together (more of the arm's
+    workspace, less noise), keeping the last solution while the visible arm does not fix it (``UNSOLVED``
+    until it first does). The same tracker runs over a demo's frames and over a rollout's, so a policy is
+    trained on what it will be given."""
+
+    def __init__(self, sim: Simulator, intrinsics: np.ndarray, max_frames: int = 32,
+                 ransac_threshold: Optional[float] = None) -> None:
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        self.sim, self.intrinsics = sim, np.asarray(intrinsics, dtype=np.float64)
+        self.max_frames, self.ransac_threshold = max_frames, ransac_threshold
+        self.reset()
+
+    def reset(self) -> None:
+        """A new episode (the camera may have moved)."""
+        self._pixels: list = []
+        self._points: list = []
+        self.pose = UNSOLVED.copy()
+        self.fit: Optional[CameraFit] = None
+
+    def update(self, keypoints_2d: np.ndarray, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
+        """Add a frame: ``(K, 2)`` keypoints (NaN = not seen), ``(7,)`` joint angles, ``(2,)`` fingers; returns
+        the camera's ``(10,)`` pose vector."""
+        self._pixels = (self._pixels + [np.asarray(keypoints_2d, dtype=np.float64)])[-self.max_frames:]
+        self._points = (self._points + [self.sim.keypoints_from_joints(joint_pos, gripper_qpos)])[-self.max_frames:]
+        try:
+            self.fit = extrinsics_from_keypoints(np.stack(self._pixels), np.stack(self._points), self.intrinsics,
+                                                 self.ransac_threshold)
+        except (ValueError, cv2.error):
+            return self.pose  # this frame's arm leaves the camera unfixed: the last solution stands
+        self.pose = camera_pose_vector(self.fit.extrinsics)
+        return self.pose

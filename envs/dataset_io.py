@@ -37,8 +37,8 @@ FORMAT = "poseaware-episodes/1"
 SPLITS = ("train", "valid", "test")
 _DEMO = re.compile(r"^demo_(\d+)$")
 # Per-view observation kinds: obs/<view>_<kind>. Embeddings are added by alignment.embed, images with
-# keypoint channels (pose_image) by alignment.policy for PAAB/PAAT backbones.
-VIEW_KINDS = ("image", "keypoints", "robot_mask", "object_mask", "extrinsics", "embedding", "pose_image")
+# keypoint channels (pose_image) and camera poses (camera_pose) by alignment.policy.
+VIEW_KINDS = ("image", "keypoints", "robot_mask", "object_mask", "extrinsics", "embedding", "pose_image", "camera_pose")
 LOW_DIM_EXCLUDED = tuple(f"_{kind}" for kind in VIEW_KINDS)
 
 

@@ -5,13 +5,13 @@ the image are reported as -1 here, with a ``<view>_keypoints_visible`` flag per 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .cameras import OVERVIEW, RigConfig, make_rig, overview_camera
+from .cameras import OVERVIEW, Camera, RigConfig, make_rig, overview_camera
 from .dataset_io import obs_key
 from .eval_cameras import EVAL_VIEW, check_eval_bin, draw_eval_camera, eval_camera_seed
 from .recorder import observe, planned_views, rig_for, views_now
@@ -82,8 +82,20 @@ class MultiViewEnv(gym.Env):
         self.rig = []
         self._last: Dict[str, np.ndarray] = {}
 
+    def cameras_now(self) -> List[Camera]:
+        """The cameras of this env's views as they stand now (the wrist camera moves with the arm)."""
+        return [c for c in views_now(self.sim, self.rig, self.first_person, self.image_size) if c.name in self.views]
+
+    def camera(self, view: str) -> Camera:
+        """One view's camera now: its intrinsics and true extrinsics (what a camera-aware policy is given
+        as the oracle, or solves from the arm)."""
+        for camera in self.cameras_now():
+            if camera.name == view:
+                return camera
+        raise ValueError(f"this env has no view {view!r}; it has {self.views} (call reset() first)")
+
     def _obs(self) -> Dict[str, np.ndarray]:
-        cameras = [c for c in views_now(self.sim, self.rig, self.first_person, self.image_size) if c.name in self.views]
+        cameras = self.cameras_now()
         raw = observe(self.sim, cameras)
         self._last = raw
         obs = {k: np.asarray(raw[k], np.float32) for k in self.low_dim_keys}

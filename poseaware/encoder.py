@@ -189,6 +189,23 @@ class PoseAwareEncoder(nn.Module):
                 x = self._apply_paab(x, p2d_pose, prefix)
         return vit.norm(x), aux_loss
 
+    def keypoint_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """PAAT's per-token keypoint logits ``(B, N, K)`` (row-major tokens): where the head sees each
+        keypoint, read from the image alone (``pose_maps.keypoints_from_token_logits`` turns them into
+        pixels). Needs the training checkpoint's PAAT head (the deployed encoder drops it)."""
+        if self.paat is None or self.paat.target != "p3d":
+            raise ValueError(f"a {self.method!r} encoder has no per-keypoint PAAT head; keypoints come from an "
+                             f"encoder trained with method=paat or paab+paat (paat_target=p3d), loaded with its head")
+        if self.use_paab and self.paab_after < self.paat_after:
+            raise ValueError("PAAB runs before the PAAT head here and needs keypoints; predicting keypoints needs "
+                             "paab_after >= paat_after")
+        self._check_inputs(images, None, False, None, False)
+        vit = self.vit
+        x = vit.norm_pre(vit.patch_drop(vit._pos_embed(vit.patch_embed(images))))
+        for block in vit.blocks[:self.paat_after]:
+            x = block(x)
+        return self.paat(x[:, vit.num_prefix_tokens:])
+
     def _apply_paab(self, x: torch.Tensor, pose: torch.Tensor, prefix: int) -> torch.Tensor:
         # Images are single frames: T = 1, so the patches view is (B, 1, N, D).
         cls, patches = x[:, 0], x[:, prefix:].unsqueeze(1)

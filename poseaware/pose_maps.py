@@ -94,3 +94,40 @@ def mask_token_map(masks: torch.Tensor, patch_size: int, min_fraction: float = 0
     patch_grid(masks.shape[-2:], patch_size)
     covered = F.avg_pool2d(masks[:, None].float(), kernel_size=patch_size, stride=patch_size)
     return (covered > min_fraction).flatten(1)
+
+
+def keypoints_from_token_logits(logits: torch.Tensor, grid: Tuple[int, int], patch_size: int,
+                                threshold: float = 0.5) -> torch.Tensor:
+    """Pixel keypoints ``(..., K, 2)`` (x, y) from per-token keypoint logits ``(..., N, K)`` (PAAT's
+    ``p3d`` head, row-major tokens): the most probable token's centre, refined by the probability-weighted
+    centre of its 3x3 neighbourhood. NaN where no token's probability reaches ``threshold`` (not seen).
+    The inverse of ``pose_maps`` to within a patch."""
+    rows, cols = grid
+    if logits.shape[-2] != rows * cols:
+        raise ValueError(f"logits hold {logits.shape[-2]} tokens, but a {rows}x{cols} grid has {rows * cols}")
+    prob = torch.sigmoid(logits.float()).movedim(-1, -2)  # (..., K, N)
+    lead = prob.shape[:-1]
+    prob = prob.reshape(-1, rows, cols)
+    best = prob.flatten(1).argmax(1)
+    row, col = best // cols, best % cols
+    # the 3x3 window around the best token, clipped at the border
+    offsets = torch.arange(-1, 2, device=prob.device)
+    rr = (row[:, None] + offsets).clamp(0, rows - 1)  # (M, 3)
+    cc = (col[:, None] + offsets).clamp(0, cols - 1)
+    window = prob[torch.arange(len(prob), device=prob.device)[:, None, None], rr[:, :, None], cc[:, None, :]]
+    # border clipping repeats a row or column; count each token once
+    window = window * _unique(rr)[:, :, None] * _unique(cc)[:, None, :]
+    weight = window.sum((1, 2)).clamp_min(1e-12)
+    y = ((window.sum(2) * (rr.float() + 0.5)).sum(1) / weight) * patch_size
+    x = ((window.sum(1) * (cc.float() + 0.5)).sum(1) / weight) * patch_size
+    points = torch.stack([x, y], -1)
+    seen = prob.flatten(1).amax(1) >= threshold
+    points[~seen] = float("nan")
+    return points.reshape(*lead, 2)
+
+
+def _unique(index: torch.Tensor) -> torch.Tensor:
+    """1 for the first of repeated indices along the last axis, 0 for the repeats."""
+    first = torch.ones_like(index, dtype=torch.float32)
+    first[:, 1:] = (index[:, 1:] != index[:, :-1]).float()
+    return first

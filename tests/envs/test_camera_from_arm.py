@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from envs.camera_from_arm import extrinsics_error, extrinsics_from_arm, extrinsics_from_keypoints
+from envs.camera_from_arm import (UNSOLVED, ArmCameraTracker, camera_pose_vector, extrinsics_error, extrinsics_from_arm,
+                                  extrinsics_from_keypoints)
 from envs.generate import generate_dataset
 from envs.registry import make_simulator
 
@@ -144,3 +145,38 @@ def test_points_on_one_line_and_mismatched_inputs_are_refused():
         extrinsics_from_keypoints(np.zeros((5, 2)), np.zeros((6, 3)), k)
     with pytest.raises(ValueError, match=r"\(\.\.\., K, 2\)"):
         extrinsics_from_keypoints(np.zeros((6, 3)), np.zeros((6, 3)), k)
+
+
+def test_the_pose_vector_is_the_camera_centre_and_its_axes_in_the_world():
+    rotation = Rotation.from_euler("xyz", [10, -30, 50], degrees=True).as_matrix()  # world -> camera
+    centre = np.array([0.5, -1.0, 1.5])
+    ext = np.eye(4)
+    ext[:3, :3], ext[:3, 3] = rotation, -rotation @ centre
+    vector = camera_pose_vector(ext)
+    np.testing.assert_allclose(vector[:3], centre, atol=1e-6)
+    np.testing.assert_allclose(vector[3:6], rotation[0], atol=1e-6)  # the camera's x axis in the world
+    np.testing.assert_allclose(vector[6:9], rotation[1], atol=1e-6)
+    assert vector[9] == 1.0 and vector.dtype == np.float32
+    with pytest.raises(ValueError, match="4, 4"):
+        camera_pose_vector(np.eye(3))
+
+
+def test_the_tracker_solves_the_camera_and_keeps_it_while_the_arm_does_not_fix_it(demo):
+    view = "cam1"
+    tracker = ArmCameraTracker(demo.sim, demo.intrinsics[view], max_frames=1)
+    hidden = np.full_like(demo.keypoints[view][0], np.nan)
+    # nothing seen yet: unsolved, flagged 0, not a made-up camera
+    np.testing.assert_array_equal(tracker.update(hidden, demo.joint_pos[0], demo.gripper_qpos[0]), UNSOLVED)
+    true = camera_pose_vector(demo.extrinsics[view][0])
+    pose = tracker.update(demo.keypoints[view][1], demo.joint_pos[1], demo.gripper_qpos[1])
+    np.testing.assert_allclose(pose, true, atol=1e-4)
+    # two keypoints seen: the arm does not fix the camera, and the last solution stands
+    partial = demo.keypoints[view][2].copy()
+    partial[2:] = np.nan
+    np.testing.assert_array_equal(tracker.update(partial, demo.joint_pos[2], demo.gripper_qpos[2]), pose)
+    tracker.reset()
+    np.testing.assert_array_equal(tracker.update(partial, demo.joint_pos[2], demo.gripper_qpos[2]), UNSOLVED)
+    # with frames stacked, the same two keypoints add to what earlier frames fixed
+    stacked = ArmCameraTracker(demo.sim, demo.intrinsics[view], max_frames=3)
+    stacked.update(demo.keypoints[view][1], demo.joint_pos[1], demo.gripper_qpos[1])
+    np.testing.assert_allclose(stacked.update(partial, demo.joint_pos[2], demo.gripper_qpos[2]), true, atol=1e-4)

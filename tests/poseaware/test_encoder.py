@@ -147,3 +147,20 @@ def test_paab_with_mask_tokens_reads_the_mask_not_the_keypoints():
         enc(images)
     with pytest.raises(ValueError, match="masks must be"):
         enc(images, masks=left[:, :16])
+
+
+def test_keypoint_logits_are_what_paat_is_trained_on_and_need_a_paat_head():
+    import torch.nn.functional as F
+    from poseaware.pose_maps import pose_maps
+
+    torch.manual_seed(0)
+    encoder = PoseAwareEncoder("paat", img_size=32, patch_size=8, depth=2, num_keypoints=3, paat_after=2).train()
+    images = torch.rand(2, 3, 32, 32)
+    keypoints = torch.rand(2, 3, 2) * 32
+    loss = encoder(images, keypoints).aux_loss
+    _, p3d = pose_maps(keypoints, (32, 32), 8)
+    expected = encoder.paat.loss_weight * F.binary_cross_entropy_with_logits(encoder.keypoint_logits(images),
+                                                                            p3d.float())
+    torch.testing.assert_close(loss, expected)
+    with pytest.raises(ValueError, match="no per-keypoint PAAT head"):
+        PoseAwareEncoder("baseline", img_size=32, patch_size=8, depth=1).keypoint_logits(images)

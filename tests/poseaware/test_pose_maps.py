@@ -84,3 +84,20 @@ def test_leading_batch_and_time_dims():
 def test_bad_input_names_the_problem(kp, size, patch, match):
     with pytest.raises(ValueError, match=match):
         pose_maps(kp, size, patch)
+
+
+def test_keypoints_from_token_logits_invert_pose_maps_to_the_token_centre_and_split_ties():
+    import torch
+    from poseaware.pose_maps import keypoints_from_token_logits
+
+    keypoints = torch.tensor([[[3.0, 5.0], [20.0, 30.0], [31.0, 0.5], [float("nan"), 1.0]]])  # 32 px, patch 8
+    _, p3d = pose_maps(keypoints, (32, 32), 8)
+    found = keypoints_from_token_logits(p3d.float() * 60 - 30, (4, 4), 8)  # sure: neighbours weigh ~1e-13
+    torch.testing.assert_close(found[0, :3], torch.tensor([[4.0, 4.0], [20.0, 28.0], [28.0, 4.0]]))
+    assert torch.isnan(found[0, 3]).all()  # no token sure of it: not seen
+    # equally sure of two neighbouring tokens: their shared edge
+    logits = torch.full((1, 16, 1), -30.0)
+    logits[0, 5, 0] = logits[0, 6, 0] = 10.0  # row 1, columns 1 and 2
+    torch.testing.assert_close(keypoints_from_token_logits(logits, (4, 4), 8)[0, 0], torch.tensor([16.0, 12.0]))
+    with pytest.raises(ValueError, match="4x4 grid has 16"):
+        keypoints_from_token_logits(torch.zeros(1, 9, 1), (4, 4), 8)

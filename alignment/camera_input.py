@@ -1,0 +1,117 @@
+"""The policy camera's pose as a policy input (``camera_input=extrinsics|arm|paat``).
+
+A policy whose camera moves between episodes otherwise has to infer where the camera stands from the
+background (Jiang et al. 2025). Here it is told, as a low-dim key ``<camera>_camera_pose`` beside the image
+(``envs.camera_from_arm.camera_pose_vector``: the camera's centre, its rotation, a solved flag), from:
+
+- ``extrinsics``: the camera's true extrinsics (the oracle: what a calibrated rig gives);
+- ``arm``: solved from the arm by PnP (``envs.camera_from_arm.ArmCameraTracker``), the 2D keypoints being
+  the simulator's projection and the 3D ones forward kinematics of the proprioception;
+- ``paat``: the same, with the 2D keypoints a PAAT head reads from the image (``keypoint_detector``):
+  deployment then needs neither the simulator nor a calibration.
+
+The same code runs over a demo's stored frames (training data) and a rollout's live ones.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from envs.camera_from_arm import ArmCameraTracker, camera_pose_vector
+from envs.dataset_io import obs_key
+from envs.simulator import Simulator
+
+CAMERA_INPUTS = ("none", "extrinsics", "arm", "paat")
+CAMERA_POSE = "camera_pose"
+
+
+def camera_pose_key(camera: str) -> str:
+    return obs_key(camera, CAMERA_POSE)
+
+
+def check_camera_input(source: str, detector: Optional[str]) -> None:
+    if source not in CAMERA_INPUTS:
+        raise ValueError(f"unknown camera_input {source!r}; choose one of {', '.join(CAMERA_INPUTS)}")
+    if source == "paat" and not detector:
+        raise ValueError("camera_input=paat reads the arm's keypoints with a PAAT head: give "
+                         "keypoint_detector=<alignment run>/checkpoints/best.pt of a method=paat encoder")
+    if source != "paat" and detector:
+        raise ValueError(f"keypoint_detector is read only with camera_input=paat, not {source!r}; drop it")
+
+
+class CameraPoseInput:
+    """One policy camera's pose, frame by frame: ``start`` at each episode (or demo), then one call per frame."""
+
+    def __init__(self, source: str, detector=None, max_frames: int = 32) -> None:
+        check_camera_input(source, "given" if detector is not None else None)
+        if source == "none":
+            raise ValueError("camera_input=none gives the policy no camera pose; build no CameraPoseInput")
+        self.source, self.detector, self.max_frames = source, detector, max_frames
+        self.tracker: Optional[ArmCameraTracker] = None
+
+    def start(self, sim: Simulator, intrinsics: np.ndarray) -> None:
+        """A new episode: ``sim`` gives forward kinematics, ``intrinsics`` are the camera's (3, 3)."""
+        # a detector's keypoints may be a patch off, or another joint: RANSAC drops those beyond half a patch
+        threshold = self.detector.model.patch_size / 2 if self.detector is not None else None
+        self.tracker = ArmCameraTracker(sim, intrinsics, self.max_frames, ransac_threshold=threshold)
+
+    def __call__(self, image: np.ndarray, keypoints: np.ndarray, extrinsics: np.ndarray, joint_pos: np.ndarray,
+                 gripper_qpos: np.ndarray) -> np.ndarray:
+        """The ``(10,)`` pose vector for a frame: its ``(H, W, 3)`` image, ``(K, 2)`` projected keypoints (NaN
+        = unseen), true ``(4, 4)`` extrinsics, and the arm's joints; each source reads only its own."""
+        if self.source == "extrinsics":
+            return camera_pose_vector(extrinsics)
+        if self.tracker is None:
+            raise RuntimeError("call start(sim, intrinsics) at the start of each episode")
+        if self.source == "paat":
+            keypoints = self.detector(np.asarray(image)[None])[0]
+        return self.tracker.update(keypoints, joint_pos, gripper_qpos)
+
+    def episode(self, sim: Simulator, intrinsics: np.ndarray, images: np.ndarray, keypoints: np.ndarray,
+                extrinsics: np.ndarray, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
+        """``(T, 10)`` pose vectors of a demo's frames, as a rollout would have got them one by one."""
+        self.start(sim, intrinsics)
+        if self.source == "extrinsics":
+            return np.stack([camera_pose_vector(e) for e in extrinsics])
+        if self.source == "paat":  # the detector in batches: the same keypoints as frame by frame
+            keypoints = self.detector(np.asarray(images))
+        return np.stack([self.tracker.update(k, j, g) for k, j, g in zip(keypoints, joint_pos, gripper_qpos)])
+
+
+def load_camera_input(source: str, detector: Optional[str], device: torch.device) -> Optional[CameraPoseInput]:
+    """The run's camera input (None for ``none``), its detector loaded from ``detector``."""
+    check_camera_input(source, detector)
+    if source == "none":
+        return None
+    from .keypoint_detector import PaatKeypointDetector
+
+    return CameraPoseInput(source, PaatKeypointDetector(detector, device) if source == "paat" else None)
+
+
+class DemoCameraPoses:
+    """``poses(group, view)``: a stored demo's ``(T, 10)`` camera poses of ``view``, for the policy's training
+    file. A context manager: it holds a simulator of ``env_name`` for forward kinematics."""
+
+    def __init__(self, camera_input: CameraPoseInput, env_name: str, file_cameras: dict) -> None:
+        from envs.registry import simulator_class
+
+        self.camera_input, self.file_cameras = camera_input, file_cameras
+        self.sim = simulator_class(env_name)() if camera_input.source != "extrinsics" else None
+
+    def __call__(self, group, view: str) -> np.ndarray:
+        obs = group["obs"]
+        if view not in self.file_cameras:
+            raise ValueError(f"the file records no intrinsics of view {view!r}; regenerate it with envs.generate")
+        image = obs[obs_key(view, "image")][()] if self.camera_input.source == "paat" else None
+        return self.camera_input.episode(self.sim, np.asarray(self.file_cameras[view]["intrinsics"]), image,
+                                         obs[obs_key(view, "keypoints")][()], obs[obs_key(view, "extrinsics")][()],
+                                         obs["robot0_joint_pos"][()], obs["robot0_gripper_qpos"][()])
+
+    def __enter__(self) -> "DemoCameraPoses":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.sim is not None:
+            self.sim.close()

@@ -1,0 +1,144 @@
+"""The policy camera's pose as an input: the oracle, the camera solved from the arm, and from keypoints a
+PAAT head reads; in the policy's training file, at rollout, and refused where it cannot be given."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+
+from alignment.camera_input import CameraPoseInput, camera_pose_key
+from alignment.keypoint_detector import PaatKeypointDetector
+from alignment.policy import run_policy
+from alignment.task import train
+from envs.camera_from_arm import camera_pose_vector
+from envs.dataset_io import EpisodeFile
+from envs.generate import generate_dataset
+from poseaware.pose_maps import pose_maps
+
+TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1", "train.steps_per_epoch=1",
+        "train.batch_frames=8"]
+
+
+@pytest.fixture(scope="module")
+def pick(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("camera_input")
+    data = str(folder / "pick.hdf5")
+    generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, progress=False)
+    checkpoints = {}
+    for method in ("paat", "baseline"):
+        with initialize_config_module("configs", version_base="1.3"):
+            cfg = compose("train", overrides=["env=pick", f"method={method}", f"data={data}",
+                                              f"run_dir={folder / method}", *TINY])
+        train(cfg)
+        checkpoints[method] = str(folder / method / "checkpoints" / "best.pt")
+    return data, checkpoints
+
+
+def config(data, run_dir, *overrides):
+    with initialize_config_module("configs", version_base="1.3"):
+        return compose("policy", overrides=["env=pick", f"data={data}", f"run_dir={run_dir}", "obs=image",
+                                            "backbone=resnet18", "bc.epochs=1", "bc.steps_per_epoch=2",
+                                            "bc.batch_size=4", "bc.filter_key=null", "rollouts=1", "videos=0",
+                                            "horizon=4", *overrides])
+
+
+@pytest.mark.parametrize("source", ["extrinsics", "arm"])
+def test_the_policy_file_holds_the_pose_of_the_camera_that_fills_its_slot(pick, tmp_path, source):
+    data, _ = pick
+    run = tmp_path / source
+    results = run_policy(config(data, run, f"camera_input={source}", "train_views=[cam0,cam1]",
+                                "eval_views=[cam0,beyond30]"))
+    key = camera_pose_key("cam0")
+    with EpisodeFile(data) as src, h5py.File(run / "policy_data.hdf5") as f:
+        for copy, view in (("demo_0", "cam0"), ("demo_1", "cam1")):  # demo 0 from cam0, then from cam1
+            poses = f[f"data/{copy}/obs/{key}"][()]
+            true = np.stack([camera_pose_vector(e) for e in src.view_obs("demo_0", view, "extrinsics")])
+            assert poses.shape == (src.file[f"data/demo_0"].attrs["num_samples"], 10)
+            # exact projected keypoints: PnP gives the true camera (float32 storage aside)
+            np.testing.assert_allclose(poses, true, atol=1e-4)
+            np.testing.assert_array_equal(f[f"data/{copy}/next_obs/{key}"][1:-1], poses[2:])
+        # two cameras of the sector: the input tells them apart
+        assert np.abs(f[f"data/demo_0/obs/{key}"][0, :3] - f[f"data/demo_1/obs/{key}"][0, :3]).max() > 0.05
+    saved = json.load(open(run / "rollouts.json"))
+    assert key in saved["keys"] and saved["camera_input"] == source
+    assert all(r["episodes"] == 1 for r in results.values())
+
+
+def test_at_rollout_the_input_is_the_pose_of_the_camera_the_policy_is_scored_from(pick, tmp_path, monkeypatch):
+    import alignment.rollout as rollout
+
+    data, _ = pick
+    seen = []
+    calls = rollout.CameraPoseInput.__call__
+
+    def record(self, image, keypoints, extrinsics, joint_pos, gripper_qpos):
+        pose = calls(self, image, keypoints, extrinsics, joint_pos, gripper_qpos)
+        seen.append((pose, camera_pose_vector(extrinsics)))
+        return pose
+
+    monkeypatch.setattr(rollout.CameraPoseInput, "__call__", record)
+    results = run_policy(config(data, tmp_path / "r", "camera_input=arm", "eval_views=[beyond45]"))
+    assert len(seen) == results["beyond45"]["steps"][0]
+    for pose, true in seen:  # the drawn camera, solved from the arm, not the training camera
+        np.testing.assert_allclose(pose, true, atol=1e-3)
+    with EpisodeFile(data) as src:
+        trained = camera_pose_vector(src.view_obs("demo_0", "cam0", "extrinsics", 0))
+    assert np.abs(seen[0][0][:3] - trained[:3]).max() > 0.05
+
+
+def test_a_camera_pose_input_that_cannot_be_given_is_refused(pick, tmp_path):
+    data, checkpoints = pick
+    with pytest.raises(ValueError, match="third-person camera"):
+        run_policy(config(data, tmp_path / "a", "camera_input=arm", "cameras=[first_person]",
+                          "eval_views=[first_person]"))
+    with pytest.raises(ValueError, match="keypoint_detector=.*method=paat"):
+        run_policy(config(data, tmp_path / "b", "camera_input=paat"))
+    with pytest.raises(ValueError, match="only with camera_input=paat"):
+        run_policy(config(data, tmp_path / "c", "camera_input=arm", f"keypoint_detector={checkpoints['paat']}"))
+    with pytest.raises(ValueError, match="no PAAT head"):
+        run_policy(config(data, tmp_path / "d", "camera_input=paat", f"keypoint_detector={checkpoints['baseline']}"))
+    with pytest.raises(ValueError, match="unknown camera_input 'gps'"):
+        run_policy(config(data, tmp_path / "e", "camera_input=gps"))
+
+
+def test_the_detector_reads_keypoints_where_its_head_puts_them_in_the_images_own_pixels(pick, monkeypatch):
+    data, checkpoints = pick
+    detector = PaatKeypointDetector(checkpoints["paat"])
+    with EpisodeFile(data) as src:
+        images = src.view_obs("demo_0", "cam0", "image")[:4]
+        keypoints = src.view_obs("demo_0", "cam0", "keypoints")[:4]
+    size = detector.size  # the head sees the images at its own size; here a head that is always right
+    scaled = torch.as_tensor(keypoints) * size / images.shape[1]
+    _, p3d = pose_maps(scaled, (size, size), detector.model.patch_size)
+    monkeypatch.setattr(detector.model, "keypoint_logits", lambda x: p3d.float() * 20 - 10)
+    found = detector(images)
+    assert found.shape == keypoints.shape and found.dtype == np.float32
+    inside = np.isfinite(keypoints).all(-1) & (keypoints >= 0).all(-1) & (keypoints < images.shape[1]).all(-1)
+    patch = detector.model.patch_size * images.shape[1] / size  # one token, in the images' pixels
+    assert np.abs(found[inside] - keypoints[inside]).max() <= patch / 2 + 1e-4
+    assert np.isnan(found[~inside]).all()
+    # the real head, untrained here, still gives keypoints of the right shape for a PnP to read
+    monkeypatch.undo()
+    assert detector(images).shape == keypoints.shape
+
+
+def test_paat_keypoints_as_the_camera_source_run_end_to_end(pick, tmp_path):
+    data, checkpoints = pick
+    run = tmp_path / "paat"
+    run_policy(config(data, run, "camera_input=paat", f"keypoint_detector={checkpoints['paat']}",
+                      "eval_views=[cam0]"))
+    with h5py.File(run / "policy_data.hdf5") as f:
+        poses = f[f"data/demo_0/obs/{camera_pose_key('cam0')}"][()]
+        assert poses.shape[1] == 10 and set(np.unique(poses[:, -1])) <= {0.0, 1.0}  # solved or not, flagged
+        assert "paat:" in f.attrs["made_from"]
+
+
+def test_an_oracle_input_needs_no_simulator_and_follows_the_extrinsics():
+    extrinsics = np.eye(4)
+    extrinsics[:3, 3] = [0.0, 0.0, 2.0]  # a camera at (0, 0, -2) looking down +z
+    source = CameraPoseInput("extrinsics")
+    poses = source.episode(None, np.eye(3), None, None, np.stack([extrinsics, extrinsics]), np.zeros((2, 7)),
+                           np.zeros((2, 2)))
+    np.testing.assert_allclose(poses[0], [0, 0, -2, 1, 0, 0, 0, 1, 0, 1])
