@@ -31,7 +31,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -56,12 +56,15 @@ ROWS: Dict[str, List[str]] = {
 DEFAULT_ROWS = ["state", "resnet18", "baseline_ft", "paat_ft"]
 
 
-def encoder_method(row: str) -> Optional[str]:
-    overrides = ROWS[row]
+def encoder_method(row: str, overrides: Sequence[str]) -> Optional[str]:
+    """The alignment encoder a row's ``ENCODER`` placeholder stands for: its backbone's method, the
+    ``frozen_<method>`` row's method, or PAAT for a keypoint detector."""
     if not any("ENCODER" in o for o in overrides):
         return None
-    return row.removeprefix("frozen_") if row.startswith("frozen_") else next(
-        o.split("=", 1)[1] for o in overrides if o.startswith("backbone="))
+    if row.startswith("frozen_"):
+        return row.removeprefix("frozen_")
+    backbone = next((o.split("=", 1)[1] for o in overrides if o.startswith("backbone=")), None)
+    return backbone if backbone in ("baseline", "paab", "paat", "paab+paat") else "paat"
 
 
 def run_dir(args, row: str, seed: int) -> str:
@@ -120,12 +123,12 @@ def budget(args, image: bool) -> Dict[str, object]:
             "validation.rollouts": args.val_rollouts, "horizon": args.horizon, "rollouts": args.rollouts}
 
 
-def check_budget(args, row: str, seed: int) -> None:
+def check_budget(args, row: str, seed: int, image: bool) -> None:
     """A finished run made with another budget is named rather than mixed into this table."""
     from omegaconf import OmegaConf
 
     config = OmegaConf.load(os.path.join(finished_dir(args, row, seed), "config.yaml"))
-    differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, "obs=image" in ROWS[row]).items()
+    differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, image).items()
               if OmegaConf.select(config, k) != v}
     if differ:
         raise ValueError(f"{run_dir(args, row, seed)} was run with another budget ("
@@ -134,21 +137,26 @@ def check_budget(args, row: str, seed: int) -> None:
 
 
 def run(args, data: str, row: str, seed: int) -> None:
+    train_and_test(args, data, row, seed, ROWS[row], ["first_person" if "wrist" in row else "cam0"])
+
+
+def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str], eval_views: Sequence[str]) -> None:
+    """One run of a grid (``alignment.policy`` with ``overrides``, tested from ``eval_views``), unless it has
+    finished; its summary is then recorded under ``--record``."""
+    image = "obs=image" in overrides
     if result(args, row, seed) is not None:
-        check_budget(args, row, seed)
+        check_budget(args, row, seed, image)
         if not os.path.exists(os.path.join(record_dir(args, row, seed), "rollouts.json")):
             record(args, row, seed)
         return
-    overrides = list(ROWS[row])
-    method = encoder_method(row)
+    method = encoder_method(row, overrides)
     if method:
         checkpoint = encoder_checkpoint(args, method, seed)
         overrides = [o.replace("ENCODER", checkpoint) for o in overrides]
-    settings = [f"{k}={v}" for k, v in budget(args, "obs=image" in overrides).items()]
+    settings = [f"{k}={v}" for k, v in budget(args, image).items()]
     cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"seed={seed}",
            f"run_dir={run_dir(args, row, seed)}", *overrides, *settings, "videos=2", "bc.filter_key=null",
-           f"eval_views=[{'first_person' if 'wrist' in row else 'cam0'}]",
-           "hydra/job_logging=disabled"]
+           f"eval_views=[{','.join(eval_views)}]", "hydra/job_logging=disabled"]
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
     with open(os.path.join(args.runs, "policy.log"), "a") as log:
         log.write(" ".join(cmd) + "\n")

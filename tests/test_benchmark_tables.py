@@ -1,5 +1,5 @@
-"""The result tables of benchmarks/alignment_table.py, bc_table.py and policy_table.py, written from run
-folders whose numbers are known."""
+"""The result tables of benchmarks/alignment_table.py, bc_table.py, policy_table.py and camera_table.py, written
+from run folders whose numbers are known."""
 import argparse
 import json
 import os
@@ -8,6 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import alignment_table  # noqa: E402
 import bc_table  # noqa: E402
+import camera_table  # noqa: E402
 import policy_table  # noqa: E402
 
 
@@ -85,3 +86,46 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
     args.horizon = 400
     with pytest.raises(ValueError, match="another budget \\(horizon: 9 there, 400 here\\)"):
         policy_table.run(args, "data.hdf5", "state", 0)
+
+
+def camera_table_args(tmp_path, **changes) -> argparse.Namespace:
+    values = dict(runs=str(tmp_path / "runs"), record=str(tmp_path / "record"), encoders=str(tmp_path / "encoders"),
+                  env="lift", episodes=10, image_size=84, views=3, bins=["train", "beyond30", "elev+15"],
+                  image_epochs=2, image_steps=3, state_epochs=None, state_steps=None, val_every_state=None,
+                  val_rollouts=2, val_every_image=1, horizon=9, rollouts=4, threads=1, table_only=True,
+                  plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"))
+    values.update(changes)
+    return argparse.Namespace(**values)
+
+
+def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_bin(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["camera_table.py", "--table-only"])
+    args = camera_table_args(tmp_path)
+    for seed, far in ((0, 0.0), (1, 0.5)):
+        write_json(str(tmp_path / "runs" / "lift" / "fixed_resnet18" / f"seed{seed}" / "rollouts.json"),
+                   {"rollouts": {"train": {"success_rate": 1.0}, "beyond30": {"success_rate": far}}})
+    write_json(str(tmp_path / "runs" / "lift" / "wrist_resnet18" / "seed0" / "rollouts.json"),
+               {"rollouts": {"first_person": {"success_rate": 0.75}}})
+    text = camera_table.table(args)
+    assert row(text, "fixed_resnet18")[2:] == ["2", "100 ± 0", "25 ± 25", "–"]
+    assert row(text, "wrist_resnet18")[2:] == ["1", "75 ± 0", "75 ± 0", "75 ± 0"]
+    assert os.path.getsize(tmp_path / "angle.png") > 1000 and "angle.png" in text
+
+
+def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(tmp_path, monkeypatch):
+    launched = []
+    monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
+    monkeypatch.setattr(policy_table, "record", lambda *a: None)
+    args = camera_table_args(tmp_path, table_only=False)
+    os.makedirs(args.runs)
+    data = {"fixed": "fixed.hdf5", "random": "random.hdf5"}
+    camera_table.run(args, data, "random_paat_ft_paatcam", 1)
+    train_encoder, policy = launched
+    assert "alignment_table.py" in train_encoder[1] and "paat" in train_encoder
+    encoder = os.path.join(args.encoders, "lift", "paat", "seed1", "checkpoints", "best.pt")
+    for expected in ("data=random.hdf5", "train_views=[cam0,cam1,cam2]", "eval_views=[train,beyond30,elev+15]",
+                     f"init={encoder}", f"keypoint_detector={encoder}", "camera_input=paat", "seed=1"):
+        assert expected in policy, expected
+    camera_table.run(args, data, "wrist_resnet18", 0)
+    assert "data=fixed.hdf5" in launched[-1] and "eval_views=[first_person]" in launched[-1]
+    assert not [o for o in launched[-1] if o.startswith("train_views")]

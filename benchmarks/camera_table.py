@@ -1,0 +1,157 @@
+"""Policies when the camera moves: success by the evaluation camera's angle past the training cameras.
+
+python benchmarks/camera_table.py --env lift --rows fixed_resnet18 random_resnet18 random_resnet18_arm --seeds 0 1 2
+
+Every row is an image policy (``python -m alignment.policy``, robomimic's BC inside, the best validation
+epoch kept, as ``benchmarks/policy_table.py``) on the same demos, seeds and rollout seeds, tested with
+``--rollouts`` seeded rollouts in each camera bin of ``envs.eval_cameras`` (``train``, ``beyond15`` …
+``beyond60`` past the training cameras' azimuths, ``elev+15``/``elev-15``); ``<row>/seed<N>/success_by_angle.png``
+per run, ``benchmarks/camera_table.png`` for the table. Demos:
+
+- ``fixed``: the policy table's demos, one fixed third-person camera ``cam0`` (its "training sector" is
+  that camera);
+- ``random``: the same demos (the same states) re-rendered by ``envs.rerender`` from ``--views`` cameras
+  drawn per demo from the env's training sector; the policy sees one of them per sample
+  (``train_views``), camera-randomised training.
+
+Rows: ``fixed_resnet18`` (today's protocol) and ``random_<backbone>`` (robomimic's ResNet18, or the
+project's DeiT fine-tuned from the alignment encoder: baseline, PAAB, PAAT), each also ``_arm``: the
+camera's pose solved from the arm (PnP of the projected keypoints against forward kinematics) as an input;
+``random_paat_ft_paatcam``: the same with the keypoints a PAAT head reads from the image (no simulator
+at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle for that input);
+``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
+success is the same in every bin; it is tested once, from its own camera).
+
+Finished runs are skipped (their summaries are committed under ``--record``); an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import policy_table  # noqa: E402  (the same runs, records and budget checks)
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402
+from alignment.policy import FIXED_CAMERA  # noqa: E402
+from alignment.policy_plots import plot_success_by_angle  # noqa: E402
+from envs.eval_cameras import EVAL_BINS  # noqa: E402
+
+BINS = list(EVAL_BINS)
+IMAGE = ["obs=image", "cameras=[cam0]"]
+RANDOM = "RANDOM_VIEWS"  # replaced by train_views=[cam0,...] of the randomised file
+ROWS: Dict[str, Tuple[str, List[str]]] = {
+    "fixed_resnet18": ("fixed", IMAGE + ["backbone=resnet18"]),
+    "random_resnet18": ("random", IMAGE + ["backbone=resnet18", RANDOM]),
+    "random_resnet18_arm": ("random", IMAGE + ["backbone=resnet18", RANDOM, "camera_input=arm"]),
+    "random_resnet18_extrinsics": ("random", IMAGE + ["backbone=resnet18", RANDOM, "camera_input=extrinsics"]),
+    **{f"random_{m}_ft": ("random", IMAGE + [f"backbone={m}", "init=ENCODER", RANDOM]) for m in ("baseline", "paab", "paat")},
+    **{f"random_{m}_ft_arm": ("random", IMAGE + [f"backbone={m}", "init=ENCODER", RANDOM, "camera_input=arm"])
+       for m in ("baseline", "paab", "paat")},
+    "random_paat_ft_paatcam": ("random", IMAGE + ["backbone=paat", "init=ENCODER", RANDOM, "camera_input=paat",
+                                                  "keypoint_detector=ENCODER"]),
+    "wrist_resnet18": ("fixed", ["obs=image", "cameras=[first_person]", "backbone=resnet18"]),
+}
+DEFAULT_ROWS = ["fixed_resnet18", "random_resnet18", "random_resnet18_arm", "random_paat_ft", "random_paat_ft_arm",
+                "wrist_resnet18"]
+
+
+def randomised(args, fixed: str) -> str:
+    """The fixed demos re-rendered from ``--views`` cameras drawn per demo from the training sector (the
+    same states; ``envs.rerender`` resumes and skips a finished file)."""
+    out = os.path.join(args.data, f"{args.env}_policy{args.image_size}_sector{args.views}.hdf5")
+    subprocess.run([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={args.views}",
+                    "first_person=false", "rig.sampling=sectors", "rig.heldout_views=0",
+                    "hydra/job_logging=disabled"], check=True)
+    return out
+
+
+def run(args, data: Dict[str, str], row: str, seed: int) -> None:
+    kind, overrides = ROWS[row]
+    views = "train_views=[" + ",".join(f"cam{i}" for i in range(args.views)) + "]"
+    overrides = [views if o == RANDOM else o for o in overrides]
+    wrist = "cameras=[first_person]" in overrides
+    policy_table.train_and_test(args, data[kind], row, seed, overrides, ["first_person"] if wrist else args.bins)
+
+
+def rates_by_bin(args, row: str) -> Dict[str, List[float]]:
+    """Each bin's test success (%) over the row's finished seeds; the wrist row's one rate in every bin."""
+    found: Dict[str, List[float]] = {}
+    seeds = set(found_seeds(os.path.join(args.runs, args.env, row))) | set(found_seeds(os.path.join(args.record, args.env, row)))
+    for seed in sorted(seeds):
+        r = policy_table.result(args, row, seed)
+        if r is None:
+            continue
+        rollouts = r["rollouts"]
+        for b in args.bins:
+            rate = rollouts.get(b, rollouts.get("first_person"))
+            if rate is not None:
+                found.setdefault(b, []).append(100 * rate["success_rate"])
+    return found
+
+
+def table(args) -> str:
+    lines = [*command_lines(args, __file__),
+             f"Budget: {args.episodes} demos at {args.image_size} px; random rows: the same demos re-rendered from "
+             f"{args.views} cameras per demo drawn from the training sector; {args.image_epochs} epochs × "
+             f"{args.image_steps} steps of batch 16, the kept epoch the best of {args.val_rollouts} validation "
+             f"rollouts every {args.val_every_image} epochs (from the training camera, or a camera of the training "
+             f"sector); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
+             f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Success (%) per camera bin, mean "
+             f"± std over the seeds (n); the wrist row sees no third-person camera, so its one rate stands in "
+             f"every bin.", "",
+             "| env | row | n | " + " | ".join(args.bins) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in args.bins) + " |"]
+    means = {}
+    for row in ROWS:
+        found = rates_by_bin(args, row)
+        if not found:
+            continue
+        n = max(len(v) for v in found.values())
+        cells = [f"{np.mean(found[b]):.0f} ± {np.std(found[b]):.0f}" if b in found else "–" for b in args.bins]
+        lines.append(f"| {args.env} | {row} | {n} | " + " | ".join(cells) + " |")
+        means[row] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
+    if means:
+        plot_success_by_angle(means, args.plot, title=f"{args.env}: success by camera angle (mean over seeds)")
+        lines.append(f"\n![success by angle]({os.path.relpath(args.plot, os.path.dirname(args.results))})")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--env", default="lift")
+    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--image-size", type=int, default=84)
+    p.add_argument("--views", type=int, default=4, help="cameras per demo in the randomised demos")
+    p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
+    p.add_argument("--bins", nargs="+", default=BINS, choices=BINS)
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--rollouts", type=int, default=50)
+    p.add_argument("--val-rollouts", type=int, default=20)
+    p.add_argument("--horizon", type=int, default=400)
+    p.add_argument("--image-epochs", type=int, default=50)
+    p.add_argument("--image-steps", type=int, default=100)
+    p.add_argument("--val-every-image", type=int, default=10)
+    p.add_argument("--record", default="benchmarks/camera_table_runs",
+                   help="finished runs' summaries (rollouts.json, config.yaml, training.json), committed")
+    p.add_argument("--plot", default="benchmarks/camera_table.png")
+    add_grid_arguments(p, "camera_table")
+    args = p.parse_args()
+    # the low-dim budget is policy_table's interface; no row here is low-dim
+    args.state_epochs = args.state_steps = args.val_every_state = None
+    os.makedirs(args.runs, exist_ok=True)
+    data = None
+    if not args.table_only:
+        fixed = generate(args.env, args.episodes, args.image_size,
+                         os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
+        data = {"fixed": fixed, "random": randomised(args, fixed) if any(ROWS[r][0] == "random" for r in args.rows)
+                else None}
+    run_grid(args, data, run, table)
+
+
+if __name__ == "__main__":
+    main()
