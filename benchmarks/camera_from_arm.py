@@ -1,14 +1,18 @@
 """How well a camera is found from the arm it sees (``envs.camera_from_arm``): PnP on each view's arm
 keypoints and the forward kinematics of the stored proprioception, against the stored extrinsics.
 
-python benchmarks/camera_from_arm.py data/bench/lift_policy84.hdf5 [--demos 50] [--window 8]
+python benchmarks/camera_from_arm.py data/bench/lift_policy84.hdf5 [--demos 50] [--window 8] [--detector <paat ckpt>]
 
 Keypoint sources, per frame:
 - ``stored``: the file's keypoints (the exact projections, kept as float32);
 - ``pixel``: each rounded to the centre of the pixel it falls in (a perfect detector at pixel resolution);
 - ``+-1 px``: stored plus uniform noise in [-1, 1] px on each coordinate (seeded);
 - ``+-1 px, W frames``: the same noise, the last W frames solved together (the camera stands still in an
-  episode; not for the moving first-person camera).
+  episode; not for the moving first-person camera);
+- with ``--detector`` (an ``alignment.train`` checkpoint of a PAAT encoder): ``PAAT head``, the keypoints its
+  head reads from the image (``alignment.keypoint_detector``), per frame with RANSAC at half a patch, and
+  ``PAAT head, tracked``: the camera as a policy is given it (``alignment.camera_input``, ``camera_input=paat``:
+  the frames so far, up to 32, solved together, the last solution kept while unsolvable).
 
 Prints a markdown table per view: frames solved (the rest show fewer than 4 distinct keypoints), and the
 median, 90th percentile and maximum rotation (degrees) and camera-centre (metres) errors.
@@ -17,11 +21,22 @@ import argparse
 import json
 import time
 
+import cv2
 import numpy as np
 
 from envs.camera_from_arm import extrinsics_error, extrinsics_from_arm
 from envs.dataset_io import EpisodeFile
 from envs.registry import make_simulator
+
+
+def pose_error(pose: np.ndarray, true: np.ndarray) -> tuple:
+    """(degrees, metres) between a ``camera_pose_vector`` and the true extrinsics."""
+    centre, x_axis, y_axis = pose[:3], pose[3:6], pose[6:9]
+    to_world = np.stack([x_axis, y_axis, np.cross(x_axis, y_axis)], axis=1)
+    ext = np.eye(4)
+    ext[:3, :3] = to_world.T
+    ext[:3, 3] = -to_world.T @ centre
+    return extrinsics_error(ext, true)
 
 
 def keypoint_sources(kp: np.ndarray, rng: np.random.Generator) -> dict:
@@ -34,7 +49,16 @@ def main() -> None:
     p.add_argument("--demos", type=int, default=50)
     p.add_argument("--window", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--detector", help="a PAAT encoder's alignment.train checkpoint: also its head's keypoints")
     args = p.parse_args()
+    detector = None
+    if args.detector:
+        from alignment.camera_input import CameraPoseInput
+        from alignment.keypoint_detector import PaatKeypointDetector
+
+        detector = PaatKeypointDetector(args.detector)
+        tracked = CameraPoseInput("paat", detector)
+        ransac = detector.model.patch_size / 2
     start = time.time()
     rng = np.random.default_rng(args.seed)
     errors: dict = {}  # (view, source) -> list of (rotation, translation) or None where unsolvable
@@ -50,14 +74,22 @@ def main() -> None:
                 sources = keypoint_sources(f.view_obs(demo, view, "keypoints"), rng)
                 if view != "first_person":
                     sources[f"+-1 px, {args.window} frames"] = sources["+-1 px"]
+                if detector is not None:
+                    images = f.view_obs(demo, view, "image")
+                    sources["PAAT head"] = detector(images)
+                    if view != "first_person":
+                        poses = tracked.episode(sim, intrinsics, images, None, true, joints, fingers)
+                        errors.setdefault((view, "PAAT head, tracked"), []).extend(
+                            pose_error(p, e) if p[-1] else None for p, e in zip(poses, true))
                 for name, kp in sources.items():
                     window = args.window if name.endswith("frames") else 1
                     for t in range(len(kp)):
                         frames = slice(max(t - window + 1, 0), t + 1)
                         try:
-                            fit = extrinsics_from_arm(sim, kp[frames], joints[frames], fingers[frames], intrinsics)
+                            fit = extrinsics_from_arm(sim, kp[frames], joints[frames], fingers[frames], intrinsics,
+                                                      ransac_threshold=ransac if name == "PAAT head" else None)
                             errors.setdefault((view, name), []).append(extrinsics_error(fit.extrinsics, true[t]))
-                        except ValueError:
+                        except (ValueError, cv2.error):
                             errors.setdefault((view, name), []).append(None)
         sim.close()
         print(f"{args.path}: {min(args.demos, len(f.demos))} demos, {f.settings.get('image_size')} px, "
