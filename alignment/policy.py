@@ -18,7 +18,7 @@ import json
 import os
 import time
 import warnings
-from typing import Dict, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import hydra
 import numpy as np
@@ -32,7 +32,8 @@ from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
 from .backbone import POSE_MODALITY
 from .camera_input import DemoCameraPoses, check_camera_input, load_camera_input
-from .bc import backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc, vit_core_kwargs
+from .bc import (PolicyInputs, backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc,
+                 vit_core_kwargs)
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
 from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
@@ -127,21 +128,11 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
                          f"test or validation rollouts (seeds {ROLLOUT_SEED}+seed, {VALIDATION_SEED}+seed); generate "
                          f"the demos with another seed")
     home = home_camera(cameras) if cameras else train_views[0]
-    check_camera_input(cfg.camera_input, cfg.keypoint_detector)
-    posed = cfg.camera_input != "none"
-    if posed and (not cameras or home == FIRST_PERSON):
-        raise ValueError(f"camera_input={cfg.camera_input} gives an image policy its third-person camera's pose; "
-                         f"give obs=image with a third-person camera (e.g. cameras=[cam0]), or camera_input=none")
-    inputs = policy_inputs(cfg.obs, cameras, cfg.backbone, camera_pose_of=home if posed else None)
     # camera-randomised image training: the file's train_views fill the third-person camera in turn
     pooled = bool(cameras) and home != FIRST_PERSON and list(train_views) != [home]
-    for view in cfg.eval_views if cameras else ():  # refused now, not after training
-        camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
-    device, encoder, embedding_key, data = default_device(), None, None, cfg.data
-    camera_in = load_camera_input(cfg.camera_input, cfg.keypoint_detector, device)
-    if camera_in is not None and camera_in.detector is not None and camera_in.detector.keypoint_names != keypoint_names:
-        raise ValueError(f"{cfg.keypoint_detector} reads keypoints {camera_in.detector.keypoint_names}, but {cfg.data} "
-                         f"has {keypoint_names}: use a PAAT encoder trained on this env")
+    device, data = default_device(), cfg.data
+    inputs, rollout_args = rollout_context(cfg, settings, keypoint_names, device, cfg.eval_views)
+    camera_in, posed = rollout_args["camera_input"], cfg.camera_input != "none"
     core_kwargs, crop = None, None
     if cfg.obs == "image":
         core_kwargs, crop = image_backbone(cfg, settings["image_size"], keypoint_names, cfg.data)
@@ -149,10 +140,6 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         clear_run_dir(run_dir, POLICY_RUN_ENTRIES)
     os.makedirs(run_dir, exist_ok=True)
     if cfg.obs == "embedding":
-        if not cfg.checkpoint:
-            raise ValueError("obs=embedding needs checkpoint=<alignment run>/checkpoints/best.pt")
-        encoder, ckpt = load_encoder(cfg.checkpoint, device)
-        check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings["image_size"], keypoint_names)
         data, embedded = os.path.join(run_dir, "bc_data.hdf5"), os.path.join(run_dir, "embedded.hdf5")
         if os.path.exists(embedded):  # this run's own intermediate, left by a kill
             os.remove(embedded)
@@ -160,7 +147,6 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         embed_file(cfg.checkpoint, cfg.data, embedded, views=train_views, geometry="raw")
         pool_training_views(embedded, data, train_views, low_dim)
         os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
-        embedding_key = EMBEDDING_KEY
     elif cameras and (POSE_MODALITY in inputs.images or pooled or posed):
         data, pose = os.path.join(run_dir, "policy_data.hdf5"), POSE_MODALITY in inputs.images
         described = f"{cfg.camera_input}:{os.path.abspath(cfg.keypoint_detector)}" if cfg.keypoint_detector \
@@ -175,9 +161,6 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
                        cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key)
-    rollout_args = dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
-                        embedding_key=embedding_key, device=device, cameras=cameras, horizon=cfg.horizon,
-                        camera_input=camera_in)
 
     def validate(policy, epoch: int) -> float:
         return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
@@ -191,26 +174,77 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
                       resume_key={k: resolved[k] for k in RESUME_KEYS})
     trained = time.time()
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
-    results = {}
-    for view in cfg.eval_views:
-        if encoder is None and not cameras and results:  # no pixels reach the policy: same episodes from every camera
-            results[view] = {**next(iter(results.values())), "same_as": cfg.eval_views[0]}
-            continue
-        r = run_rollouts(policy, view=view, count=cfg.rollouts, seed=cfg.seed, progress=True,
-                         video_dir=os.path.join(run_dir, "videos"), videos=cfg.videos, **rollout_args)
-        results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
-                         "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
-                         **({"cameras": r.cameras} if r.cameras else {})}
-        print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
+    results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, cfg.seed, rollout_args,
+                            os.path.join(run_dir, "videos"), cfg.videos)
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
          "camera_input": cfg.camera_input,
          "horizon": cfg.horizon, "device": str(device),
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
+    plot_by_angle(cfg, results, os.path.join(run_dir, "success_by_angle.png"), run_dir)
+    return results
+
+
+def plot_by_angle(cfg: DictConfig, results: Dict[str, dict], path: str, title: str) -> None:
+    """``success_by_angle.png`` when some of ``results`` are camera bins."""
     if angle_rates(results):
-        plot_success_by_angle({f"{cfg.obs} {cfg.backbone if cameras else ''}".strip(): angle_rates(results)},
-                              os.path.join(run_dir, "success_by_angle.png"), title=run_dir)
+        label = f"{cfg.obs} {cfg.backbone if cfg.obs == 'image' else ''}".strip()
+        if cfg.camera_input != "none":
+            label += f" + camera ({cfg.camera_input})"
+        plot_success_by_angle({label: angle_rates(results)}, path, title=title)
+
+
+def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[str], device,
+                    eval_views: Sequence[str]) -> Tuple[PolicyInputs, dict]:
+    """A policy run's inputs and ``run_rollouts``' arguments for it, from its config: the frozen encoder of
+    ``obs=embedding``, the camera-pose input; ``eval_views`` are checked against its cameras."""
+    cameras = list(cfg.cameras) if cfg.obs == "image" else []
+    home = home_camera(cameras) if cameras else None
+    check_camera_input(cfg.camera_input, cfg.keypoint_detector)
+    posed = cfg.camera_input != "none"
+    if posed and (not cameras or home == FIRST_PERSON):
+        raise ValueError(f"camera_input={cfg.camera_input} gives an image policy its third-person camera's pose; "
+                         f"give obs=image with a third-person camera (e.g. cameras=[cam0]), or camera_input=none")
+    inputs = policy_inputs(cfg.obs, cameras, cfg.backbone, camera_pose_of=home if posed else None)
+    for view in eval_views if cameras else ():  # refused now, not after training
+        camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
+    camera_in = load_camera_input(cfg.camera_input, cfg.keypoint_detector, device)
+    if camera_in is not None and camera_in.detector is not None and camera_in.detector.keypoint_names != keypoint_names:
+        raise ValueError(f"{cfg.keypoint_detector} reads keypoints {camera_in.detector.keypoint_names}, but {cfg.data} "
+                         f"has {list(keypoint_names)}: use a PAAT encoder trained on this env")
+    encoder = None
+    if cfg.obs == "embedding":
+        if not cfg.checkpoint:
+            raise ValueError("obs=embedding needs checkpoint=<alignment run>/checkpoints/best.pt")
+        encoder, ckpt = load_encoder(cfg.checkpoint, device)
+        check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings["image_size"], keypoint_names)
+    return inputs, dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
+                        embedding_key=EMBEDDING_KEY if encoder is not None else None, device=device, cameras=cameras,
+                        horizon=cfg.horizon, camera_input=camera_in)
+
+
+def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_args: dict, video_dir: Optional[str],
+                  videos: int, done: Optional[Dict[str, dict]] = None,
+                  after_each: Optional[Callable[[Dict[str, dict]], None]] = None) -> Dict[str, dict]:
+    """``count`` seeded test rollouts from each of ``views`` (cameras or bins); views in ``done`` are kept as
+    they are, and ``after_each`` is given the results so far after every view (to save them)."""
+    results = dict(done or {})
+    pixels = rollout_args["encoder"] is not None or bool(rollout_args["cameras"])
+    for view in views:
+        if view in results:
+            continue
+        if not pixels and results:  # no pixels reach the policy: the same episodes from every camera
+            results[view] = {**next(iter(results.values())), "same_as": next(iter(results))}
+        else:
+            r = run_rollouts(policy, view=view, count=count, seed=seed, progress=True, video_dir=video_dir,
+                             videos=videos, **rollout_args)
+            results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
+                             "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
+                             **({"cameras": r.cameras} if r.cameras else {})}
+            print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
+        if after_each is not None:
+            after_each(results)
     return results
 
 

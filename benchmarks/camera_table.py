@@ -23,24 +23,28 @@ at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle
 success is the same in every bin; it is tested once, from its own camera).
 
 Finished runs are skipped (their summaries are committed under ``--record``); an interrupted run resumes.
+``fixed_resnet18`` is the policy table's ``resnet18`` training: where that run has finished on this machine
+(``--fixed-from``), it is scored in the bins by ``alignment.evaluate_policy`` instead of trained again.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import subprocess
 import sys
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import policy_table  # noqa: E402  (the same runs, records and budget checks)
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid  # noqa: E402
 from alignment.policy import FIXED_CAMERA  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
 from envs.eval_cameras import EVAL_BINS  # noqa: E402
+from poseaware.runs import atomic_write_text  # noqa: E402
 
 BINS = list(EVAL_BINS)
 IMAGE = ["obs=image", "cameras=[cam0]"]
@@ -71,7 +75,45 @@ def randomised(args, fixed: str) -> str:
     return out
 
 
+def trained_fixed_policy(args, row: str, seed: int) -> Optional[str]:
+    """The policy table's finished ResNet18 run of ``seed`` (the same training as ``fixed_resnet18``), if any."""
+    if row != "fixed_resnet18" or not args.fixed_from:
+        return None
+    source = os.path.join(args.fixed_from, args.env, "resnet18", f"seed{seed}")
+    return source if all(os.path.exists(os.path.join(source, n)) for n in ("rollouts.json", "policy.pt")) else None
+
+
+def evaluate_trained(args, row: str, seed: int, source: str) -> None:
+    """``fixed_resnet18`` from the policy table's run: scored in the bins by ``alignment.evaluate_policy``
+    (resumable view by view), its config and training record copied beside, so it is recorded as a run."""
+    from omegaconf import OmegaConf
+
+    target = policy_table.run_dir(args, row, seed)
+    os.makedirs(target, exist_ok=True)
+    evaluation = os.path.join(target, "evaluation.json")
+    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source}", flush=True)
+    with open(os.path.join(args.runs, "policy.log"), "a") as log:
+        subprocess.run([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
+                        f"eval_views=[{','.join(args.bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
+                        f"out={evaluation}", "hydra/job_logging=disabled"], check=True,
+                       env={**os.environ, "OMP_NUM_THREADS": str(args.threads)}, stdout=log, stderr=subprocess.STDOUT)
+    config = OmegaConf.load(os.path.join(source, "config.yaml"))
+    config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(args.bins)
+    atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))
+    with open(os.path.join(source, "training.json")) as f:
+        atomic_write_text(os.path.join(target, "training.json"), f.read())
+    with open(os.path.join(source, "rollouts.json")) as f, open(evaluation) as g:
+        trained, scored = json.load(f), json.load(g)
+    atomic_write_text(os.path.join(target, "rollouts.json"), json.dumps(
+        {**trained, "rollouts": scored["rollouts"], "evaluated_from": source, "horizon": args.horizon}, indent=2))
+    policy_table.record(args, row, seed)
+
+
 def run(args, data: Dict[str, str], row: str, seed: int) -> None:
+    source = trained_fixed_policy(args, row, seed)
+    if source and policy_table.result(args, row, seed) is None:
+        evaluate_trained(args, row, seed, source)
+        return
     kind, overrides = ROWS[row]
     views = "train_views=[" + ",".join(f"cam{i}" for i in range(args.views)) + "]"
     overrides = [views if o == RANDOM else o for o in overrides]
@@ -123,22 +165,16 @@ def table(args) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", default="lift")
-    p.add_argument("--episodes", type=int, default=200)
-    p.add_argument("--image-size", type=int, default=84)
+    policy_table.add_budget_arguments(p)
     p.add_argument("--views", type=int, default=4, help="cameras per demo in the randomised demos")
     p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument("--bins", nargs="+", default=BINS, choices=BINS)
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--rollouts", type=int, default=50)
-    p.add_argument("--val-rollouts", type=int, default=20)
-    p.add_argument("--horizon", type=int, default=400)
-    p.add_argument("--image-epochs", type=int, default=50)
-    p.add_argument("--image-steps", type=int, default=100)
-    p.add_argument("--val-every-image", type=int, default=10)
     p.add_argument("--record", default="benchmarks/camera_table_runs",
                    help="finished runs' summaries (rollouts.json, config.yaml, training.json), committed")
     p.add_argument("--plot", default="benchmarks/camera_table.png")
+    p.add_argument("--fixed-from", default="runs/policy_table",
+                   help="fixed_resnet18 scores the policy table's finished ResNet18 run of the seed rather than "
+                        "training it again ('' to train it here)")
     add_grid_arguments(p, "camera_table")
     args = p.parse_args()
     # the low-dim budget is policy_table's interface; no row here is low-dim

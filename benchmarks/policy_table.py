@@ -198,12 +198,11 @@ def table(args) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_budget_arguments(p: argparse.ArgumentParser) -> None:
+    """The demos and the image rows' budget, shared with ``camera_table.py``."""
     p.add_argument("--env", default="lift")
     p.add_argument("--episodes", type=int, default=200)
     p.add_argument("--image-size", type=int, default=84)
-    p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--rollouts", type=int, default=50)
     p.add_argument("--val-rollouts", type=int, default=20)
@@ -211,6 +210,12 @@ def main() -> None:
     p.add_argument("--image-epochs", type=int, default=50)
     p.add_argument("--image-steps", type=int, default=100)
     p.add_argument("--val-every-image", type=int, default=10)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_budget_arguments(p)
+    p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument("--state-epochs", type=int, default=200)
     p.add_argument("--state-steps", type=int, default=100)
     p.add_argument("--val-every-state", type=int, default=20)

@@ -93,7 +93,7 @@ def camera_table_args(tmp_path, **changes) -> argparse.Namespace:
                   env="lift", episodes=10, image_size=84, views=3, bins=["train", "beyond30", "elev+15"],
                   image_epochs=2, image_steps=3, state_epochs=None, state_steps=None, val_every_state=None,
                   val_rollouts=2, val_every_image=1, horizon=9, rollouts=4, threads=1, table_only=True,
-                  plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"))
+                  plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"), fixed_from="")
     values.update(changes)
     return argparse.Namespace(**values)
 
@@ -129,3 +129,31 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     camera_table.run(args, data, "wrist_resnet18", 0)
     assert "data=fixed.hdf5" in launched[-1] and "eval_views=[first_person]" in launched[-1]
     assert not [o for o in launched[-1] if o.startswith("train_views")]
+
+
+def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_of_training_it(tmp_path, monkeypatch):
+    source = tmp_path / "policy_table" / "lift" / "resnet18" / "seed0"
+    write_json(str(source / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": 1.0}}, "kept_epoch": 40})
+    write_json(str(source / "training.json"), {"epoch": 50})
+    (source / "policy.pt").write_bytes(b"weights")
+    (source / "config.yaml").write_text("bc: {epochs: 2, steps_per_epoch: 3}\nvalidation: {every: 1, rollouts: 2}\n"
+                                        "horizon: 400\nrollouts: 50\n")
+    args = camera_table_args(tmp_path, table_only=False, fixed_from=str(tmp_path / "policy_table"))
+    os.makedirs(args.runs)
+    launched = []
+
+    def evaluate(cmd, **kw):  # alignment.evaluate_policy, as it writes its out file
+        launched.append(cmd)
+        out = next(o.split("=", 1)[1] for o in cmd if o.startswith("out="))
+        write_json(out, {"rollouts": {b: {"success_rate": 0.5} for b in args.bins}})
+
+    monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    assert launched[0][2] == "alignment.evaluate_policy" and f"run_dir={source}" in launched[0]
+    assert "rollouts=4" in launched[0] and "horizon=9" in launched[0]
+    cells = row(camera_table.table(args), "fixed_resnet18")
+    assert cells[2:] == ["1", "50 ± 0", "50 ± 0", "50 ± 0"]
+    recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_resnet18" / "seed0" / "rollouts.json"))
+    assert recorded["kept_epoch"] == 40 and recorded["evaluated_from"] == str(source)
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)  # finished: nothing launched again
+    assert len(launched) == 1

@@ -16,9 +16,7 @@ from envs.camera_from_arm import camera_pose_vector
 from envs.dataset_io import EpisodeFile
 from envs.generate import generate_dataset
 from poseaware.pose_maps import pose_maps
-
-TINY = ["model.depth=1", "model.patch_size=8", "model.proj_dim=16", "train.epochs=1", "train.steps_per_epoch=1",
-        "train.batch_frames=8"]
+from tests.alignment.test_policy import TINY
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +140,36 @@ def test_an_oracle_input_needs_no_simulator_and_follows_the_extrinsics():
     poses = source.episode(None, np.eye(3), None, None, np.stack([extrinsics, extrinsics]), np.zeros((2, 7)),
                            np.zeros((2, 2)))
     np.testing.assert_allclose(poses[0], [0, 0, -2, 1, 0, 0, 0, 1, 0, 1])
+
+
+def test_a_trained_policy_is_scored_again_by_angle_and_an_interrupted_evaluation_resumes(pick, tmp_path, monkeypatch):
+    import alignment.policy as policy_module
+    from alignment.evaluate_policy import evaluate_policy
+
+    data, _ = pick
+    run = tmp_path / "trained"
+    trained = run_policy(config(data, run, "camera_input=arm", "eval_views=[cam0]", "rollouts=2", "horizon=3"))
+
+    def evaluation(*overrides):
+        with initialize_config_module("configs", version_base="1.3"):
+            return evaluate_policy(compose("evaluate_policy", overrides=[f"run_dir={run}", "rollouts=2", *overrides]))
+
+    first = evaluation("eval_views=[cam0,train]")
+    # the run's own test episodes from its own camera: the same outcome as when it was trained
+    assert first["cam0"]["episode_seeds"] == trained["cam0"]["episode_seeds"]
+    assert first["cam0"]["steps"] == trained["cam0"]["steps"]
+    calls = []
+    rollouts = policy_module.run_rollouts
+    monkeypatch.setattr(policy_module, "run_rollouts", lambda *a, **k: calls.append(k["view"]) or rollouts(*a, **k))
+    second = evaluation("eval_views=[cam0,train,beyond45]")
+    assert calls == ["beyond45"] and second["train"] == first["train"]  # finished views are kept, not rerun
+    saved = json.load(open(run / "evaluation.json"))
+    assert set(saved["rollouts"]) == {"cam0", "train", "beyond45"} and saved["rollouts"] == second
+    assert all(c["bin"] == "beyond45" for c in saved["rollouts"]["beyond45"]["cameras"])
+    assert (run / "evaluation_by_angle.png").stat().st_size > 1000
+    with pytest.raises(FileExistsError, match="every view"):
+        evaluation("eval_views=[train]")
+    with pytest.raises(ValueError, match="other rollouts_per_view"):
+        evaluation("eval_views=[beyond60]", "rollouts=3")
+    with pytest.raises(FileNotFoundError, match="finished alignment.policy run"):
+        evaluation("eval_views=[train]", f"out={tmp_path / 'x.json'}", "run_dir=" + str(tmp_path / "nothing"))

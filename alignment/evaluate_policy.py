@@ -1,0 +1,80 @@
+"""``python -m alignment.evaluate_policy run_dir=<alignment.policy run>``: a trained policy scored again, from
+other cameras, without training it again.
+
+By default from every camera bin of ``envs.eval_cameras`` (``train``, ``beyond15`` … ``beyond60``,
+``elev+15``/``elev-15``), ``rollouts`` seeded episodes each, the run's own test seeds, so a policy trained
+before the bins existed gets its success by angle. Writes ``out`` (``<run_dir>/evaluation.json``) after every
+view, so an interrupted evaluation resumes where it stopped, and ``<out>_by_angle.png``."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from envs.dataset_io import EpisodeFile
+from envs.eval_cameras import EVAL_BINS
+from envs.output_lock import exclusive_output
+from poseaware.inputs import default_device
+from poseaware.runs import atomic_write_text
+
+from .bc import load_bc
+from .policy import plot_by_angle, rollout_context, test_rollouts
+
+
+def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
+    run_dir = cfg.run_dir
+    config_path, policy_path = os.path.join(run_dir, "config.yaml"), os.path.join(run_dir, "policy.pt")
+    for path in (config_path, policy_path):
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found: run_dir must be a finished alignment.policy run (its "
+                                    f"config.yaml and policy.pt)")
+    run = OmegaConf.load(config_path)
+    if cfg.horizon is not None:
+        run.horizon = cfg.horizon
+    out = cfg.out or os.path.join(run_dir, "evaluation.json")
+    with exclusive_output(out, "out"):
+        return _evaluate(cfg, run, policy_path, out)
+
+
+def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> Dict[str, dict]:
+    with EpisodeFile(run.data) as f:
+        settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
+    unknown = [v for v in cfg.eval_views if v not in views and v not in EVAL_BINS]
+    if unknown:
+        raise ValueError(f"{run.data} has no views {unknown}; it has {views}, and the bins are {', '.join(EVAL_BINS)}")
+    policy, saved = load_bc(policy_path)
+    asked = {"policy": os.path.abspath(policy_path), "kept_epoch": saved["epoch"], "rollouts_per_view": cfg.rollouts,
+             "horizon": run.horizon, "seed": run.seed}
+    done: Dict[str, dict] = {}
+    if os.path.exists(out) and not cfg.overwrite:
+        with open(out) as f:
+            before = json.load(f)
+        differ = [k for k, v in asked.items() if before.get(k) != v]
+        if differ:
+            raise ValueError(f"{out} holds an evaluation with other {', '.join(differ)}; give overwrite=true to start "
+                             f"again, or another out=")
+        done = before["rollouts"]
+        if all(v in done for v in cfg.eval_views):
+            raise FileExistsError(f"{out} already holds every view asked for; give overwrite=true to run it again")
+    device = default_device()
+    _, rollout_args = rollout_context(run, settings, keypoint_names, device, cfg.eval_views)
+
+    def save(results: Dict[str, dict]) -> None:
+        atomic_write_text(out, json.dumps({**asked, "rollouts": results}, indent=2))
+
+    results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, run.seed, rollout_args,
+                            os.path.splitext(out)[0] + "_videos", cfg.videos, done=done, after_each=save)
+    plot_by_angle(run, results, os.path.splitext(out)[0] + "_by_angle.png", cfg.run_dir)
+    return results
+
+
+@hydra.main(config_path="pkg://configs", config_name="evaluate_policy", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    evaluate_policy(cfg)
+
+
+if __name__ == "__main__":
+    main()
