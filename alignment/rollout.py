@@ -20,7 +20,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from envs.cameras import OVERVIEW
 from envs.dataset_io import obs_key
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.gym_env import MultiViewEnv
@@ -115,9 +114,9 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
     source = EVAL_VIEW if eval_bin else view
     mapping = camera_map(cameras, source) if cameras else {}
     rendered = list(dict.fromkeys(mapping.values() or [source]))
-    render = rendered + ([OVERVIEW] if video_dir and videos else [])
+    video = bool(video_dir and videos)
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
-                       views=render, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin)
+                       views=rendered, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin)
     result = RolloutResult(view)
     image_keys = [k for k in keys if k.endswith(("_image",))]
     pose_key = camera_pose_key(home_camera(cameras)) if camera_input is not None else None
@@ -141,8 +140,8 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                 if encoder is not None:
                     ob[embedding_key] = embed_video(encoder, live_frame(obs, source), device)[0]
                     result.frames_encoded += 1
-                if OVERVIEW in render and index < videos:
-                    frames.append(np.concatenate([obs[f"{v}_image"] for v in render], axis=1))
+                if video and index < videos:  # the overview is rendered for these episodes only
+                    frames.append(np.concatenate([obs[f"{v}_image"] for v in rendered] + [env.overview_image()], axis=1))
                 obs, _, success, truncated, _ = env.step(policy(ob))
                 if success or truncated:
                     break

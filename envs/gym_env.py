@@ -86,6 +86,14 @@ class MultiViewEnv(gym.Env):
         """The cameras of this env's views as they stand now (the wrist camera moves with the arm)."""
         return [c for c in views_now(self.sim, self.rig, self.first_person, self.image_size) if c.name in self.views]
 
+    def overview_image(self) -> np.ndarray:
+        """The fixed overview camera's frame now (``(H, W, 3)`` uint8), rendered on demand: for videos people
+        watch beside a policy's own camera, whether or not ``overview`` is one of the env's views."""
+        if not self.rig:
+            raise RuntimeError("call reset() before overview_image()")
+        camera = next(c for c in self.rig if c.name == OVERVIEW)
+        return self.sim.render(camera).image
+
     def camera(self, view: str) -> Camera:
         """One view's camera now: its intrinsics and true extrinsics (what a camera-aware policy is given
         as the oracle, or solves from the arm)."""
@@ -119,8 +127,9 @@ class MultiViewEnv(gym.Env):
                              f"{EVAL_VIEW!r} view; make it with eval_camera=<bin> so its observations hold one")
         self.sim.reset(episode_seed)
         self.rig = make_rig(self.rig_config, self.image_size, self.image_size, episode_seed)
-        if OVERVIEW in self.views:
-            self.rig.append(overview_camera(self.rig_config, self.image_size, self.image_size))
+        # always in the rig, rendered only when it is a view or asked for (overview_image): videos want it for a
+        # few episodes, and rendering it every step cost a third of a rollout's time
+        self.rig.append(overview_camera(self.rig_config, self.image_size, self.image_size))
         if self.eval_bin:
             drawn = draw_eval_camera(self.rig_config, options.get("eval_camera", self.eval_bin), self.image_size,
                                      self.image_size, eval_camera_seed(episode_seed))

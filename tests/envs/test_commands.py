@@ -200,6 +200,13 @@ def test_the_gym_env_shows_the_frames_generate_stores(env, tmp_path):
     assert [c.name for c in rigs[0]][-1] == "overview"
     np.testing.assert_array_equal(rigs[0][-1].extrinsics, rigs[1][-1].extrinsics)  # fixed across episodes
     assert not np.array_equal(rigs[0][0].extrinsics, rigs[1][0].extrinsics)  # the rig's own cameras move
+    obs, _ = watched.reset(options={"episode_seed": 3})
+    on_demand = MultiViewEnv(env, image_size=32, num_views=2, views=["cam0"])  # not a view, rendered when asked
+    mine, _ = on_demand.reset(options={"episode_seed": 3})
+    assert "overview_image" not in mine
+    np.testing.assert_array_equal(on_demand.overview_image(), obs["overview_image"])
+    np.testing.assert_array_equal(mine["cam0_image"], obs["cam0_image"])
+    on_demand.close()
     watched.close()
     with pytest.raises(ValueError, match="not in"):
         MultiViewEnv(env, image_size=32, num_views=2, views=["cam7"])
