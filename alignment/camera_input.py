@@ -51,10 +51,11 @@ class CameraPoseInput:
         self.source, self.detector, self.max_frames = source, detector, max_frames
         self.tracker: Optional[ArmCameraTracker] = None
 
-    def start(self, sim: Simulator, intrinsics: np.ndarray) -> None:
-        """A new episode: ``sim`` gives forward kinematics, ``intrinsics`` are the camera's (3, 3)."""
-        # a detector's keypoints may be a patch off, or another joint: RANSAC drops those beyond half a patch
-        threshold = self.detector.model.patch_size / 2 if self.detector is not None else None
+    def start(self, sim: Simulator, intrinsics: np.ndarray, image_width: int) -> None:
+        """A new episode: ``sim`` gives forward kinematics, ``intrinsics`` are the camera's (3, 3) for images
+        ``image_width`` pixels wide."""
+        # a detector's keypoint may be a token off, or another joint: RANSAC drops those beyond half a token
+        threshold = self.detector.token_pixels(image_width) / 2 if self.detector is not None else None
         self.tracker = ArmCameraTracker(sim, intrinsics, self.max_frames, ransac_threshold=threshold)
 
     def __call__(self, image: np.ndarray, keypoints: np.ndarray, extrinsics: np.ndarray, joint_pos: np.ndarray,
@@ -64,15 +65,16 @@ class CameraPoseInput:
         if self.source == "extrinsics":
             return camera_pose_vector(extrinsics)
         if self.tracker is None:
-            raise RuntimeError("call start(sim, intrinsics) at the start of each episode")
+            raise RuntimeError("call start(sim, intrinsics, image_width) at the start of each episode")
         if self.source == "paat":
             keypoints = self.detector(np.asarray(image)[None])[0]
         return self.tracker.update(keypoints, joint_pos, gripper_qpos)
 
-    def episode(self, sim: Simulator, intrinsics: np.ndarray, images: np.ndarray, keypoints: np.ndarray,
-                extrinsics: np.ndarray, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
+    def episode(self, sim: Simulator, intrinsics: np.ndarray, image_width: int, images: Optional[np.ndarray],
+                keypoints: np.ndarray, extrinsics: np.ndarray, joint_pos: np.ndarray,
+                gripper_qpos: np.ndarray) -> np.ndarray:
         """``(T, 10)`` pose vectors of a demo's frames, as a rollout would have got them one by one."""
-        self.start(sim, intrinsics)
+        self.start(sim, intrinsics, image_width)
         if self.source == "extrinsics":
             return np.stack([camera_pose_vector(e) for e in extrinsics])
         if self.source == "paat":  # the detector in batches: the same keypoints as frame by frame
@@ -104,8 +106,9 @@ class DemoCameraPoses:
         obs = group["obs"]
         if view not in self.file_cameras:
             raise ValueError(f"the file records no intrinsics of view {view!r}; regenerate it with envs.generate")
-        image = obs[obs_key(view, "image")][()] if self.camera_input.source == "paat" else None
-        return self.camera_input.episode(self.sim, np.asarray(self.file_cameras[view]["intrinsics"]), image,
+        image = obs[obs_key(view, "image")]
+        return self.camera_input.episode(self.sim, np.asarray(self.file_cameras[view]["intrinsics"]), image.shape[2],
+                                         image[()] if self.camera_input.source == "paat" else None,
                                          obs[obs_key(view, "keypoints")][()], obs[obs_key(view, "extrinsics")][()],
                                          obs["robot0_joint_pos"][()], obs["robot0_gripper_qpos"][()])
 

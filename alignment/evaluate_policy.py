@@ -4,7 +4,8 @@ other cameras, without training it again.
 By default from every camera bin of ``envs.eval_cameras`` (``train``, ``beyond15`` … ``beyond60``,
 ``elev+15``/``elev-15``), ``rollouts`` seeded episodes each, the run's own test seeds, so a policy trained
 before the bins existed gets its success by angle. Writes ``out`` (``<run_dir>/evaluation.json``) after every
-view, so an interrupted evaluation resumes where it stopped, and ``<out>_by_angle.png``."""
+view, so an interrupted evaluation resumes where it stopped (a finished one is returned as it is), and
+``<out>_by_angle.png``."""
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text
 
 from .bc import load_bc
-from .policy import plot_by_angle, rollout_context, test_rollouts
+from .policy import plot_by_angle, rollout_context, test_rollouts, with_later_keys
 
 
 def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
@@ -31,7 +32,7 @@ def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: run_dir must be a finished alignment.policy run (its "
                                     f"config.yaml and policy.pt)")
-    run = OmegaConf.load(config_path)
+    run = with_later_keys(OmegaConf.load(config_path))
     if cfg.horizon is not None:
         run.horizon = cfg.horizon
     out = cfg.out or os.path.join(run_dir, "evaluation.json")
@@ -57,8 +58,9 @@ def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> D
             raise ValueError(f"{out} holds an evaluation with other {', '.join(differ)}; give overwrite=true to start "
                              f"again, or another out=")
         done = before["rollouts"]
-        if all(v in done for v in cfg.eval_views):
-            raise FileExistsError(f"{out} already holds every view asked for; give overwrite=true to run it again")
+        if all(v in done for v in cfg.eval_views):  # finished: nothing to roll out (overwrite=true runs it again)
+            print(f"nothing to evaluate: {out} already holds {', '.join(cfg.eval_views)}")
+            return {v: done[v] for v in cfg.eval_views}
     device = default_device()
     _, rollout_args = rollout_context(run, settings, keypoint_names, device, cfg.eval_views)
 

@@ -9,7 +9,7 @@ import torch
 
 from poseaware import PoseAwareEncoder
 from poseaware.pose_maps import keypoints_from_token_logits, patch_grid
-from poseaware.runs import read_checkpoint
+from poseaware.runs import load_trained
 
 from .data import ViewFrames, to_model_input
 
@@ -21,22 +21,25 @@ class PaatKeypointDetector:
 
     def __init__(self, checkpoint: str, device: torch.device = torch.device("cpu"), threshold: float = 0.5,
                  batch_size: int = 64) -> None:
-        ckpt = read_checkpoint(checkpoint)
-        config = ckpt.get("model_config", {})
-        if "paat_after" not in config:
-            raise ValueError(f"{checkpoint} is not an alignment.train checkpoint (no encoder config with a PAAT "
-                             f"head); give a checkpoint trained with method=paat or paab+paat")
-        self.model = PoseAwareEncoder(**config)
-        self.model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()
-                                    if k.startswith("model.")})
-        self.model.to(device).eval()
-        if self.model.paat is None:
-            raise ValueError(f"{checkpoint} holds a {config['method']!r} encoder, which has no PAAT head to read "
-                             f"keypoints from; train one with method=paat")
-        self.keypoint_names: List[str] = list(ckpt["data"]["keypoint_names"])
-        self.size = self.model.image_size[0]
-        self.grid = patch_grid(self.model.image_size, self.model.patch_size)
+        self.model, ckpt = load_trained(checkpoint, PoseAwareEncoder)
+        model = self.model
+        # refused here, before a run clears its folder, rather than at the first frame
+        if model.paat is None or model.paat.target != "p3d":
+            raise ValueError(f"{checkpoint} holds a {model.method!r} encoder, which has no per-keypoint PAAT head "
+                             f"to read keypoints from; give a checkpoint trained with method=paat (paat_target=p3d)")
+        if model.use_paab and model.paab_after < model.paat_after:
+            raise ValueError(f"{checkpoint}: PAAB runs before its PAAT head and needs the very keypoints to be read; "
+                             f"use a PAAT encoder whose PAAB comes after the head (paab_after >= paat_after)")
+        self.trained_on = ckpt["data"]  # image size and keypoint names, for check_encoder_fits
+        self.keypoint_names: List[str] = list(self.trained_on["keypoint_names"])
+        model.to(device).eval()
+        self.size = model.image_size[0]
+        self.grid = patch_grid(model.image_size, model.patch_size)
         self.device, self.threshold, self.batch_size = device, threshold, batch_size
+
+    def token_pixels(self, width: int) -> float:
+        """One token's width in the pixels of images ``width`` wide (the detector's resolution)."""
+        return self.model.patch_size * width / self.size
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:

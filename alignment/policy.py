@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
+from envs.registry import simulator_class
 from envs.output_lock import exclusive_output
 from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
@@ -63,6 +64,19 @@ POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training
 # what else, beside robomimic's config, decides a policy run: a resumed run must have the same
 RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone", "init", "readout", "freeze", "crop",
                "encoder", "validation", "horizon", "camera_input", "keypoint_detector")
+# keys added after runs were made, with the values those runs had: an older run's config.yaml lacks them, and
+# its resume key must not change while they keep these values
+LATER_KEYS = {"camera_input": "none", "keypoint_detector": None}
+
+
+def resume_key(cfg: DictConfig) -> Dict[str, object]:
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {k: resolved[k] for k in RESUME_KEYS if not (k in LATER_KEYS and resolved[k] == LATER_KEYS[k])}
+
+
+def with_later_keys(run: DictConfig) -> DictConfig:
+    """A saved run's config with the keys added since it was made, at the values it had."""
+    return OmegaConf.merge(OmegaConf.create(LATER_KEYS), run)
 
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
@@ -166,12 +180,11 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
                             videos=0, base_seed=VALIDATION_SEED, **rollout_args).success_rate
 
-    resolved = OmegaConf.to_container(cfg, resolve=True)
     started = time.time()
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
                                               "backbone": cfg.backbone if cameras else None},
                       validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every,
-                      resume_key={k: resolved[k] for k in RESUME_KEYS})
+                      resume_key=resume_key(cfg))
     trained = time.time()
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
     results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, cfg.seed, rollout_args,
@@ -209,10 +222,13 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
     inputs = policy_inputs(cfg.obs, cameras, cfg.backbone, camera_pose_of=home if posed else None)
     for view in eval_views if cameras else ():  # refused now, not after training
         camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
+    if cfg.camera_input in ("arm", "paat") and not simulator_class(cfg.env.name).has_forward_kinematics():
+        raise ValueError(f"camera_input={cfg.camera_input} solves the camera from the arm, and {cfg.env.name} has no arm "
+                         f"forward kinematics (pick, lift and can have); use camera_input=extrinsics or none")
     camera_in = load_camera_input(cfg.camera_input, cfg.keypoint_detector, device)
-    if camera_in is not None and camera_in.detector is not None and camera_in.detector.keypoint_names != keypoint_names:
-        raise ValueError(f"{cfg.keypoint_detector} reads keypoints {camera_in.detector.keypoint_names}, but {cfg.data} "
-                         f"has {list(keypoint_names)}: use a PAAT encoder trained on this env")
+    if camera_in is not None and camera_in.detector is not None:  # this env's keypoints; other sizes are resized
+        check_encoder_fits(cfg.keypoint_detector, {"data": camera_in.detector.trained_on}, cfg.data,
+                           settings["image_size"], keypoint_names, resize=True)
     encoder = None
     if cfg.obs == "embedding":
         if not cfg.checkpoint:

@@ -128,7 +128,8 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                 result.cameras.append(info["eval_camera"])
             policy.start_episode()
             if camera_input is not None:
-                camera_input.start(env.sim, env.camera(source).intrinsics)
+                camera = env.camera(source)
+                camera_input.start(env.sim, camera.intrinsics, camera.width)
             frames, success, steps = [], False, 0
             for steps in range(1, env.max_episode_steps + 1):
                 ob = {k: obs[k] for k in keys if k not in (embedding_key, pose_key) and k not in image_keys}

@@ -58,7 +58,6 @@ def main() -> None:
 
         detector = PaatKeypointDetector(args.detector)
         tracked = CameraPoseInput("paat", detector)
-        ransac = detector.model.patch_size / 2
     start = time.time()
     rng = np.random.default_rng(args.seed)
     errors: dict = {}  # (view, source) -> list of (rotation, translation) or None where unsolvable
@@ -77,8 +76,9 @@ def main() -> None:
                 if detector is not None:
                     images = f.view_obs(demo, view, "image")
                     sources["PAAT head"] = detector(images)
+                    ransac = detector.token_pixels(images.shape[2]) / 2  # half a token, in these images' pixels
                     if view != "first_person":
-                        poses = tracked.episode(sim, intrinsics, images, None, true, joints, fingers)
+                        poses = tracked.episode(sim, intrinsics, images.shape[2], images, None, true, joints, fingers)
                         errors.setdefault((view, "PAAT head, tracked"), []).extend(
                             pose_error(p, e) if p[-1] else None for p, e in zip(poses, true))
                 for name, kp in sources.items():

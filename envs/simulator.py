@@ -71,6 +71,11 @@ class Simulator(abc.ABC):
     def keypoints_world(self) -> np.ndarray:
         """World positions ``(K, 3)`` of the keypoints, in ``keypoint_names`` order."""
 
+    @classmethod
+    def has_forward_kinematics(cls) -> bool:
+        """Whether ``keypoints_from_joints`` is implemented (the Panda envs)."""
+        return cls.keypoints_from_joints is not Simulator.keypoints_from_joints
+
     def keypoints_from_joints(self, joint_pos: np.ndarray, gripper_qpos: np.ndarray) -> np.ndarray:
         """Forward kinematics: the keypoints' world positions ``(K, 3)`` for the arm's joint angles and
         finger positions (the ``robot0_joint_pos`` and ``robot0_gripper_qpos`` observations), whatever

@@ -200,9 +200,9 @@ def load_matching(module: torch.nn.Module, state: Mapping[str, torch.Tensor], pa
     return missing, [k for k in state if k not in usable]
 
 
-def load_deployed(path: str, model_cls: type, device: torch.device):
-    """(deployed model, checkpoint): the trained model rebuilt from ``checkpoint["model_config"]`` and
-    exported (PAAT heads dropped) into ``model_cls(**model.export_config())``."""
+def load_trained(path: str, model_cls: type):
+    """(model as trained, PAAT heads included; checkpoint): rebuilt from ``checkpoint["model_config"]``,
+    on the CPU, in training mode."""
     ckpt = read_checkpoint(path)
     taken = inspect.signature(model_cls).parameters
     foreign = sorted(k for k in ckpt["model_config"] if k not in taken)
@@ -213,6 +213,13 @@ def load_deployed(path: str, model_cls: type, device: torch.device):
     full = model_cls(**ckpt["model_config"])
     full.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()
                           if k.startswith("model.")})
+    return full, ckpt
+
+
+def load_deployed(path: str, model_cls: type, device: torch.device):
+    """(deployed model, checkpoint): the trained model (``load_trained``) exported (PAAT heads dropped) into
+    ``model_cls(**model.export_config())``."""
+    full, ckpt = load_trained(path, model_cls)
     deployed = model_cls(**full.export_config())
     deployed.load_state_dict(full.export())
     return deployed.to(device).eval(), ckpt

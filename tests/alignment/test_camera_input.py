@@ -25,10 +25,10 @@ def pick(tmp_path_factory):
     data = str(folder / "pick.hdf5")
     generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, progress=False)
     checkpoints = {}
-    for method in ("paat", "baseline"):
+    for method in ("paat", "baseline"):  # the detector sees 24 px: its keypoints are scaled back to the 32 px frames
         with initialize_config_module("configs", version_base="1.3"):
             cfg = compose("train", overrides=["env=pick", f"method={method}", f"data={data}",
-                                              f"run_dir={folder / method}", *TINY])
+                                              f"run_dir={folder / method}", "model.img_size=24", *TINY])
         train(cfg)
         checkpoints[method] = str(folder / method / "checkpoints" / "best.pt")
     return data, checkpoints
@@ -95,7 +95,7 @@ def test_a_camera_pose_input_that_cannot_be_given_is_refused(pick, tmp_path):
         run_policy(config(data, tmp_path / "b", "camera_input=paat"))
     with pytest.raises(ValueError, match="only with camera_input=paat"):
         run_policy(config(data, tmp_path / "c", "camera_input=arm", f"keypoint_detector={checkpoints['paat']}"))
-    with pytest.raises(ValueError, match="no PAAT head"):
+    with pytest.raises(ValueError, match="no per-keypoint PAAT head"):
         run_policy(config(data, tmp_path / "d", "camera_input=paat", f"keypoint_detector={checkpoints['baseline']}"))
     with pytest.raises(ValueError, match="unknown camera_input 'gps'"):
         run_policy(config(data, tmp_path / "e", "camera_input=gps"))
@@ -104,19 +104,25 @@ def test_a_camera_pose_input_that_cannot_be_given_is_refused(pick, tmp_path):
 def test_the_detector_reads_keypoints_where_its_head_puts_them_in_the_images_own_pixels(pick, monkeypatch):
     data, checkpoints = pick
     detector = PaatKeypointDetector(checkpoints["paat"])
-    with EpisodeFile(data) as src:
-        images = src.view_obs("demo_0", "cam0", "image")[:4]
+    with EpisodeFile(data) as src:  # 32 x 24 (rows x columns): the head's 24 x 24 is stretched differently per axis
+        images = np.ascontiguousarray(src.view_obs("demo_0", "cam0", "image")[:4, :, :24])
         keypoints = src.view_obs("demo_0", "cam0", "keypoints")[:4]
-    size = detector.size  # the head sees the images at its own size; here a head that is always right
-    scaled = torch.as_tensor(keypoints) * size / images.shape[1]
-    _, p3d = pose_maps(scaled, (size, size), detector.model.patch_size)
-    monkeypatch.setattr(detector.model, "keypoint_logits", lambda x: p3d.float() * 20 - 10)
+    size = detector.size
+    assert size == 24 and images.shape[1:3] == (32, 24)
+    scale = np.array([size / 24, size / 32])  # (x, y): where the head sees the keypoints; here it is always right
+    _, p3d = pose_maps(torch.as_tensor(keypoints * scale), (size, size), detector.model.patch_size)
+    monkeypatch.setattr(detector.model, "keypoint_logits", lambda x: p3d.float() * 60 - 30)
     found = detector(images)
     assert found.shape == keypoints.shape and found.dtype == np.float32
-    inside = np.isfinite(keypoints).all(-1) & (keypoints >= 0).all(-1) & (keypoints < images.shape[1]).all(-1)
-    patch = detector.model.patch_size * images.shape[1] / size  # one token, in the images' pixels
-    assert np.abs(found[inside] - keypoints[inside]).max() <= patch / 2 + 1e-4
+    inside = np.isfinite(keypoints).all(-1) & (keypoints >= 0).all(-1) & (keypoints < [24, 32]).all(-1)
+    assert inside.sum() > 10 and (~inside).any()
+    token = detector.model.patch_size / scale  # one token, in the images' pixels: (x, y)
+    assert (np.abs(found[inside] - keypoints[inside]) <= token / 2 + 1e-4).all()
+    # the token centres, mapped back: exactly where pose_maps put each keypoint
+    centres = (np.floor(keypoints[inside] * scale / 8) + 0.5) * 8 / scale
+    np.testing.assert_allclose(found[inside], centres, atol=1e-4)
     assert np.isnan(found[~inside]).all()
+    assert detector.token_pixels(48) == 16.0  # half a token is RANSAC's tolerance, in the images' pixels
     # the real head, untrained here, still gives keypoints of the right shape for a PnP to read
     monkeypatch.undo()
     assert detector(images).shape == keypoints.shape
@@ -137,7 +143,7 @@ def test_an_oracle_input_needs_no_simulator_and_follows_the_extrinsics():
     extrinsics = np.eye(4)
     extrinsics[:3, 3] = [0.0, 0.0, 2.0]  # a camera at (0, 0, -2) looking down +z
     source = CameraPoseInput("extrinsics")
-    poses = source.episode(None, np.eye(3), None, None, np.stack([extrinsics, extrinsics]), np.zeros((2, 7)),
+    poses = source.episode(None, np.eye(3), 32, None, None, np.stack([extrinsics, extrinsics]), np.zeros((2, 7)),
                            np.zeros((2, 2)))
     np.testing.assert_allclose(poses[0], [0, 0, -2, 1, 0, 0, 0, 1, 0, 1])
 
@@ -167,9 +173,31 @@ def test_a_trained_policy_is_scored_again_by_angle_and_an_interrupted_evaluation
     assert set(saved["rollouts"]) == {"cam0", "train", "beyond45"} and saved["rollouts"] == second
     assert all(c["bin"] == "beyond45" for c in saved["rollouts"]["beyond45"]["cameras"])
     assert (run / "evaluation_by_angle.png").stat().st_size > 1000
-    with pytest.raises(FileExistsError, match="every view"):
-        evaluation("eval_views=[train]")
+    calls.clear()
+    assert evaluation("eval_views=[train]") == {"train": first["train"]} and not calls  # finished: nothing rerun
     with pytest.raises(ValueError, match="other rollouts_per_view"):
         evaluation("eval_views=[beyond60]", "rollouts=3")
     with pytest.raises(FileNotFoundError, match="finished alignment.policy run"):
         evaluation("eval_views=[train]", f"out={tmp_path / 'x.json'}", "run_dir=" + str(tmp_path / "nothing"))
+
+
+def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_it_was(pick, tmp_path):
+    from omegaconf import OmegaConf
+
+    from alignment.evaluate_policy import evaluate_policy
+    from alignment.policy import resume_key
+
+    data, _ = pick
+    run = tmp_path / "older"
+    run_policy(config(data, run, "eval_views=[cam0]", "rollouts=1", "horizon=2"))
+    saved = OmegaConf.load(run / "config.yaml")
+    for key in ("camera_input", "keypoint_detector"):  # as an older run's config.yaml
+        del saved[key]
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(saved))
+    with initialize_config_module("configs", version_base="1.3"):
+        results = evaluate_policy(compose("evaluate_policy", overrides=[f"run_dir={run}", "rollouts=1",
+                                                                         "eval_views=[beyond15]"]))
+    assert results["beyond15"]["episodes"] == 1
+    # an older run's training state resumes: its key does not gain the new keys while they keep their defaults
+    assert "camera_input" not in resume_key(config(data, run)) and "camera_input" in resume_key(
+        config(data, run, "camera_input=arm"))

@@ -164,3 +164,6 @@ def test_keypoint_logits_are_what_paat_is_trained_on_and_need_a_paat_head():
     torch.testing.assert_close(loss, expected)
     with pytest.raises(ValueError, match="no per-keypoint PAAT head"):
         PoseAwareEncoder("baseline", img_size=32, patch_size=8, depth=1).keypoint_logits(images)
+    early_paab = PoseAwareEncoder("paab+paat", img_size=32, patch_size=8, depth=2, num_keypoints=3, paab_after=0)
+    with pytest.raises(ValueError, match="paab_after >= paat_after"):  # it would need the keypoints it reads
+        early_paab.keypoint_logits(images)

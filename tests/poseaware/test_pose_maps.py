@@ -101,3 +101,12 @@ def test_keypoints_from_token_logits_invert_pose_maps_to_the_token_centre_and_sp
     torch.testing.assert_close(keypoints_from_token_logits(logits, (4, 4), 8)[0, 0], torch.tensor([16.0, 12.0]))
     with pytest.raises(ValueError, match="4x4 grid has 16"):
         keypoints_from_token_logits(torch.zeros(1, 9, 1), (4, 4), 8)
+    # a 2 x 4 grid (rows x columns), sure of tokens 0 and 1 at its corner: the window clipped at the border
+    # counts each token once, so the answer is their shared edge, not pulled towards the corner
+    logits = torch.full((1, 8, 1), -30.0)
+    logits[0, 0, 0] = logits[0, 1, 0] = 10.0
+    torch.testing.assert_close(keypoints_from_token_logits(logits, (2, 4), 8)[0, 0], torch.tensor([8.0, 4.0]))
+    keypoints = torch.tensor([[[29.0, 3.0], [2.0, 14.0]]])  # 16 x 32 image: columns 3 and 0
+    _, p3d = pose_maps(keypoints, (16, 32), 8)
+    torch.testing.assert_close(keypoints_from_token_logits(p3d.float() * 60 - 30, (2, 4), 8),
+                               torch.tensor([[[28.0, 4.0], [4.0, 12.0]]]))
