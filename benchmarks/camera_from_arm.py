@@ -39,6 +39,23 @@ def pose_error(pose: np.ndarray, true: np.ndarray) -> tuple:
     return extrinsics_error(ext, true)
 
 
+def head_localisation(detector, images: np.ndarray, keypoints: np.ndarray) -> list:
+    """(pixel error, probability) of the head's most probable token for every keypoint inside the image."""
+    import torch
+
+    from alignment.data import ViewFrames, to_model_input
+    from poseaware.pose_maps import keypoints_from_token_logits
+
+    with torch.no_grad():
+        x = to_model_input(ViewFrames(images), detector.size, detector.device).images
+        logits = detector.model.keypoint_logits(x)
+    best = keypoints_from_token_logits(logits, detector.grid, detector.model.patch_size, threshold=0.0).numpy()
+    best *= np.array([images.shape[2], images.shape[1]]) / detector.size
+    prob = torch.sigmoid(logits).amax(1).numpy()
+    inside = np.isfinite(keypoints).all(-1) & (keypoints >= 0).all(-1) & (keypoints < images.shape[1:3][::-1]).all(-1)
+    return list(zip(np.linalg.norm(best - keypoints, axis=-1)[inside], prob[inside]))
+
+
 def keypoint_sources(kp: np.ndarray, rng: np.random.Generator) -> dict:
     return {"stored": kp, "pixel": np.floor(kp) + 0.5, "+-1 px": kp + rng.uniform(-1, 1, kp.shape)}
 
@@ -61,6 +78,7 @@ def main() -> None:
     start = time.time()
     rng = np.random.default_rng(args.seed)
     errors: dict = {}  # (view, source) -> list of (rotation, translation) or None where unsolvable
+    located: dict = {}  # view -> [(pixel error of the head's best token, its probability)] per seen keypoint
     with EpisodeFile(args.path) as f:
         sim = make_simulator(f.settings.get("env", "lift"))
         for demo in f.demos[:args.demos]:
@@ -76,6 +94,8 @@ def main() -> None:
                 if detector is not None:
                     images = f.view_obs(demo, view, "image")
                     sources["PAAT head"] = detector(images)
+                    located.setdefault(view, []).extend(head_localisation(detector, images,
+                                                                          f.view_obs(demo, view, "keypoints")))
                     ransac = detector.token_pixels(images.shape[2]) / 2  # half a token, in these images' pixels
                     if view != "first_person":
                         poses = tracked.episode(sim, intrinsics, images.shape[2], images, None, true, joints, fingers)
@@ -104,6 +124,16 @@ def main() -> None:
                                                solved[:, i].max()))
             for i, fmt in ((0, "{:.3g}"), (1, "{:.3g}"))]
         print(f"| {view} | {name} | {len(solved)}/{len(rows)} | {stats[0]} | {stats[1]} |")
+    if located:
+        print("\nThe PAAT head as a detector, on the keypoints inside the image: the pixel distance from each to the "
+              "head's most probable token (refined, whatever its probability), and that probability.\n")
+        print("| view | keypoints | error median / p90 (px) | within half a token | probability median / p90 |")
+        print("| --- | --- | --- | --- | --- |")
+        for view, rows in located.items():
+            err, prob = np.array(rows).reshape(-1, 2).T
+            half = detector.token_pixels(f.settings["image_size"]) / 2
+            print(f"| {view} | {len(err)} | {np.median(err):.1f} / {np.percentile(err, 90):.1f} | "
+                  f"{np.mean(err <= half):.0%} | {np.median(prob):.3f} / {np.percentile(prob, 90):.3f} |")
 
 
 if __name__ == "__main__":
