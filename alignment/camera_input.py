@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from envs.camera_from_arm import ArmCameraTracker, camera_pose_vector
+from envs.camera_from_arm import ArmCameraTracker, camera_pose_vector, pose_vector_error
 from envs.dataset_io import obs_key
 from envs.simulator import Simulator
 
@@ -101,16 +101,33 @@ class DemoCameraPoses:
 
         self.camera_input, self.file_cameras = camera_input, file_cameras
         self.sim = simulator_class(env_name)() if camera_input.source != "extrinsics" else None
+        self.errors: list = []  # per frame: (rotation degrees, centre metres), or None where unsolved
 
     def __call__(self, group, view: str) -> np.ndarray:
         obs = group["obs"]
         if view not in self.file_cameras:
             raise ValueError(f"the file records no intrinsics of view {view!r}; regenerate it with envs.generate")
-        image = obs[obs_key(view, "image")]
-        return self.camera_input.episode(self.sim, np.asarray(self.file_cameras[view]["intrinsics"]), image.shape[2],
-                                         image[()] if self.camera_input.source == "paat" else None,
-                                         obs[obs_key(view, "keypoints")][()], obs[obs_key(view, "extrinsics")][()],
-                                         obs["robot0_joint_pos"][()], obs["robot0_gripper_qpos"][()])
+        image, true = obs[obs_key(view, "image")], obs[obs_key(view, "extrinsics")][()]
+        poses = self.camera_input.episode(self.sim, np.asarray(self.file_cameras[view]["intrinsics"]), image.shape[2],
+                                          image[()] if self.camera_input.source == "paat" else None,
+                                          obs[obs_key(view, "keypoints")][()], true, obs["robot0_joint_pos"][()],
+                                          obs["robot0_gripper_qpos"][()])
+        self.errors += [pose_vector_error(p, e) if p[-1] else None for p, e in zip(poses, true)]
+        return poses
+
+    def summary(self) -> str:
+        """How far the poses given so far are from the true cameras: solved share, median errors."""
+        solved = np.array([e for e in self.errors if e is not None]).reshape(-1, 2)
+        text = f"solved in {len(solved)}/{len(self.errors)} frames"
+        if len(solved):
+            text += f", median error {np.median(solved[:, 0]):.2g} degrees and {np.median(solved[:, 1]):.2g} m"
+        return text
+
+    def reliable(self, solved: float = 0.9, degrees: float = 5.0) -> bool:
+        """Whether most frames are solved, and close to the true camera."""
+        found = [e for e in self.errors if e is not None]
+        return bool(self.errors) and len(found) >= solved * len(self.errors) and \
+            float(np.median([e[0] for e in found])) <= degrees
 
     def __enter__(self) -> "DemoCameraPoses":
         return self

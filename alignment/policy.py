@@ -171,6 +171,14 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
                 poses = stack.enter_context(DemoCameraPoses(camera_in, cfg.env.name, file_cameras)) if posed else None
                 write_policy_images(cfg.data, data, cameras, low_dim, pose, home, train_views if pooled else (),
                                     camera_poses=poses, camera_input=described)
+                if poses is not None:  # measured against the demos' true cameras, before any training
+                    print(f"camera_input={cfg.camera_input}: {poses.summary()} (against the true cameras)")
+                    if not poses.reliable():
+                        warnings.warn(f"camera_input={cfg.camera_input} gives the policy little of its camera: "
+                                      f"{poses.summary()} over the training frames"
+                                      + ("; the keypoint detector does not find the arm's keypoints well enough "
+                                         "(benchmarks/camera_from_arm.py --detector measures it)"
+                                         if cfg.camera_input == "paat" else ""), stacklevel=2)
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
     batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,

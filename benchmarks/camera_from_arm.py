@@ -24,19 +24,9 @@ import time
 import cv2
 import numpy as np
 
-from envs.camera_from_arm import extrinsics_error, extrinsics_from_arm
+from envs.camera_from_arm import extrinsics_error, extrinsics_from_arm, pose_vector_error
 from envs.dataset_io import EpisodeFile
 from envs.registry import make_simulator
-
-
-def pose_error(pose: np.ndarray, true: np.ndarray) -> tuple:
-    """(degrees, metres) between a ``camera_pose_vector`` and the true extrinsics."""
-    centre, x_axis, y_axis = pose[:3], pose[3:6], pose[6:9]
-    to_world = np.stack([x_axis, y_axis, np.cross(x_axis, y_axis)], axis=1)
-    ext = np.eye(4)
-    ext[:3, :3] = to_world.T
-    ext[:3, 3] = -to_world.T @ centre
-    return extrinsics_error(ext, true)
 
 
 def head_localisation(detector, images: np.ndarray, keypoints: np.ndarray) -> list:
@@ -100,7 +90,7 @@ def main() -> None:
                     if view != "first_person":
                         poses = tracked.episode(sim, intrinsics, images.shape[2], images, None, true, joints, fingers)
                         errors.setdefault((view, "PAAT head, tracked"), []).extend(
-                            pose_error(p, e) if p[-1] else None for p, e in zip(poses, true))
+                            pose_vector_error(p, e) if p[-1] else None for p, e in zip(poses, true))
                 for name, kp in sources.items():
                     window = args.window if name.endswith("frames") else 1
                     for t in range(len(kp)):

@@ -157,6 +157,16 @@ def camera_pose_vector(extrinsics: np.ndarray) -> np.ndarray:
 UNSOLVED = np.zeros(POSE_VECTOR_SIZE, dtype=np.float32)
 
 
+def pose_vector_error(pose: np.ndarray, extrinsics: np.ndarray) -> Tuple[float, float]:
+    """``extrinsics_error`` (degrees, metres) of a solved ``camera_pose_vector`` against true extrinsics."""
+    centre, x_axis, y_axis = (np.asarray(pose[i:i + 3], dtype=np.float64) for i in (0, 3, 6))
+    to_world = np.stack([x_axis, y_axis, np.cross(x_axis, y_axis)], axis=1)
+    ext = np.eye(4)
+    ext[:3, :3] = to_world.T
+    ext[:3, 3] = -to_world.T @ centre
+    return extrinsics_error(ext, extrinsics)
+
+
 class ArmCameraTracker:
     """A still camera found from the arm frame by frame, as a policy sees it: each ``update`` adds the
     frame's keypoints and solves the camera from the last ``max_frames`` frames together (more of the arm's

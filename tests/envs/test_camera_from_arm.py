@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from envs.camera_from_arm import (UNSOLVED, ArmCameraTracker, camera_pose_vector, extrinsics_error, extrinsics_from_arm,
-                                  extrinsics_from_keypoints)
+                                  extrinsics_from_keypoints, pose_vector_error)
 from envs.generate import generate_dataset
 from envs.registry import make_simulator
 
@@ -157,6 +157,10 @@ def test_the_pose_vector_is_the_camera_centre_and_its_axes_in_the_world():
     np.testing.assert_allclose(vector[3:6], rotation[0], atol=1e-6)  # the camera's x axis in the world
     np.testing.assert_allclose(vector[6:9], rotation[1], atol=1e-6)
     assert vector[9] == 1.0 and vector.dtype == np.float32
+    rotation_error, centre_error = pose_vector_error(vector, ext)  # its inverse: back to the same camera
+    assert rotation_error < 1e-4 and centre_error < 1e-6
+    assert abs(pose_vector_error(vector, np.linalg.inv(ext))[0] - 2 * np.degrees(
+        Rotation.from_matrix(rotation).magnitude())) < 1e-3  # the camera -> world matrix is another camera
     with pytest.raises(ValueError, match="4, 4"):
         camera_pose_vector(np.eye(3))
 
