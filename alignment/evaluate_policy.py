@@ -16,13 +16,12 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from envs.dataset_io import EpisodeFile
-from envs.eval_cameras import EVAL_BINS
 from envs.output_lock import exclusive_output
 from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text
 
 from .bc import load_bc
-from .policy import plot_by_angle, rollout_context, test_rollouts, with_later_keys
+from .policy import check_views_exist, plot_by_angle, rollout_context, test_rollouts, with_later_keys
 
 
 def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
@@ -43,9 +42,7 @@ def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
 def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> Dict[str, dict]:
     with EpisodeFile(run.data) as f:
         settings, views, keypoint_names = f.settings, f.views, f.keypoint_names
-    unknown = [v for v in cfg.eval_views if v not in views and v not in EVAL_BINS]
-    if unknown:
-        raise ValueError(f"{run.data} has no views {unknown}; it has {views}, and the bins are {', '.join(EVAL_BINS)}")
+    check_views_exist(run.data, views, cfg.eval_views)
     policy, saved = load_bc(policy_path)
     asked = {"policy": os.path.abspath(policy_path), "kept_epoch": saved["epoch"], "rollouts_per_view": cfg.rollouts,
              "horizon": run.horizon, "seed": run.seed}

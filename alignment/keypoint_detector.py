@@ -2,7 +2,7 @@
 simulator's projection (the camera is then found from the arm with nothing but the image and the joints)."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -41,16 +41,22 @@ class PaatKeypointDetector:
         """One token's width in the pixels of images ``width`` wide (the detector's resolution)."""
         return self.model.patch_size * width / self.size
 
-    @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.locate(images, self.threshold)[0]
+
+    @torch.no_grad()
+    def locate(self, images: np.ndarray, threshold: float) -> Tuple[np.ndarray, np.ndarray]:
+        """``(B, K, 2)`` keypoints as ``__call__`` gives them at ``threshold`` (0: always the best token), and
+        ``(B, K)`` the head's probability at its best token."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be uint8 (B, H, W, 3), got {images.dtype} {images.shape}")
         height, width = images.shape[1:3]
-        out = []
+        points, probabilities = [], []
         for start in range(0, len(images), self.batch_size):
             x = to_model_input(ViewFrames(images[start:start + self.batch_size]), self.size, self.device).images
-            kp = keypoints_from_token_logits(self.model.keypoint_logits(x), self.grid, self.model.patch_size,
-                                             self.threshold)
-            out.append((kp * torch.tensor([width / self.size, height / self.size], device=kp.device)).cpu().numpy())
-        return np.concatenate(out).astype(np.float32)
+            logits = self.model.keypoint_logits(x)
+            kp = keypoints_from_token_logits(logits, self.grid, self.model.patch_size, threshold)
+            points.append((kp * torch.tensor([width / self.size, height / self.size], device=kp.device)).cpu().numpy())
+            probabilities.append(torch.sigmoid(logits).amax(1).cpu().numpy())
+        return np.concatenate(points).astype(np.float32), np.concatenate(probabilities)

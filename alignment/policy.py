@@ -108,6 +108,14 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
     return vit_core_kwargs(config, cfg.readout, init, cfg.freeze), crop
 
 
+def check_views_exist(data: str, views: Sequence[str], wanted: Sequence[str]) -> None:
+    """Refuse views the file lacks; an evaluation view may also be a camera bin."""
+    missing = [v for v in dict.fromkeys(wanted) if v not in views and v not in EVAL_BINS]
+    if missing:
+        raise ValueError(f"{data} has no views {missing}; it has {list(views)} (an evaluation view may also be a "
+                         f"camera bin: {', '.join(EVAL_BINS)})")
+
+
 def default_run_dir(cfg: DictConfig) -> str:
     """``runs/<env>/policy/<obs>[-<backbone>]/seed<seed>``: image policies of each backbone apart."""
     kind = f"{cfg.obs}-{cfg.backbone}" if cfg.obs == "image" else cfg.obs
@@ -133,10 +141,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         if len(third) == 1 and third[0] in views:
             warn_if_training_camera_moves(f, third[0])
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
-    missing = [v for v in dict.fromkeys([*cameras, *train_views, *cfg.eval_views]) if v not in views and v not in EVAL_BINS]
-    if missing:
-        raise ValueError(f"{cfg.data} has no views {missing}; it has {views} (an evaluation view may also be a "
-                         f"camera bin: {', '.join(EVAL_BINS)})")
+    check_views_exist(cfg.data, views, [*cameras, *train_views, *cfg.eval_views])
     if settings.get("seed") in (ROLLOUT_SEED + cfg.seed, VALIDATION_SEED + cfg.seed):
         raise ValueError(f"{cfg.data} was generated with seed={settings['seed']}, whose episodes are this policy's "
                          f"test or validation rollouts (seeds {ROLLOUT_SEED}+seed, {VALIDATION_SEED}+seed); generate "
@@ -167,8 +172,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
             else cfg.camera_input
         made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose, described)
         if not policy_images_made_from(data, made_from):  # made once; a resumed run reuses it
-            with contextlib.ExitStack() as stack:
-                poses = stack.enter_context(DemoCameraPoses(camera_in, cfg.env.name, file_cameras)) if posed else None
+            with DemoCameraPoses(camera_in, cfg.env.name, file_cameras) if posed else contextlib.nullcontext() as poses:
                 write_policy_images(cfg.data, data, cameras, low_dim, pose, home, train_views if pooled else (),
                                     camera_poses=poses, camera_input=described)
                 if poses is not None:  # measured against the demos' true cameras, before any training
@@ -231,8 +235,8 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
     for view in eval_views if cameras else ():  # refused now, not after training
         camera_map(cameras, EVAL_VIEW if view in EVAL_BINS else view)
     if cfg.camera_input in ("arm", "paat") and not simulator_class(cfg.env.name).has_forward_kinematics():
-        raise ValueError(f"camera_input={cfg.camera_input} solves the camera from the arm, and {cfg.env.name} has no arm "
-                         f"forward kinematics (pick, lift and can have); use camera_input=extrinsics or none")
+        raise ValueError(f"camera_input={cfg.camera_input} solves the camera from the arm, and {cfg.env.name} has no "
+                         f"arm forward kinematics (pick, lift and can have); use camera_input=extrinsics or none")
     camera_in = load_camera_input(cfg.camera_input, cfg.keypoint_detector, device)
     if camera_in is not None and camera_in.detector is not None:  # this env's keypoints; other sizes are resized
         check_encoder_fits(cfg.keypoint_detector, {"data": camera_in.detector.trained_on}, cfg.data,

@@ -31,17 +31,7 @@ from envs.registry import make_simulator
 
 def head_localisation(detector, images: np.ndarray, keypoints: np.ndarray) -> list:
     """(pixel error, probability) of the head's most probable token for every keypoint inside the image."""
-    import torch
-
-    from alignment.data import ViewFrames, to_model_input
-    from poseaware.pose_maps import keypoints_from_token_logits
-
-    with torch.no_grad():
-        x = to_model_input(ViewFrames(images), detector.size, detector.device).images
-        logits = detector.model.keypoint_logits(x)
-    best = keypoints_from_token_logits(logits, detector.grid, detector.model.patch_size, threshold=0.0).numpy()
-    best *= np.array([images.shape[2], images.shape[1]]) / detector.size
-    prob = torch.sigmoid(logits).amax(1).numpy()
+    best, prob = detector.locate(images, threshold=0.0)
     inside = np.isfinite(keypoints).all(-1) & (keypoints >= 0).all(-1) & (keypoints < images.shape[1:3][::-1]).all(-1)
     return list(zip(np.linalg.norm(best - keypoints, axis=-1)[inside], prob[inside]))
 
