@@ -1,5 +1,5 @@
 """alignment.train on LeRobot v3.0 datasets brought in with envs.convert: the baseline trains on any
-dataset's cameras; PAAB trains where annotation.<view>.keypoints came along and, where they did not, is
+dataset's cameras; PAAB and PAAT train where annotation.<view>.keypoints came along and, where they did not, is
 refused with what is missing and how to add it."""
 import json
 import os
@@ -30,10 +30,11 @@ def config(data, run_dir, *overrides):
         return compose("train", overrides=["env=pick", f"data={data}", f"run_dir={run_dir}", *TINY, *overrides])
 
 
-def test_paab_trains_on_an_import_with_keypoints(exported, tmp_path):
+@pytest.mark.parametrize("method", ["paab", "paat"])
+def test_pose_aware_methods_train_on_an_import_with_keypoints(exported, tmp_path, method):
     data = str(tmp_path / "mine.hdf5")
     import_lerobot(exported, data, progress=False)
-    result = train(config(data, str(tmp_path / "paab"), "method=paab"))
+    result = train(config(data, str(tmp_path / method), f"method={method}"))
     assert "unseen/alignment_error" in result
 
 
@@ -46,9 +47,10 @@ def test_without_keypoints_baseline_trains_and_paab_names_the_fix(exported, tmp_
     json.dump(info, open(os.path.join(foreign, layout.INFO_PATH), "w"))
     data = str(tmp_path / "mine.hdf5")
     import_lerobot(foreign, data, progress=False)
-    with pytest.raises(ValueError, match=r"no keypoints for views \['cam0', 'cam1'\].*"
-                                         r"annotation\.<view>\.keypoints.*method=baseline"):
-        train(config(data, str(tmp_path / "paab"), "method=paab"))
-    assert not os.path.exists(tmp_path / "paab" / "checkpoints")
+    for method in ("paab", "paat"):
+        with pytest.raises(ValueError, match=r"no keypoints for views \['cam0', 'cam1'\].*"
+                                             r"annotation\.<view>\.keypoints.*method=baseline"):
+            train(config(data, str(tmp_path / method), f"method={method}"))
+        assert not os.path.exists(tmp_path / method / "checkpoints")
     result = train(config(data, str(tmp_path / "baseline"), "method=baseline"))
     assert "unseen/alignment_error" in result

@@ -3,6 +3,8 @@ and bad input refused with nothing written."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -17,9 +19,9 @@ from envs.lerobot_video import VideoSettings
 from tests.envs.synthetic_demos import KEYPOINTS, VIEWS, write_synthetic_demos
 
 # The video codec's loss on these frames (lerobot's default encoder: SVT-AV1, yuv420p, crf 30, a key frame
-# every 2), measured at 4.9-5.4 grey levels mean absolute difference; the block's coloured edges lose most
-# to chroma subsampling.
-MEAN_CODEC_LOSS = 8.0
+# every 2), measured per demo and camera at 4.9-6.0 grey levels mean absolute difference and 68-84 at the
+# 99th percentile; the block's coloured edges lose most to chroma subsampling.
+MEAN_CODEC_LOSS, P99_CODEC_LOSS = 7.0, 100
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_round_trip_keeps_every_array_and_images_within_the_codec_loss(source, e
                 assert x.dtype == y.dtype and x.shape == y.shape, key
                 if key.endswith("_image"):
                     loss = np.abs(x.astype(int) - y)
-                    assert loss.mean() < MEAN_CODEC_LOSS, key
+                    assert loss.mean() < MEAN_CODEC_LOSS and np.percentile(loss, 99) < P99_CODEC_LOSS, key
                 else:  # keypoints (NaN kept), extrinsics, masks, low-dim: exact
                     assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), key
             nxt_a, nxt_b = a.low_dim_obs(demo, "next_obs"), b.low_dim_obs(demo, "next_obs")
@@ -189,6 +191,23 @@ def test_a_subset_of_the_cameras(source, tmp_path):
         export_lerobot(source, str(tmp_path / "other"), views=["cam9"], progress=False)
 
 
+def test_the_command_runs_both_ways(source, tmp_path):
+    """``python -m envs.convert`` as the README shows it, through its Hydra config."""
+    out, back = str(tmp_path / "lerobot"), str(tmp_path / "back.hdf5")
+    for args in ([f"input={source}", f"out={out}", "to=lerobot", "fps=10", "views=[cam0]", "video.g=1",
+                  "video.crf=20", "progress=false"],
+                 [f"input={out}", f"out={back}", "to=robomimic", "image_size=16", "progress=false"]):
+        done = subprocess.run([sys.executable, "-m", "envs.convert", *args], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        assert done.returncode == 0, done.stderr[-2000:]
+    info = json.load(open(os.path.join(out, layout.INFO_PATH)))
+    assert info["fps"] == 10 and [k for k in info["features"] if k.startswith("observation.images.")] == \
+        ["observation.images.cam0"]
+    assert info["features"]["observation.images.cam0"]["info"]["video.g"] == 1
+    with EpisodeFile(back) as f:
+        assert f.views == ["cam0"] and f.view_obs("demo_0", "cam0", "image").shape[1:] == (16, 16, 3)
+
+
 def test_existing_output_is_refused_unless_overwrite(source, exported, tmp_path):
     out = str(tmp_path / "out")
     os.makedirs(out)
@@ -219,6 +238,29 @@ def test_a_v2_dataset_is_refused_with_the_converter_named(exported, tmp_path):
     with pytest.raises(FileNotFoundError, match="no meta/info.json"):
         import_lerobot(str(tmp_path), str(tmp_path / "out.hdf5"), progress=False)
     assert leftovers(str(tmp_path)) == ["old"]
+
+
+@pytest.mark.parametrize("version", ["v2.1", None])
+def test_a_v21_layout_is_refused_with_or_without_its_version(tmp_path, version):
+    """The per-episode layout lerobot 0.3 wrote (v2.1): jsonl metadata and one parquet/mp4 per episode; an
+    info.json without a version is known by those files."""
+    old = tmp_path / "v21"
+    (old / "meta").mkdir(parents=True)
+    (old / "data/chunk-000").mkdir(parents=True)
+    info = {"fps": 20, "total_episodes": 1, "total_frames": 2, "chunks_size": 1000,
+            "data_path": "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet",
+            "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
+            "features": {"action": {"dtype": "float32", "shape": [7], "names": None}}}
+    if version:
+        info["codebase_version"] = version
+    (old / layout.INFO_PATH).write_text(json.dumps(info))
+    (old / "meta/episodes.jsonl").write_text(json.dumps({"episode_index": 0, "tasks": ["lift"], "length": 2}) + "\n")
+    (old / "meta/tasks.jsonl").write_text(json.dumps({"task_index": 0, "task": "lift"}) + "\n")
+    pq.write_table(pa.table({"action": [[0.0] * 7] * 2, "episode_index": [0, 0]}),
+                   old / "data/chunk-000/episode_000000.parquet")
+    with pytest.raises(ValueError, match=r"v2\.\S* .*per-episode files.*only v3\.0 is read.*convert_dataset_v21_to_v30"):
+        import_lerobot(str(old), str(tmp_path / "out.hdf5"), progress=False)
+    assert leftovers(str(tmp_path)) == ["v21"]
 
 
 def test_a_missing_camera_video_is_named_and_nothing_is_written(exported, tmp_path):
