@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import namedtuple
 
 import h5py
@@ -168,6 +169,74 @@ def test_a_killed_worker_ends_generation_in_one_line_keeping_the_finished_demos(
     with EpisodeFile(out) as f:
         assert len(f.demos) == int(kept.group(1)) >= 1 and died.group(1) not in f.demos
     assert not temps(tmp_path)
+
+
+def descendants(pid):
+    """Every process below ``pid`` (workers, and multiprocessing's resource tracker), read from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in os.listdir(f"/proc/{parent}/task"):
+            with contextlib.suppress(FileNotFoundError), open(f"/proc/{parent}/task/{task}/children") as f:
+                children = [int(c) for c in f.read().split()]
+                found += children
+                todo += children
+    return found
+
+
+def running(pid):
+    """Whether ``pid`` is a live process (an exited one may linger as a zombie until it is reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_until_gone(pids, timeout=5):
+    """The pids still running after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if running(p)]
+
+
+@pytest.mark.parametrize("to", ["parent", "process group"])
+def test_sigterm_with_two_workers_keeps_the_finished_demos_ends_every_worker_and_resumes(tmp_path, to):
+    """SIGTERM from ``kill PID`` (the parent alone) or from a scheduler or ``kill -- -PGID`` (the workers as
+    well, which then die before the parent has stopped them)."""
+    out, episodes = str(tmp_path / "pick.hdf5"), 6
+    args = ("envs.generate", "env=pick", f"episodes={episodes}", "image_size=32", "num_views=2", "num_workers=2",
+            f"out={out}")
+    proc = command(*args, start_new_session=True)
+    try:
+        wait_for_demos(out, 1, proc)
+        assert len(workers_of(proc.pid)) == 2
+        children = descendants(proc.pid)
+        sent = time.monotonic()
+        if to == "parent":
+            os.kill(proc.pid, signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        seconds = time.monotonic() - sent
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and "Traceback" not in err and seconds < 5, (seconds, err)
+    kept = re.fullmatch(rf"stopped: kept (\d+) demos in {re.escape(out)}; run the same command again to finish",
+                        err.strip().splitlines()[-1])
+    assert kept, err
+    with EpisodeFile(out) as f:
+        assert len(f.demos) == int(kept.group(1))
+    assert 1 <= int(kept.group(1)) < episodes  # it was stopped mid-run, so the rerun has work to resume
+    assert not wait_until_gone(children) and not temps(tmp_path)
+    again = command(*args)
+    stdout, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert f"{episodes - int(kept.group(1))} new episodes" in stdout, stdout
+    with EpisodeFile(out) as f:
+        assert f.demos == [f"demo_{i}" for i in range(episodes)]
 
 
 def test_an_error_in_a_worker_reaches_the_parent_with_its_type():
