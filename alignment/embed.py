@@ -17,6 +17,7 @@ import hydra
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile, ObservationWriter, obs_key
 from envs.output_lock import exclusive_output
 from poseaware.inputs import default_device
@@ -73,8 +74,9 @@ def _embed(checkpoint: str, input: str, out: str, views: Optional[Sequence[str]]
 
 @hydra.main(config_path="pkg://configs", config_name="embed", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    n = embed_file(cfg.checkpoint, cfg.input, cfg.out, cfg.views, cfg.geometry, overwrite=cfg.overwrite)
-    print(f"wrote {n} embedding arrays to {cfg.out}")
+    with one_line_errors():  # a refusal is one line, not a traceback
+        n = embed_file(cfg.checkpoint, cfg.input, cfg.out, cfg.views, cfg.geometry, overwrite=cfg.overwrite)
+        print(f"wrote {n} embedding arrays to {cfg.out}")
 
 
 if __name__ == "__main__":

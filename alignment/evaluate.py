@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 import hydra
 from omegaconf import DictConfig
 
+from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text, check_output, read_checkpoint
@@ -59,9 +60,10 @@ def evaluate_to_file(checkpoint: str, data: Optional[str] = None, split: str = "
 
 @hydra.main(config_path="pkg://configs", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    out, metrics = evaluate_to_file(cfg.checkpoint, cfg.data, cfg.split, cfg.out, cfg.overwrite)
-    print(format_table(metrics))
-    print(f"wrote {out}")
+    with one_line_errors():  # a refusal is one line, not a traceback
+        out, metrics = evaluate_to_file(cfg.checkpoint, cfg.data, cfg.split, cfg.out, cfg.overwrite)
+        print(format_table(metrics))
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

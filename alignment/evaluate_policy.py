@@ -15,6 +15,7 @@ from typing import Dict
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile
 from envs.output_lock import exclusive_output
 from poseaware.inputs import default_device
@@ -72,7 +73,8 @@ def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> D
 
 @hydra.main(config_path="pkg://configs", config_name="evaluate_policy", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    evaluate_policy(cfg)
+    with one_line_errors():  # a refusal is one line, not a traceback
+        evaluate_policy(cfg)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
@@ -278,7 +279,8 @@ def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_a
 
 @hydra.main(config_path="pkg://configs", config_name="policy", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run_policy(cfg)
+    with one_line_errors():  # a refusal is one line, not a traceback
+        run_policy(cfg)
 
 
 if __name__ == "__main__":

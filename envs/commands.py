@@ -58,12 +58,30 @@ def demos_in(path: str) -> int:
 USER_ERRORS = (ValueError, OSError, OutputLocked, WorkerDied)
 
 
+# Set to 1 to see a refusal's traceback (where in the code it was raised) instead of its one line.
+TRACEBACK_VARIABLE = "POSEAWARE_TRACEBACK"
+
+
 @contextmanager
-def one_line_reports(output: Optional[str] = None) -> Iterator[None]:
-    """For a command's ``main``: a refusal or failure exits 1 with its message on one line; Ctrl-C or SIGTERM
-    exits 130 saying how many demos ``output`` kept (a run that writes no episode file passes None)."""
+def one_line_errors() -> Iterator[None]:
+    """For a command's ``main``: a refusal or failure a user can fix (``USER_ERRORS``) exits 1 with its message
+    on one line instead of a traceback; ``POSEAWARE_TRACEBACK=1`` keeps the traceback."""
     try:
         yield
+    except USER_ERRORS as err:
+        if os.environ.get(TRACEBACK_VARIABLE) == "1":
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+@contextmanager
+def one_line_reports(output: Optional[str] = None) -> Iterator[None]:
+    """``one_line_errors`` for the commands that write episode files: Ctrl-C or SIGTERM also exits 130 saying
+    how many demos ``output`` kept (a run that writes no episode file passes None)."""
+    try:
+        with one_line_errors():
+            yield
     except KeyboardInterrupt:
         if output is None:
             print("\nstopped; nothing was written", file=sys.stderr)
@@ -71,6 +89,3 @@ def one_line_reports(output: Optional[str] = None) -> Iterator[None]:
             print(f"\nstopped: kept {demos_in(output)} demos in {output}; run the same command again to finish",
                   file=sys.stderr)
         sys.exit(130)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from .commands import one_line_errors
 from .lerobot_export import export_lerobot
 from .lerobot_import import import_lerobot
 from .lerobot_video import VideoSettings
@@ -15,8 +16,8 @@ from .lerobot_video import VideoSettings
 DIRECTIONS = ("lerobot", "robomimic")
 
 
-@hydra.main(config_path="pkg://configs", config_name="convert", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def convert(cfg: DictConfig) -> None:
+    """One conversion, as ``configs/convert.yaml`` describes it."""
     if cfg.to not in DIRECTIONS:
         raise ValueError(f"to={cfg.to!r}: choose lerobot (episode file -> LeRobot v3.0 folder) or robomimic "
                          f"(LeRobot v3.0 folder -> episode file)")
@@ -39,6 +40,12 @@ def main(cfg: DictConfig) -> None:
         print(f"no keypoints for views {lacking}: alignment.train runs method=baseline on them; PAAB and PAAT need "
               f"annotation.<view>.keypoints features ((K, 2) float32 pixel x, y, NaN where unseen) in the LeRobot "
               f"dataset (README, 'LeRobot datasets')")
+
+
+@hydra.main(config_path="pkg://configs", config_name="convert", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    with one_line_errors():  # a refusal is one line, not a traceback
+        convert(cfg)
 
 
 if __name__ == "__main__":

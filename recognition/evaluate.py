@@ -1,9 +1,16 @@
-"""``python -m recognition.evaluate checkpoint=...``: mCA or top-1, a per-class table and a confusion matrix."""
+"""``python -m recognition.evaluate checkpoint=... [data_root=...]``: mCA or top-1, a per-class table and a
+confusion matrix.
+
+The scores go to ``out`` (default: ``eval_<split>_<data folder's name>.json`` beside the checkpoint, so each
+dataset has its own file) with the checkpoint, the dataset, protocol, folder and its fingerprint
+(``recognition.datasets.splits_fingerprint``): the file says what it scored. The table and the matrix are
+named after it. An existing file is replaced only with ``overwrite=true``.
+"""
 from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import hydra
 import matplotlib
@@ -13,11 +20,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
+from envs.commands import one_line_errors  # noqa: E402
 from poseaware.inputs import default_device  # noqa: E402
-from poseaware.runs import atomic_write_text  # noqa: E402
+from poseaware.runs import atomic_write_text, check_output, read_checkpoint  # noqa: E402
 
-from .metrics import confusion_matrix  # noqa: E402
+from .datasets import load_split, splits_fingerprint  # noqa: E402
 from .inference import clips_for, load_model, predict, score  # noqa: E402
+from .metrics import confusion_matrix  # noqa: E402
 
 
 def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
@@ -35,7 +44,10 @@ def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
 
 
 def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split: str = "test",
-                        out_dir: Optional[str] = None, batch_size: int = 4) -> Dict[str, float]:
+                        out_dir: Optional[str] = None, batch_size: int = 4, name: Optional[str] = None) -> Dict[str, float]:
+    """Scores of ``checkpoint`` on ``split`` of its dataset (at ``data_root``, default where it trained); writes
+    ``per_class_<name>.md`` and ``plots/confusion_<name>.png`` (``name`` defaults to the split) in ``out_dir``
+    (default: beside the checkpoint)."""
     device = default_device()
     model, ckpt = load_model(checkpoint, device)
     data = ckpt["data"]
@@ -47,20 +59,46 @@ def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split:
     per_class = {c: float(matrix[i, i] / matrix[i].sum()) for i, c in enumerate(classes) if matrix[i].sum()}
     out_dir = out_dir or os.path.dirname(os.path.abspath(checkpoint))
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
-    plot_confusion(matrix, classes, os.path.join(out_dir, "plots", f"confusion_{split}.png"))
+    name = name or split
+    plot_confusion(matrix, classes, os.path.join(out_dir, "plots", f"confusion_{name}.png"))
     table = ["| class | accuracy |", "| --- | --- |"] + [f"| {c} | {a:.3f} |" for c, a in per_class.items()]
-    atomic_write_text(os.path.join(out_dir, f"per_class_{split}.md"), "\n".join(table) + "\n")
+    atomic_write_text(os.path.join(out_dir, f"per_class_{name}.md"), "\n".join(table) + "\n")
     print(f"{data['dataset']} {data['protocol']} {split}: {clips.split.metric} {result['metric']:.4f} "
           f"(top-1 {result['top1']:.4f}, mCA {result['mca']:.4f})")
     print("\n".join(table))
     return {**result, "per_class": per_class}
 
 
+def default_out(checkpoint: str, data_root: str, split: str) -> str:
+    """``eval_<split>_<data folder's name>.json`` beside the checkpoint: one file per dataset scored."""
+    folder = os.path.basename(os.path.normpath(data_root))
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}_{folder}.json")
+
+
+def evaluate_to_file(checkpoint: str, data_root: Optional[str] = None, split: str = "test",
+                     out: Optional[str] = None, overwrite: bool = False) -> Tuple[str, Dict[str, float]]:
+    """Score ``checkpoint`` and write the scores with the checkpoint, the data (dataset, protocol, folder, split)
+    and its fingerprint to ``out`` (default: ``default_out``); the per-class table and the confusion matrix are
+    named after ``out``. Returns ``(out, scores)``; an existing ``out`` is replaced only with ``overwrite``."""
+    data = read_checkpoint(checkpoint)["data"]
+    root = data_root or data["data_root"]
+    out = out or default_out(checkpoint, root, split)
+    check_output(out, overwrite)  # before the work, so a refused run costs nothing
+    name = os.path.splitext(os.path.basename(out))[0].removeprefix("eval_")
+    scores = evaluate_checkpoint(checkpoint, root, split, out_dir=os.path.dirname(os.path.abspath(out)), name=name)
+    records = load_split(data["dataset"], root, data["protocol"], split, data.get("validation", "train_holdout"))
+    record = {"checkpoint": os.path.abspath(checkpoint), "dataset": data["dataset"], "protocol": data["protocol"],
+              "data_root": os.path.abspath(root), "split": split,
+              "fingerprint": splits_fingerprint(root, {split: records}), "scores": scores}
+    atomic_write_text(out, json.dumps(record, indent=2))
+    return out, scores
+
+
 @hydra.main(config_path="pkg://configs", config_name="recognition_evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    result = evaluate_checkpoint(cfg.checkpoint, cfg.data_root, cfg.split)
-    out = os.path.join(os.path.dirname(os.path.abspath(cfg.checkpoint)), f"eval_{cfg.split}.json")
-    atomic_write_text(out, json.dumps(result, indent=2))
+    with one_line_errors():  # a refusal is one line, not a traceback
+        out, _ = evaluate_to_file(cfg.checkpoint, cfg.data_root, cfg.split, cfg.out, cfg.overwrite)
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

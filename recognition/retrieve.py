@@ -3,21 +3,27 @@
 Recall@k with cosine distance on frozen (final-norm CLS) features; gallery and queries may come
 from datasets other than the one the checkpoint was trained on. A hit is a gallery video whose
 class name equals the query's.
+
+The recalls go to ``out`` (default: ``retrieval_<gallery>_to_<query>.json`` beside the checkpoint, each side
+named ``<dataset>-<protocol>-<split>``) with the checkpoint and both sides' data and fingerprints. An existing
+file is replaced only with ``overwrite=true``.
 """
 from __future__ import annotations
 
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import hydra
 from omegaconf import DictConfig
 
+from envs.commands import one_line_errors
 from poseaware.inputs import default_device
-from poseaware.runs import atomic_write_text
+from poseaware.runs import atomic_write_text, check_output, read_checkpoint
 
-from .metrics import recall_at_k
+from .datasets import load_split, splits_fingerprint
 from .inference import clips_for, load_model, predict
+from .metrics import recall_at_k
 
 
 def features_of(model, ckpt, spec: Dict, device):
@@ -28,6 +34,7 @@ def features_of(model, ckpt, spec: Dict, device):
 
 
 def retrieve(checkpoint: str, gallery: Dict, query: Dict) -> Dict[str, float]:
+    """Recall@k of ``query`` videos in the ``gallery`` (each ``{dataset, protocol, split, data_root}``)."""
     device = default_device()
     model, ckpt = load_model(checkpoint, device)
     g_feat, g_names = features_of(model, ckpt, gallery, device)
@@ -37,12 +44,40 @@ def retrieve(checkpoint: str, gallery: Dict, query: Dict) -> Dict[str, float]:
     return recall_at_k(q_feat, q_names, g_feat, g_names)
 
 
+def side_record(spec: Dict, checkpoint_data: Dict) -> Dict:
+    """One side of a retrieval as the output records it: its settings and its videos' fingerprint."""
+    root = spec.get("data_root") or checkpoint_data["data_root"]
+    records = load_split(spec["dataset"], root, spec["protocol"], spec["split"],
+                         checkpoint_data.get("validation", "train_holdout"))
+    return {**spec, "data_root": os.path.abspath(root), "fingerprint": splits_fingerprint(root, {spec["split"]: records})}
+
+
+def default_out(checkpoint: str, gallery: Dict, query: Dict) -> str:
+    side = lambda spec: f"{spec['dataset']}-{spec['protocol']}-{spec['split']}"
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)),
+                        f"retrieval_{side(gallery)}_to_{side(query)}.json")
+
+
+def retrieve_to_file(checkpoint: str, gallery: Dict, query: Dict, out: Optional[str] = None,
+                     overwrite: bool = False) -> Tuple[str, Dict[str, float]]:
+    """Retrieve and write the recalls with the checkpoint and both sides (with fingerprints) to ``out``
+    (default: ``default_out``); an existing ``out`` is replaced only with ``overwrite``."""
+    out = out or default_out(checkpoint, gallery, query)
+    check_output(out, overwrite)  # before the work, so a refused run costs nothing
+    recalls = retrieve(checkpoint, gallery, query)
+    data = read_checkpoint(checkpoint)["data"]
+    record = {"checkpoint": os.path.abspath(checkpoint), "gallery": side_record(gallery, data),
+              "query": side_record(query, data), "recalls": recalls}
+    atomic_write_text(out, json.dumps(record, indent=2))
+    return out, recalls
+
+
 @hydra.main(config_path="pkg://configs", config_name="recognition_retrieve", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    result = retrieve(cfg.checkpoint, dict(cfg.gallery), dict(cfg.query))
-    print("  ".join(f"{k} {v:.4f}" for k, v in result.items()))
-    out = os.path.join(os.path.dirname(os.path.abspath(cfg.checkpoint)), "retrieval.json")
-    atomic_write_text(out, json.dumps(result, indent=2))
+    with one_line_errors():  # a refusal is one line, not a traceback
+        out, recalls = retrieve_to_file(cfg.checkpoint, dict(cfg.gallery), dict(cfg.query), cfg.out, cfg.overwrite)
+        print("  ".join(f"{k} {v:.4f}" for k, v in recalls.items()))
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":
