@@ -153,6 +153,11 @@ def train(cfg: DictConfig) -> Dict[str, float]:
 
 def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
     seed_everything(cfg.seed)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    # A run dir that holds a run, or a resume with another config, is refused before the default dataset
+    # is generated (minutes). As a rank that writes nothing, prepare_run_dir checks only; without data, it
+    # leaves the data's fingerprint to the call below, once the data exists.
+    prepare_run_dir(cfg.run_dir, config, "", cfg.resume, cfg.overwrite, rank=1)
     path = ensure_dataset(cfg, rank)
     with EpisodeFile(path) as f:
         all_views, keypoint_names = camera_views(f), f.keypoint_names
@@ -175,7 +180,6 @@ def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
     state_keys = list(cfg.loss.get("state_keys") or [])
     states = load_states(path, "train", state_keys) if state_keys else None
     fingerprint = data_fingerprint(path)
-    config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
                              cfg.overwrite, rank, data=fingerprint)
     batches = ViewBatches(load_frames(path, "train", views.train, keypoints=needs_kp,

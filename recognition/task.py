@@ -111,6 +111,11 @@ def train(cfg: DictConfig) -> Dict[str, float]:
 
 def _train(cfg: DictConfig, rank: int, world: int) -> Dict[str, float]:
     seed_everything(cfg.seed)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    # A run dir that holds a run, or a resume with another config, is refused before the mocap set is
+    # rendered (minutes). As a rank that writes nothing, prepare_run_dir checks only; without data, it
+    # leaves the data's fingerprint to the call below, once the data exists.
+    prepare_run_dir(cfg.run_dir, config, "", cfg.resume, cfg.overwrite, rank=1)
     settings = ensure_data(cfg, rank)
     splits = {name: load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, name, cfg.validation)
               for name in ("train", "valid", "test")}
@@ -121,7 +126,6 @@ def _train(cfg: DictConfig, rank: int, world: int) -> Dict[str, float]:
     valid_clips = clip_dataset(valid_split, cfg.dataset, train=False, seed=cfg.seed)
     model = build_model(cfg, train_split)
     fingerprint = splits_fingerprint(cfg.data_root, splits, settings)
-    config = OmegaConf.to_container(cfg, resolve=True)
     resume = prepare_run_dir(cfg.run_dir, config, OmegaConf.to_yaml(cfg, resolve=True), cfg.resume,
                              cfg.overwrite, rank, data=fingerprint)
     sampler = DistributedSampler(train_clips, seed=cfg.seed) if world > 1 else None

@@ -1,4 +1,5 @@
 """End to end on a tiny generated Pick dataset: train, resume, DDP, evaluate, embed, bad input."""
+import contextlib
 import json
 import os
 import shutil
@@ -386,6 +387,27 @@ def test_a_refused_command_writes_nothing_into_the_run_dir(data, checkpoint):
                            f"run_dir={run}", *TINY], capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and "already holds a run" in proc.stdout + proc.stderr
     assert snapshot() == before and not os.path.exists(os.path.join(run, ".hydra"))
+
+
+@pytest.mark.parametrize("refusal, overrides, error, match", [
+    ("a run dir that holds a run", ["method=paab"], FileExistsError, "already holds a run"),
+    ("a resume with another config", ["method=baseline", "resume=true"], ValueError,
+     r"cannot resume .* another config \(.*method.name: checkpoint 'paab', asked 'baseline'"),
+    ("a run dir in use", ["method=paab"], OutputLocked, "being written by another run"),
+])
+def test_a_refused_run_generates_no_missing_dataset(checkpoint, tmp_path, refusal, overrides, error, match):
+    """The run-dir checks come before the default dataset is made: a refused command costs no generation."""
+    run = os.path.dirname(os.path.dirname(checkpoint))
+    missing = str(tmp_path / "missing.hdf5")
+    # a default dataset that generates in seconds, so that a refusal after generating it fails here quickly
+    small = ["default_data.episodes=1", "default_data.image_size=16", "default_data.num_workers=1"]
+    cfg = config(missing, run, *small, *overrides)
+    with contextlib.ExitStack() as stack:
+        if refusal == "a run dir in use":
+            stack.enter_context(exclusive_output(run, "run_dir"))
+        with pytest.raises(error, match=match):
+            train(cfg)
+    assert not os.listdir(tmp_path), os.listdir(tmp_path)
 
 
 def test_embed_and_evaluate_refuse_an_encoder_of_another_env(data, checkpoint, tmp_path):

@@ -1,4 +1,5 @@
 """A tiny mocap set end to end: generate, train, evaluate and retrieve for each method."""
+import contextlib
 import json
 import os
 import shutil
@@ -157,6 +158,34 @@ def test_a_run_dir_in_use_is_refused_naming_the_running_pid(mocap_root, tmp_path
         with pytest.raises(OutputLocked, match=f"is being written by another run \\(PID {os.getpid()}\\)"):
             train(tiny(mocap_root, run))
     assert not os.path.exists(run)
+
+
+@pytest.fixture(scope="module")
+def trained_run(mocap_root, tmp_path_factory):
+    """A finished baseline run's directory (read-only for the tests that use it)."""
+    run = str(tmp_path_factory.mktemp("trained") / "run")
+    train(tiny(mocap_root, run))
+    return run
+
+
+@pytest.mark.parametrize("refusal, overrides, error, match", [
+    ("a run dir that holds a run", [], FileExistsError, "already holds a run"),
+    ("a resume with another config", ["method=paab", "resume=true"], ValueError, "cannot resume .* another config"),
+    ("a run dir in use", [], OutputLocked, "being written by another run"),
+])
+def test_a_refused_run_renders_no_missing_mocap_set(trained_run, tmp_path, refusal, overrides, error, match):
+    """The run-dir checks come before the mocap set is rendered: a refused command costs no generation."""
+    root = str(tmp_path / "mocap")
+    # a set that renders in seconds, so that a refusal after rendering it fails here quickly
+    small = ["dataset.generate.videos_per_class=1", "dataset.generate.num_frames=4",
+             "dataset.generate.image_size=[24,32]"]
+    cfg = tiny(root, trained_run, *small, *overrides)
+    with contextlib.ExitStack() as stack:
+        if refusal == "a run dir in use":
+            stack.enter_context(exclusive_output(trained_run, "run_dir"))
+        with pytest.raises(error, match=match):
+            train(cfg)
+    assert not os.path.exists(root)
 
 
 def test_a_broken_skeleton_of_the_test_split_stops_the_run_before_training(mocap_root, tmp_path):
