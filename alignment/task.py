@@ -19,7 +19,7 @@ from poseaware import PoseAwareEncoder, needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
 from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
 from poseaware.inputs import default_device
-from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
+from poseaware.runs import barrier, check_run_dir, distributed, finish_distributed, prepare_run_dir
 
 from .data import (Trajectories, ViewBatches, ViewSplit, augment, camera_views, data_fingerprint, image_size_of,
                    load_frames, load_states, split_views, to_model_input)
@@ -155,9 +155,8 @@ def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
     seed_everything(cfg.seed)
     config = OmegaConf.to_container(cfg, resolve=True)
     # A run dir that holds a run, or a resume with another config, is refused before the default dataset
-    # is generated (minutes). As a rank that writes nothing, prepare_run_dir checks only; without data, it
-    # leaves the data's fingerprint to the call below, once the data exists.
-    prepare_run_dir(cfg.run_dir, config, "", cfg.resume, cfg.overwrite, rank=1)
+    # is generated (minutes); the data's fingerprint is checked below, once the data exists.
+    check_run_dir(cfg.run_dir, config, cfg.resume, cfg.overwrite)
     path = ensure_dataset(cfg, rank)
     with EpisodeFile(path) as f:
         all_views, keypoint_names = camera_views(f), f.keypoint_names

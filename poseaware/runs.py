@@ -101,16 +101,13 @@ def clear_run_dir(run_dir: str, entries: Sequence[str] = RUN_ENTRIES) -> None:
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
 
-def prepare_run_dir(run_dir: str, config: Mapping[str, Any], config_yaml: str, resume: bool, overwrite: bool,
-                    rank: int = 0, data: Optional[Mapping[str, Any]] = None) -> bool:
-    """Check the run directory before anything is written; returns whether to resume.
-
-    A finished or started run is never overwritten silently: without ``resume`` or ``overwrite`` it is
-    refused. A resumed run must have the checkpoint's config, apart from ``RESUMABLE_CHANGES``, and its
-    data fingerprint (``data``: what the task read, see ``data_fingerprint`` of each package). A run that
-    starts afresh starts in an empty directory: a previous run's files are cleared (``clear_run_dir``).
-    The caller holds the run directory's lock, so no other run writes there meanwhile.
-    """
+def check_run_dir(run_dir: str, config: Mapping[str, Any], resume: bool, overwrite: bool,
+                  data: Optional[Mapping[str, Any]] = None, report: bool = False) -> bool:
+    """Whether to resume the run in ``run_dir``; writes nothing. A finished or started run is never overwritten
+    silently: without ``resume`` or ``overwrite`` it is refused. A resumed run must have the checkpoint's config,
+    apart from ``RESUMABLE_CHANGES``, and its data fingerprint (``data``: what the task read, see
+    ``data_fingerprint`` of each package; None before the data exists, so a refusal costs no data generation).
+    ``report`` prints what is unchecked or started afresh (one process of a DDP run)."""
     last = os.path.join(run_dir, "checkpoints", "last.pt")
     exists = os.path.exists(last)
     if exists and not resume and not overwrite:
@@ -123,7 +120,7 @@ def prepare_run_dir(run_dir: str, config: Mapping[str, Any], config_yaml: str, r
             raise ValueError(f"cannot resume {run_dir} with another config ({describe_differences(differ)}); use "
                              f"the checkpoint's settings, or another run_dir")
         recorded = saved.get("data", {}).get("fingerprint")
-        if data is not None and recorded is None and rank == 0:
+        if data is not None and recorded is None and report:
             print(f"{last} records no fingerprint of its data (written before fingerprints were kept): "
                   f"resuming without checking that the data is unchanged")
         differ = config_differences(recorded, data, allowed=()) if data is not None and recorded is not None else {}
@@ -131,13 +128,23 @@ def prepare_run_dir(run_dir: str, config: Mapping[str, Any], config_yaml: str, r
             raise ValueError(f"cannot resume {run_dir}: its data changed since the checkpoint "
                              f"({describe_differences(differ, now='now')}); train on the data it was trained on, "
                              f"or start again with overwrite=true or another run_dir")
-    if resume and not exists and rank == 0:
+    if resume and not exists and report:
         print(f"resume=true, but {last} does not exist: starting {run_dir} from scratch")
+    return resume and exists
+
+
+def prepare_run_dir(run_dir: str, config: Mapping[str, Any], config_yaml: str, resume: bool, overwrite: bool,
+                    rank: int = 0, data: Optional[Mapping[str, Any]] = None) -> bool:
+    """``check_run_dir``, then the run directory made ready (rank 0): a run that starts afresh starts in an
+    empty directory (a previous run's files are cleared, ``clear_run_dir``) holding its ``config.yaml``.
+    Returns whether to resume. The caller holds the run directory's lock, so no other run writes there
+    meanwhile."""
+    resuming = check_run_dir(run_dir, config, resume, overwrite, data, report=rank == 0)
     if rank == 0:
-        if not (resume and exists):
+        if not resuming:
             clear_run_dir(run_dir)
         atomic_write_text(os.path.join(run_dir, "config.yaml"), config_yaml)
-    return resume and exists
+    return resuming
 
 
 def load_tensors(path: str, what: str, fix: str) -> Any:

@@ -15,7 +15,7 @@ from envs.output_lock import exclusive_output
 from poseaware import needs_keypoints
 from poseaware.config import constructor_kwargs, method_options
 from poseaware.engine import EngineConfig, PoseAwareTask, fit, seed_everything
-from poseaware.runs import barrier, distributed, finish_distributed, prepare_run_dir
+from poseaware.runs import barrier, check_run_dir, distributed, finish_distributed, prepare_run_dir
 
 from .clips import ClipDataset
 from .datasets import DatasetSplit, check_split, load_split, splits_fingerprint
@@ -113,9 +113,8 @@ def _train(cfg: DictConfig, rank: int, world: int) -> Dict[str, float]:
     seed_everything(cfg.seed)
     config = OmegaConf.to_container(cfg, resolve=True)
     # A run dir that holds a run, or a resume with another config, is refused before the mocap set is
-    # rendered (minutes). As a rank that writes nothing, prepare_run_dir checks only; without data, it
-    # leaves the data's fingerprint to the call below, once the data exists.
-    prepare_run_dir(cfg.run_dir, config, "", cfg.resume, cfg.overwrite, rank=1)
+    # rendered (minutes); the data's fingerprint is checked below, once the data exists.
+    check_run_dir(cfg.run_dir, config, cfg.resume, cfg.overwrite)
     settings = ensure_data(cfg, rank)
     splits = {name: load_split(cfg.dataset.name, cfg.data_root, cfg.protocol, name, cfg.validation)
               for name in ("train", "valid", "test")}
