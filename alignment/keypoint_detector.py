@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from poseaware import PoseAwareEncoder
-from poseaware.pose_maps import keypoints_from_token_logits, patch_grid
+from poseaware.pose_maps import keypoints_from_token_probabilities, patch_grid
 from poseaware.runs import load_trained
 
 from .data import ViewFrames, to_model_input
@@ -24,9 +24,10 @@ class PaatKeypointDetector:
         self.model, ckpt = load_trained(checkpoint, PoseAwareEncoder)
         model = self.model
         # refused here, before a run clears its folder, rather than at the first frame
-        if model.paat is None or model.paat.target != "p3d":
+        if model.paat is None or not model.paat.per_keypoint:
             raise ValueError(f"{checkpoint} holds a {model.method!r} encoder, which has no per-keypoint PAAT head "
-                             f"to read keypoints from; give a checkpoint trained with method=paat (paat_target=p3d)")
+                             f"to read keypoints from; give a checkpoint trained with method=paat_detector (or "
+                             f"method=paat, paat_target=p3d)")
         if model.use_paab and model.paab_after < model.paat_after:
             raise ValueError(f"{checkpoint}: PAAB runs before its PAAT head and needs the very keypoints to be read; "
                              f"use a PAAT encoder whose PAAB comes after the head (paab_after >= paat_after)")
@@ -55,8 +56,8 @@ class PaatKeypointDetector:
         points, probabilities = [], []
         for start in range(0, len(images), self.batch_size):
             x = to_model_input(ViewFrames(images[start:start + self.batch_size]), self.size, self.device).images
-            logits = self.model.keypoint_logits(x)
-            kp = keypoints_from_token_logits(logits, self.grid, self.model.patch_size, threshold)
+            prob = self.model.paat.token_probabilities(self.model.keypoint_logits(x))
+            kp = keypoints_from_token_probabilities(prob, self.grid, self.model.patch_size, threshold)
             points.append((kp * torch.tensor([width / self.size, height / self.size], device=kp.device)).cpu().numpy())
-            probabilities.append(torch.sigmoid(logits).amax(1).cpu().numpy())
+            probabilities.append(prob.amax(1).cpu().numpy())
         return np.concatenate(points).astype(np.float32), np.concatenate(probabilities)

@@ -191,11 +191,13 @@ class PoseAwareEncoder(nn.Module):
 
     def keypoint_logits(self, images: torch.Tensor) -> torch.Tensor:
         """PAAT's per-token keypoint logits ``(B, N, K)`` (row-major tokens): where the head sees each
-        keypoint, read from the image alone (``pose_maps.keypoints_from_token_logits`` turns them into
-        pixels). Needs the training checkpoint's PAAT head (the deployed encoder drops it)."""
-        if self.paat is None or self.paat.target != "p3d":
+        keypoint, read from the image alone (``paat.token_probabilities`` and
+        ``pose_maps.keypoints_from_token_probabilities`` turn them into pixels). Needs the training
+        checkpoint's PAAT head (the deployed encoder drops it)."""
+        if self.paat is None or not self.paat.per_keypoint:
             raise ValueError(f"a {self.method!r} encoder has no per-keypoint PAAT head; keypoints come from an "
-                             f"encoder trained with method=paat or paab+paat (paat_target=p3d), loaded with its head")
+                             f"encoder trained with method=paat or paab+paat (paat_target=p3d or p3d_softmax), "
+                             f"loaded with its head")
         if self.use_paab and self.paab_after < self.paat_after:
             raise ValueError("PAAB runs before the PAAT head here and needs keypoints; predicting keypoints needs "
                              "paab_after >= paat_after")

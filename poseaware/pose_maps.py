@@ -96,16 +96,17 @@ def mask_token_map(masks: torch.Tensor, patch_size: int, min_fraction: float = 0
     return (covered > min_fraction).flatten(1)
 
 
-def keypoints_from_token_logits(logits: torch.Tensor, grid: Tuple[int, int], patch_size: int,
-                                threshold: float = 0.5) -> torch.Tensor:
-    """Pixel keypoints ``(..., K, 2)`` (x, y) from per-token keypoint logits ``(..., N, K)`` (PAAT's
-    ``p3d`` head, row-major tokens): the most probable token's centre, refined by the probability-weighted
-    centre of its 3x3 neighbourhood. NaN where no token's probability reaches ``threshold`` (not seen).
-    The inverse of ``pose_maps`` to within a patch."""
+def keypoints_from_token_probabilities(probabilities: torch.Tensor, grid: Tuple[int, int], patch_size: int,
+                                       threshold: float = 0.5) -> torch.Tensor:
+    """Pixel keypoints ``(..., K, 2)`` (x, y) from per-token keypoint probabilities ``(..., N, K)`` (PAAT's
+    per-keypoint head, ``token_probabilities``; row-major tokens): the most probable token's centre, refined
+    by the probability-weighted centre of its 3x3 neighbourhood. NaN where no token's probability reaches
+    ``threshold`` (not seen). The inverse of ``pose_maps`` to within a patch."""
     rows, cols = grid
-    if logits.shape[-2] != rows * cols:
-        raise ValueError(f"logits hold {logits.shape[-2]} tokens, but a {rows}x{cols} grid has {rows * cols}")
-    prob = torch.sigmoid(logits.float()).movedim(-1, -2)  # (..., K, N)
+    if probabilities.shape[-2] != rows * cols:
+        raise ValueError(f"probabilities hold {probabilities.shape[-2]} tokens, but a {rows}x{cols} grid has "
+                         f"{rows * cols}")
+    prob = probabilities.float().movedim(-1, -2)  # (..., K, N)
     lead = prob.shape[:-1]
     prob = prob.reshape(-1, rows, cols)
     best = prob.flatten(1).argmax(1)

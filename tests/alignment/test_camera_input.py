@@ -26,7 +26,7 @@ def pick(tmp_path_factory):
     data = str(folder / "pick.hdf5")
     generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, progress=False)
     checkpoints = {}
-    for method in ("paat", "baseline"):  # the detector sees 24 px: its keypoints are scaled back to the 32 px frames
+    for method in ("paat", "paat_detector", "baseline"):  # the detector sees 24 px: its keypoints are scaled back to the 32 px frames
         with initialize_config_module("configs", version_base="1.3"):
             cfg = compose("train", overrides=["env=pick", f"method={method}", f"data={data}",
                                               f"run_dir={folder / method}", "model.img_size=24", *TINY])
@@ -104,9 +104,11 @@ def test_a_camera_pose_input_that_cannot_be_given_is_refused(pick, tmp_path):
         run_policy(config(data, tmp_path / "e", "camera_input=gps"))
 
 
-def test_the_detector_reads_keypoints_where_its_head_puts_them_in_the_images_own_pixels(pick, monkeypatch):
+@pytest.mark.parametrize("method", ["paat", "paat_detector"])  # the paper's BCE head, the softmax over tokens
+def test_the_detector_reads_keypoints_where_its_head_puts_them_in_the_images_own_pixels(pick, monkeypatch, method):
     data, checkpoints = pick
-    detector = PaatKeypointDetector(checkpoints["paat"])
+    detector = PaatKeypointDetector(checkpoints[method])
+    assert detector.model.paat.target == {"paat": "p3d", "paat_detector": "p3d_softmax"}[method]
     with EpisodeFile(data) as src:  # 32 x 24 (rows x columns): the head's 24 x 24 is stretched differently per axis
         images = np.ascontiguousarray(src.view_obs("demo_0", "cam0", "image")[:4, :, :24])
         keypoints = src.view_obs("demo_0", "cam0", "keypoints")[:4]

@@ -167,3 +167,55 @@ def test_keypoint_logits_are_what_paat_is_trained_on_and_need_a_paat_head():
     early_paab = PoseAwareEncoder("paab+paat", img_size=32, patch_size=8, depth=2, num_keypoints=3, paab_after=0)
     with pytest.raises(ValueError, match="paab_after >= paat_after"):  # it would need the keypoints it reads
         early_paab.keypoint_logits(images)
+
+
+def test_token_softmax_loss_on_known_answers():
+    import math
+
+    from poseaware.auxiliary import PatchKeypointClassifier, token_cross_entropy
+
+    target = torch.zeros(1, 16, 3)
+    target[0, 5, 0] = 1.0  # keypoint 0 in token 5, keypoint 1 in token 0, keypoint 2 unseen
+    target[0, 0, 1] = 1.0
+    uniform = torch.zeros(1, 16, 3)
+    assert token_cross_entropy(uniform, target).item() == pytest.approx(math.log(16))  # chance: log N
+    sure = (target * 40 - 20).requires_grad_()
+    assert token_cross_entropy(sure, target).item() == pytest.approx(0.0, abs=1e-6)
+    wrong = torch.roll(target, 1, dims=1) * 40 - 20  # sure of the neighbouring token
+    assert token_cross_entropy(wrong, target).item() == pytest.approx(40.0, abs=1e-3)
+    # the unseen keypoint's logits do not count; with no keypoint seen the loss is 0 and still differentiable
+    noisy = uniform.clone()
+    noisy[..., 2] = torch.randn(1, 16)
+    assert token_cross_entropy(noisy, target).item() == pytest.approx(math.log(16))
+    empty = torch.zeros(1, 16, 3, requires_grad=True)
+    loss = token_cross_entropy(empty, torch.zeros(1, 16, 3))
+    loss.backward()
+    assert loss.item() == 0.0 and empty.grad is not None
+    head = PatchKeypointClassifier(8, 3, target="p3d_softmax")
+    probabilities = head.token_probabilities(torch.randn(2, 16, 3))
+    torch.testing.assert_close(probabilities.sum(-2), torch.ones(2, 3))  # a softmax over tokens, per keypoint
+
+
+def test_a_softmax_head_learns_where_each_keypoint_is():
+    """Trained on the toy dots, the p3d_softmax head's most probable token is the keypoint's for most of them;
+    an untrained one's is at chance (1 in 16 tokens)."""
+    from poseaware.pose_maps import keypoints_from_token_probabilities
+
+    torch.manual_seed(0)
+    enc = PoseAwareEncoder(method="paat", paat_target="p3d_softmax", paat_after=2, paat_lambda=1.0, **SMALL).train()
+    images, kp = toy_batch(n=32)
+
+    def within_a_token():
+        with torch.no_grad():
+            prob = enc.paat.token_probabilities(enc.keypoint_logits(images))
+        found = keypoints_from_token_probabilities(prob, (4, 4), 8, threshold=0.0)
+        return ((found - kp).abs().amax(-1) <= 8).float().mean().item()
+
+    before = within_a_token()
+    opt = torch.optim.Adam(enc.parameters(), lr=3e-3)
+    for _ in range(80):
+        loss = enc(images, keypoints=kp).aux_loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert before < 0.35 and within_a_token() > 0.8

@@ -86,9 +86,12 @@ def test_bad_input_names_the_problem(kp, size, patch, match):
         pose_maps(kp, size, patch)
 
 
-def test_keypoints_from_token_logits_invert_pose_maps_to_the_token_centre_and_split_ties():
+def test_keypoints_from_token_probabilities_invert_pose_maps_to_the_token_centre_and_split_ties():
     import torch
-    from poseaware.pose_maps import keypoints_from_token_logits
+    from poseaware.pose_maps import keypoints_from_token_probabilities
+
+    def keypoints_from_token_logits(logits, grid, patch):  # as the BCE head's sigmoid gives them
+        return keypoints_from_token_probabilities(torch.sigmoid(logits), grid, patch)
 
     keypoints = torch.tensor([[[3.0, 5.0], [20.0, 30.0], [31.0, 0.5], [float("nan"), 1.0]]])  # 32 px, patch 8
     _, p3d = pose_maps(keypoints, (32, 32), 8)
