@@ -4,7 +4,7 @@ other cameras, without training it again.
 By default from every camera bin of ``envs.eval_cameras`` (``train``, ``beyond15`` … ``beyond60``,
 ``elev+15``/``elev-15``), ``rollouts`` seeded episodes each, the run's own test seeds, so a policy trained
 before the bins existed gets its success by angle. Writes ``out`` (``<run_dir>/evaluation.json``) after every
-view, so an interrupted evaluation resumes where it stopped (a finished one is returned as it is), and
+episode, so an interrupted evaluation resumes at its next episode (a finished one is returned as it is), and
 ``<out>_by_angle.png``."""
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text
 
 from .bc import load_bc
-from .policy import check_views_exist, plot_by_angle, rollout_context, test_rollouts, with_later_keys
+from .policy import (check_views_exist, finished_views, plot_by_angle, rollout_context, test_rollouts,
+                     with_later_keys)
 
 
 def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
@@ -56,7 +57,8 @@ def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> D
             raise ValueError(f"{out} holds an evaluation with other {', '.join(differ)}; give overwrite=true to start "
                              f"again, or another out=")
         done = before["rollouts"]
-        if all(v in done for v in cfg.eval_views):  # finished: nothing to roll out (overwrite=true runs it again)
+        finished = finished_views(done)
+        if all(v in finished for v in cfg.eval_views):  # nothing to roll out (overwrite=true runs it again)
             print(f"nothing to evaluate: {out} already holds {', '.join(cfg.eval_views)}")
             return {v: done[v] for v in cfg.eval_views}
     device = default_device()
@@ -67,6 +69,7 @@ def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> D
 
     results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, run.seed, rollout_args,
                             os.path.splitext(out)[0] + "_videos", cfg.videos, done=done, after_each=save)
+    results = finished_views(results)  # a view left in progress by an earlier call is not one of these
     plot_by_angle(run, results, os.path.splitext(out)[0] + "_by_angle.png", cfg.run_dir)
     return results
 

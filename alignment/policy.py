@@ -18,6 +18,7 @@ import json
 import os
 import time
 import warnings
+from dataclasses import asdict
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import hydra
@@ -41,7 +42,8 @@ from .inference import check_encoder_fits, load_encoder
 from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
                           write_policy_images)
 from .policy_plots import angle_rates, plot_success_by_angle
-from .rollout import FIRST_PERSON, ROLLOUT_SEED, VALIDATION_SEED, camera_map, home_camera, run_rollouts
+from .rollout import (FIRST_PERSON, ROLLOUT_SEED, VALIDATION_SEED, RolloutResult, camera_map, home_camera,
+                      run_rollouts)
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
@@ -60,8 +62,12 @@ def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> 
 
 
 # what a policy run writes (clear_run_dir refuses to delete anything else)
+# The test rollouts of a run in progress, saved after every episode so a killed run continues from the next one.
+TEST_PROGRESS = "test_rollouts_in_progress.json"
+PARTIAL = "partial"  # a view's entry while its rollouts run: the episodes so far (RolloutResult's fields)
 POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training.json", "rollouts.json", "videos",
-                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png", ".*.tmp")
+                      "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png", TEST_PROGRESS,
+                      ".*.tmp")
 # what else, beside robomimic's config, decides a policy run: a resumed run must have the same
 RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone", "init", "readout", "freeze", "crop",
                "encoder", "validation", "horizon", "camera_input", "keypoint_detector")
@@ -200,16 +206,38 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
                       resume_key=resume_key(cfg))
     trained = time.time()
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
+    progress = os.path.join(run_dir, TEST_PROGRESS)
+    asked = {"kept_epoch": saved["epoch"], "rollouts_per_view": cfg.rollouts, "horizon": cfg.horizon}
+    done = read_progress(progress, asked)
+
+    def save(results: Dict[str, dict]) -> None:
+        atomic_write_text(progress, json.dumps({**asked, "rollouts": results}))
+
     results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, cfg.seed, rollout_args,
-                            os.path.join(run_dir, "videos"), cfg.videos)
+                            os.path.join(run_dir, "videos"), cfg.videos, done=done, after_each=save)
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
          "camera_input": cfg.camera_input,
          "horizon": cfg.horizon, "device": str(device),
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
+    os.remove(progress)  # rollouts.json holds it all
     plot_by_angle(cfg, results, os.path.join(run_dir, "success_by_angle.png"), run_dir)
     return results
+
+
+def read_progress(path: str, asked: Dict) -> Dict[str, dict]:
+    """The test rollouts a killed run saved, where they were made with ``asked`` (kept epoch, rollouts per
+    view, horizon); none otherwise."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        saved = json.load(f)
+    differ = [k for k, v in asked.items() if saved.get(k) != v]
+    if differ:
+        print(f"{path} holds test rollouts of another {', '.join(differ)}: testing again")
+        return {}
+    return saved["rollouts"]
 
 
 def plot_by_angle(cfg: DictConfig, results: Dict[str, dict], path: str, title: str) -> None:
@@ -256,18 +284,28 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
 def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_args: dict, video_dir: Optional[str],
                   videos: int, done: Optional[Dict[str, dict]] = None,
                   after_each: Optional[Callable[[Dict[str, dict]], None]] = None) -> Dict[str, dict]:
-    """``count`` seeded test rollouts from each of ``views`` (cameras or bins); views in ``done`` are kept as
-    they are, and ``after_each`` is given the results so far after every view (to save them)."""
+    """``count`` seeded test rollouts from each of ``views`` (cameras or bins). ``done``: what an interrupted
+    call saved: finished views are kept as they are, a view in progress (``{"partial": ...}``) continues from
+    its next episode. ``after_each`` is given the results so far after every episode (to save them)."""
     results = dict(done or {})
     pixels = rollout_args["encoder"] is not None or bool(rollout_args["cameras"])
     for view in views:
-        if view in results:
+        if view in results and PARTIAL not in results[view]:
             continue
-        if not pixels and results:  # no pixels reach the policy: the same episodes from every camera
-            results[view] = {**next(iter(results.values())), "same_as": next(iter(results))}
+        finished = finished_views(results)
+        if not pixels and finished:  # no pixels reach the policy: the same episodes from every camera
+            first = next(iter(finished))
+            results[view] = {**finished[first], "same_as": first}
         else:
+            partial = RolloutResult(**results[view][PARTIAL]) if view in results else None
+
+            def save_episode(r: RolloutResult, view: str = view) -> None:
+                results[view] = {PARTIAL: asdict(r)}
+                after_each(results)
+
             r = run_rollouts(policy, view=view, count=count, seed=seed, progress=True, video_dir=video_dir,
-                             videos=videos, **rollout_args)
+                             videos=videos, done=partial, after_episode=save_episode if after_each else None,
+                             **rollout_args)
             results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
                              "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
                              **({"cameras": r.cameras} if r.cameras else {})}
@@ -275,6 +313,11 @@ def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_a
         if after_each is not None:
             after_each(results)
     return results
+
+
+def finished_views(results: Dict[str, dict]) -> Dict[str, dict]:
+    """The views of saved test results whose rollouts all ran (not one in progress)."""
+    return {view: r for view, r in results.items() if PARTIAL not in r}
 
 
 @hydra.main(config_path="pkg://configs", config_name="policy", version_base="1.3")

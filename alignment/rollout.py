@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -102,12 +102,17 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                  encoder=None, embedding_key: Optional[str] = None, video_dir: Optional[str] = None,
                  videos: int = 2, device: torch.device = torch.device("cpu"), cameras: Sequence[str] = (),
                  base_seed: int = ROLLOUT_SEED, progress: bool = False,
-                 horizon: Optional[int] = None, camera_input: Optional[CameraPoseInput] = None) -> RolloutResult:
+                 horizon: Optional[int] = None, camera_input: Optional[CameraPoseInput] = None,
+                 done: Optional[RolloutResult] = None,
+                 after_episode: Optional[Callable[[RolloutResult], None]] = None) -> RolloutResult:
     """``count`` seeded episodes from ``view``. ``cameras``: an image policy's cameras (``view`` replaces its
     third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame; ``camera_input`` fills
     the third-person camera's ``<camera>_camera_pose`` from the camera that replaces it. An episode ends at
     success or after ``horizon`` steps (the env's episode length by default). Videos show the rendered
-    cameras beside the fixed overview camera."""
+    cameras beside the fixed overview camera.
+
+    ``done``: the episodes of an interrupted call, kept; the rest follow (each episode's seed and camera
+    depend on its index only). ``after_episode`` is given the result after every episode (to save it)."""
     from tqdm import tqdm
 
     eval_bin = view if view in EVAL_BINS else None  # a camera drawn per episode from a bin (envs.eval_cameras)
@@ -117,11 +122,14 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
     video = bool(video_dir and videos)
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
                        views=rendered, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin)
-    result = RolloutResult(view)
+    if done is not None and done.view != view:
+        raise ValueError(f"the episodes to continue are {done.view!r}'s, not {view!r}'s")
+    result = RolloutResult(view) if done is None else done
     image_keys = [k for k in keys if k.endswith(("_image",))]
     pose_key = camera_pose_key(home_camera(cameras)) if camera_input is not None else None
     try:
-        for index in tqdm(range(count), desc=f"rollouts {view}", unit="episode", disable=not progress, leave=False):
+        for index in tqdm(range(len(result.successes), count), desc=f"rollouts {view}", unit="episode",
+                          disable=not progress, leave=False, initial=len(result.successes), total=count):
             episode = episode_seed(base_seed + seed, index)
             obs, info = env.reset(options={"episode_seed": episode})
             if eval_bin:
@@ -151,6 +159,8 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
             result.seeds.append(int(episode))
             if frames:
                 write_video(frames, os.path.join(video_dir, f"{view}_rollout{index}.mp4"), fps=20)
+            if after_episode is not None:
+                after_episode(result)
     finally:
         env.close()
     return result

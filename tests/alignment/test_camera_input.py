@@ -183,6 +183,28 @@ def test_a_trained_policy_is_scored_again_by_angle_and_an_interrupted_evaluation
     assert (run / "evaluation_by_angle.png").stat().st_size > 1000
     calls.clear()
     assert evaluation("eval_views=[train]") == {"train": first["train"]} and not calls  # finished: nothing rerun
+    # killed after a view's first episode: the next call runs only its second, and ends where one call does
+    import alignment.evaluate_policy as evaluate_module
+
+    write = evaluate_module.atomic_write_text
+
+    def write_then_kill(path, text):
+        write(path, text)
+        if any(len(v.get("partial", {}).get("successes", [])) == 1 for v in json.loads(text)["rollouts"].values()):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate_module, "atomic_write_text", write_then_kill)
+    with pytest.raises(KeyboardInterrupt):
+        evaluation("eval_views=[elev+15]")
+    monkeypatch.setattr(evaluate_module, "atomic_write_text", write)
+    assert len(json.load(open(run / "evaluation.json"))["rollouts"]["elev+15"]["partial"]["seeds"]) == 1
+    continued = []
+    monkeypatch.setattr(policy_module, "run_rollouts",
+                        lambda *a, **k: continued.append(k["done"] and len(k["done"].successes)) or rollouts(*a, **k))
+    resumed = evaluation("eval_views=[elev+15]")["elev+15"]
+    assert resumed == evaluation("eval_views=[elev+15]", f"out={tmp_path / 'once.json'}")["elev+15"]
+    assert continued == [1, None]  # the resumed call began at the second episode, the single call at the first
+    assert resumed["episodes"] == 2 and all(c["bin"] == "elev+15" for c in resumed["cameras"])
     with pytest.raises(ValueError, match="other rollouts_per_view"):
         evaluation("eval_views=[beyond60]", "rollouts=3")
     with pytest.raises(FileNotFoundError, match="finished alignment.policy run"):
@@ -209,3 +231,35 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
     # an older run's training state resumes: its key does not gain the new keys while they keep their defaults
     assert "camera_input" not in resume_key(config(data, run)) and "camera_input" in resume_key(
         config(data, run, "camera_input=arm"))
+
+
+def test_a_run_killed_during_its_test_rollouts_continues_at_the_next_episode(pick, tmp_path, monkeypatch):
+    import alignment.policy as policy_module
+
+    data, _ = pick
+    args = ("eval_views=[cam0,beyond15]", "rollouts=2", "horizon=3")
+    write = policy_module.atomic_write_text
+
+    def write_then_kill(path, text):
+        write(path, text)
+        if path.endswith(policy_module.TEST_PROGRESS) and '"beyond15"' in text:  # after its first episode
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(policy_module, "atomic_write_text", write_then_kill)
+    with pytest.raises(KeyboardInterrupt):
+        run_policy(config(data, tmp_path / "run", *args))
+    monkeypatch.setattr(policy_module, "atomic_write_text", write)
+    progress = json.load(open(tmp_path / "run" / policy_module.TEST_PROGRESS))["rollouts"]
+    assert "success_rate" in progress["cam0"] and len(progress["beyond15"]["partial"]["seeds"]) == 1
+    assert not (tmp_path / "run" / "rollouts.json").exists()
+    continued = []
+    rollouts = policy_module.run_rollouts
+    monkeypatch.setattr(policy_module, "run_rollouts",
+                        lambda *a, **k: continued.append((k["view"], k["done"] and len(k["done"].successes)))
+                        or rollouts(*a, **k))
+    resumed = run_policy(config(data, tmp_path / "run", *args))
+    assert continued == [("beyond15", 1)]  # the finished view kept, the other continued at its second episode
+    monkeypatch.setattr(policy_module, "run_rollouts", rollouts)
+    assert resumed == run_policy(config(data, tmp_path / "whole", *args))  # where an uninterrupted run ends
+    assert not (tmp_path / "run" / policy_module.TEST_PROGRESS).exists()
+    assert json.load(open(tmp_path / "run" / "rollouts.json"))["rollouts"] == resumed
