@@ -61,10 +61,10 @@ def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> 
                       stacklevel=2)
 
 
-# what a policy run writes (clear_run_dir refuses to delete anything else)
 # The test rollouts of a run in progress, saved after every episode so a killed run continues from the next one.
 TEST_PROGRESS = "test_rollouts_in_progress.json"
 PARTIAL = "partial"  # a view's entry while its rollouts run: the episodes so far (RolloutResult's fields)
+# what a policy run writes (clear_run_dir refuses to delete anything else)
 POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training.json", "rollouts.json", "videos",
                       "bc_data.hdf5", "embedded.hdf5", "policy_data.hdf5", "success_by_angle.png", TEST_PROGRESS,
                       ".*.tmp")
