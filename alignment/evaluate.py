@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
-from poseaware.runs import atomic_write_text, check_output, read_checkpoint
+from poseaware import PoseAwareEncoder
+from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of
 
 from .data import data_fingerprint, image_size_of, load_frames
 from .inference import check_encoder_fits, evaluate, format_table, load_encoder
@@ -48,7 +49,7 @@ def evaluate_to_file(checkpoint: str, data: Optional[str] = None, split: str = "
     """Score ``checkpoint`` on ``split`` of ``data`` and write the scores, the checkpoint, the data's path and
     its fingerprint to ``out`` (default: ``default_out``); returns ``(out, metrics)``. An existing ``out`` is
     replaced only with ``overwrite``."""
-    data = data or read_checkpoint(checkpoint)["data"]["path"]
+    data = data or read_checkpoint_of(checkpoint, PoseAwareEncoder)["data"]["path"]
     out = out or default_out(checkpoint, data, split)
     check_output(out, overwrite)  # before the work, so a refused run costs nothing
     metrics = evaluate_checkpoint(checkpoint, data, split)

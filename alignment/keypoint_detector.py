@@ -17,7 +17,7 @@ from .data import ViewFrames, to_model_input
 class PaatKeypointDetector:
     """``detector(images)``: uint8 ``(B, H, W, 3)`` -> ``(B, K, 2)`` float32 pixel keypoints (x, y) in the
     images' own size, NaN where the head sees no keypoint. Built from an ``alignment.train`` checkpoint of a
-    PAAT encoder (method paat or paab+paat); its head is what the deployed encoder drops."""
+    PAAT encoder (method paat_detector, or paat / paab+paat); its head is what the deployed encoder drops."""
 
     def __init__(self, checkpoint: str, device: torch.device = torch.device("cpu"), threshold: float = 0.5,
                  batch_size: int = 64) -> None:

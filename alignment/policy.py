@@ -10,7 +10,8 @@
 ``validation.every=N`` rolls out every N epochs on validation seeds and keeps the best policy, as
 robomimic's train script does; the kept policy is then tested on other seeds from each of ``eval_views``.
 Writes ``policy.pt``, ``training.json``, ``rollouts.json`` and ``videos/`` into ``run_dir``; an interrupted
-run resumes from ``training_state.pt`` when started again."""
+run resumes from ``training_state.pt`` when started again, and its test rollouts at the next episode
+(``test_rollouts_in_progress.json``)."""
 from __future__ import annotations
 
 import contextlib
@@ -221,7 +222,8 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
          "camera_input": cfg.camera_input,
          "horizon": cfg.horizon, "device": str(device),
          "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
-    os.remove(progress)  # rollouts.json holds it all
+    if os.path.exists(progress):  # rollouts.json holds it all (no views: nothing was saved)
+        os.remove(progress)
     plot_by_angle(cfg, results, os.path.join(run_dir, "success_by_angle.png"), run_dir)
     return results
 
@@ -287,7 +289,8 @@ def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_a
     """``count`` seeded test rollouts from each of ``views`` (cameras or bins). ``done``: what an interrupted
     call saved: finished views are kept as they are, a view in progress (``{"partial": ...}``) continues from
     its next episode. ``after_each`` is given the results so far after every episode (to save them)."""
-    results = dict(done or {})
+    # a view left in progress and not asked for now is dropped: only finished views are kept as they are
+    results = {v: r for v, r in (done or {}).items() if PARTIAL not in r or v in views}
     pixels = rollout_args["encoder"] is not None or bool(rollout_args["cameras"])
     for view in views:
         if view in results and PARTIAL not in results[view]:

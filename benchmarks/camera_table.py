@@ -85,7 +85,7 @@ def trained_fixed_policy(args, row: str, seed: int) -> Optional[str]:
 
 def evaluate_trained(args, row: str, seed: int, source: str) -> None:
     """``fixed_resnet18`` from the policy table's run: scored in the bins by ``alignment.evaluate_policy``
-    (resumable view by view), its config and training record copied beside, so it is recorded as a run."""
+    (resumable episode by episode), its config and training record copied beside, so it is recorded as a run."""
     from omegaconf import OmegaConf
 
     target = policy_table.run_dir(args, row, seed)
@@ -104,8 +104,9 @@ def evaluate_trained(args, row: str, seed: int, source: str) -> None:
         atomic_write_text(os.path.join(target, "training.json"), f.read())
     with open(os.path.join(source, "rollouts.json")) as f, open(evaluation) as g:
         trained, scored = json.load(f), json.load(g)
+    bins = {b: scored["rollouts"][b] for b in args.bins}  # the bins asked for, each finished
     atomic_write_text(os.path.join(target, "rollouts.json"), json.dumps(
-        {**trained, "rollouts": scored["rollouts"], "evaluated_from": source, "horizon": args.horizon}, indent=2))
+        {**trained, "rollouts": bins, "evaluated_from": source, "horizon": args.horizon}, indent=2))
     policy_table.record(args, row, seed)
 
 

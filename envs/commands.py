@@ -1,5 +1,5 @@
-"""What the ``envs`` commands share: argument checks, SIGTERM stopping a run as Ctrl-C does, and the one
-line a stopped, refused or failed run prints instead of a traceback."""
+"""What the commands share: argument checks and SIGTERM stopping a run as Ctrl-C does (``envs``), and the one
+line a stopped, refused or failed run prints instead of a traceback (every package's commands)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,8 @@ import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator, Optional
+
+from omegaconf.errors import MissingMandatoryValue
 
 from .dataset_io import EpisodeFile, shard_path
 from .output_lock import OutputLocked
@@ -53,9 +55,9 @@ def demos_in(path: str) -> int:
         return len(f.demos)
 
 
-# What a user can cause and fix (bad settings, a file or folder in the way, a locked or full output, a killed
-# worker): reported in one line. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, OSError, OutputLocked, WorkerDied)
+# What a user can cause and fix (bad settings, a required setting not given, a file or folder in the way, a locked
+# or full output, a killed worker): reported in one line. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError, OutputLocked, WorkerDied, MissingMandatoryValue)
 
 
 # Set to 1 to see a refusal's traceback (where in the code it was raised) instead of its one line.
@@ -71,8 +73,15 @@ def one_line_errors() -> Iterator[None]:
     except USER_ERRORS as err:
         if os.environ.get(TRACEBACK_VARIABLE) == "1":
             raise
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         sys.exit(1)
+
+
+def one_line(err: BaseException) -> str:
+    """A refusal's message on one line (a required setting not given is named with how to give it)."""
+    if isinstance(err, MissingMandatoryValue):
+        return f"{err.full_key} is required: give {err.full_key}=<value> on the command line"
+    return " ".join(line.strip() for line in str(err).splitlines())
 
 
 @contextmanager

@@ -196,8 +196,8 @@ class PoseAwareEncoder(nn.Module):
         checkpoint's PAAT head (the deployed encoder drops it)."""
         if self.paat is None or not self.paat.per_keypoint:
             raise ValueError(f"a {self.method!r} encoder has no per-keypoint PAAT head; keypoints come from an "
-                             f"encoder trained with method=paat or paab+paat (paat_target=p3d or p3d_softmax), "
-                             f"loaded with its head")
+                             f"encoder trained with method=paat_detector, paat or paab+paat (paat_target p3d or "
+                             f"p3d_softmax), loaded with its head")
         if self.use_paab and self.paab_after < self.paat_after:
             raise ValueError("PAAB runs before the PAAT head here and needs keypoints; predicting keypoints needs "
                              "paab_after >= paat_after")

@@ -207,16 +207,22 @@ def load_matching(module: torch.nn.Module, state: Mapping[str, torch.Tensor], pa
     return missing, [k for k in state if k not in usable]
 
 
-def load_trained(path: str, model_cls: type):
-    """(model as trained, PAAT heads included; checkpoint): rebuilt from ``checkpoint["model_config"]``,
-    on the CPU, in training mode."""
+def read_checkpoint_of(path: str, model_cls: type) -> Dict[str, Any]:
+    """``read_checkpoint``, refusing the other package's checkpoint (alignment <-> recognition) by name."""
     ckpt = read_checkpoint(path)
     taken = inspect.signature(model_cls).parameters
     foreign = sorted(k for k in ckpt["model_config"] if k not in taken)
-    if foreign:  # the other package's checkpoint (alignment <-> recognition)
+    if foreign:
         raise ValueError(f"{path} holds another kind of model than {model_cls.__name__} (its model config has "
                          f"{foreign}); alignment checkpoints go to alignment.evaluate/embed/policy, recognition "
                          f"checkpoints to recognition.evaluate/retrieve")
+    return ckpt
+
+
+def load_trained(path: str, model_cls: type):
+    """(model as trained, PAAT heads included; checkpoint): rebuilt from ``checkpoint["model_config"]``,
+    on the CPU, in training mode."""
+    ckpt = read_checkpoint_of(path, model_cls)
     full = model_cls(**ckpt["model_config"])
     full.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()
                           if k.startswith("model.")})

@@ -1,7 +1,7 @@
 """``python -m recognition.evaluate checkpoint=... [data_root=...]``: mCA or top-1, a per-class table and a
 confusion matrix.
 
-The scores go to ``out`` (default: ``eval_<split>_<data folder's name>.json`` beside the checkpoint, so each
+The scores go to ``out`` (default: ``eval_<split>_<dataset>_<data folder's name>.json`` beside the checkpoint, so each
 dataset has its own file) with the checkpoint, the dataset, protocol, folder and its fingerprint
 (``recognition.datasets.splits_fingerprint``): the file says what it scored. The table and the matrix are
 named after it. An existing file is replaced only with ``overwrite=true``.
@@ -22,11 +22,12 @@ from omegaconf import DictConfig  # noqa: E402
 
 from envs.commands import one_line_errors  # noqa: E402
 from poseaware.inputs import default_device  # noqa: E402
-from poseaware.runs import atomic_write_text, check_output, read_checkpoint  # noqa: E402
+from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of  # noqa: E402
 
 from .datasets import load_split, splits_fingerprint  # noqa: E402
 from .inference import clips_for, load_model, predict, score  # noqa: E402
 from .metrics import confusion_matrix  # noqa: E402
+from .timesformer import PoseAwareTimeSformer  # noqa: E402
 
 
 def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
@@ -44,7 +45,8 @@ def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
 
 
 def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split: str = "test",
-                        out_dir: Optional[str] = None, batch_size: int = 4, name: Optional[str] = None) -> Dict[str, float]:
+                        out_dir: Optional[str] = None, batch_size: int = 4,
+                        name: Optional[str] = None) -> Dict[str, float]:
     """Scores of ``checkpoint`` on ``split`` of its dataset (at ``data_root``, default where it trained); writes
     ``per_class_<name>.md`` and ``plots/confusion_<name>.png`` (``name`` defaults to the split) in ``out_dir``
     (default: beside the checkpoint)."""
@@ -69,10 +71,10 @@ def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split:
     return {**result, "per_class": per_class}
 
 
-def default_out(checkpoint: str, data_root: str, split: str) -> str:
-    """``eval_<split>_<data folder's name>.json`` beside the checkpoint: one file per dataset scored."""
-    folder = os.path.basename(os.path.normpath(data_root))
-    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}_{folder}.json")
+def default_out(checkpoint: str, dataset: str, data_root: str, split: str) -> str:
+    """``eval_<split>_<dataset>_<data folder's name>.json`` beside the checkpoint: one file per dataset scored."""
+    folder = os.path.basename(os.path.abspath(data_root))
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"eval_{split}_{dataset}_{folder}.json")
 
 
 def evaluate_to_file(checkpoint: str, data_root: Optional[str] = None, split: str = "test",
@@ -80,9 +82,9 @@ def evaluate_to_file(checkpoint: str, data_root: Optional[str] = None, split: st
     """Score ``checkpoint`` and write the scores with the checkpoint, the data (dataset, protocol, folder, split)
     and its fingerprint to ``out`` (default: ``default_out``); the per-class table and the confusion matrix are
     named after ``out``. Returns ``(out, scores)``; an existing ``out`` is replaced only with ``overwrite``."""
-    data = read_checkpoint(checkpoint)["data"]
+    data = read_checkpoint_of(checkpoint, PoseAwareTimeSformer)["data"]
     root = data_root or data["data_root"]
-    out = out or default_out(checkpoint, root, split)
+    out = out or default_out(checkpoint, data["dataset"], root, split)
     check_output(out, overwrite)  # before the work, so a refused run costs nothing
     name = os.path.splitext(os.path.basename(out))[0].removeprefix("eval_")
     scores = evaluate_checkpoint(checkpoint, root, split, out_dir=os.path.dirname(os.path.abspath(out)), name=name)

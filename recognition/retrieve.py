@@ -19,11 +19,12 @@ from omegaconf import DictConfig
 
 from envs.commands import one_line_errors
 from poseaware.inputs import default_device
-from poseaware.runs import atomic_write_text, check_output, read_checkpoint
+from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of
 
 from .datasets import load_split, splits_fingerprint
 from .inference import clips_for, load_model, predict
 from .metrics import recall_at_k
+from .timesformer import PoseAwareTimeSformer
 
 
 def features_of(model, ckpt, spec: Dict, device):
@@ -49,13 +50,18 @@ def side_record(spec: Dict, checkpoint_data: Dict) -> Dict:
     root = spec.get("data_root") or checkpoint_data["data_root"]
     records = load_split(spec["dataset"], root, spec["protocol"], spec["split"],
                          checkpoint_data.get("validation", "train_holdout"))
-    return {**spec, "data_root": os.path.abspath(root), "fingerprint": splits_fingerprint(root, {spec["split"]: records})}
+    return {**spec, "data_root": os.path.abspath(root),
+            "fingerprint": splits_fingerprint(root, {spec["split"]: records})}
+
+
+def side_name(spec: Dict) -> str:
+    return f"{spec['dataset']}-{spec['protocol']}-{spec['split']}"
 
 
 def default_out(checkpoint: str, gallery: Dict, query: Dict) -> str:
-    side = lambda spec: f"{spec['dataset']}-{spec['protocol']}-{spec['split']}"
+    """``retrieval_<gallery>_to_<query>.json`` beside the checkpoint (each side ``<dataset>-<protocol>-<split>``)."""
     return os.path.join(os.path.dirname(os.path.abspath(checkpoint)),
-                        f"retrieval_{side(gallery)}_to_{side(query)}.json")
+                        f"retrieval_{side_name(gallery)}_to_{side_name(query)}.json")
 
 
 def retrieve_to_file(checkpoint: str, gallery: Dict, query: Dict, out: Optional[str] = None,
@@ -65,7 +71,7 @@ def retrieve_to_file(checkpoint: str, gallery: Dict, query: Dict, out: Optional[
     out = out or default_out(checkpoint, gallery, query)
     check_output(out, overwrite)  # before the work, so a refused run costs nothing
     recalls = retrieve(checkpoint, gallery, query)
-    data = read_checkpoint(checkpoint)["data"]
+    data = read_checkpoint_of(checkpoint, PoseAwareTimeSformer)["data"]
     record = {"checkpoint": os.path.abspath(checkpoint), "gallery": side_record(gallery, data),
               "query": side_record(query, data), "recalls": recalls}
     atomic_write_text(out, json.dumps(record, indent=2))

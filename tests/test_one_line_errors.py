@@ -63,6 +63,7 @@ def refused(tmp_path_factory):
         (("recognition.train", ["dataset=ntu", f"data_root={tmp}/ntu", f"run_dir={tmp}/r"]), "nothing is downloaded"),
         (("alignment.policy", ["env=lift", f"data={tmp}/none.hdf5", f"run_dir={tmp}/p"]), "none.hdf5"),
         (("recognition.evaluate", [f"checkpoint={tmp}/junk.pt"]), "junk.pt"),
+        (("recognition.evaluate", []), "checkpoint is required: give checkpoint=<value>"),
         (("recognition.retrieve", [f"checkpoint={tmp}/junk.pt", *(f"{side}.{key}=x" for side in ("gallery", "query")
                                    for key in ("dataset", "protocol", "data_root"))]), "junk.pt"),
         (("envs.convert", [f"input={raw}", f"out={tmp}/x", "to=foo"]), "to='foo': choose lerobot"),

@@ -437,6 +437,10 @@ def test_files_of_the_wrong_kind_are_refused_in_one_line(data, checkpoint, tmp_p
 
     with pytest.raises(ValueError, match="best.pt holds another kind of model than PoseAwareTimeSformer"):
         evaluate_recognition(checkpoint)
+    from recognition.evaluate import evaluate_to_file as evaluate_recognition_to_file
+
+    with pytest.raises(ValueError, match="best.pt holds another kind of model than PoseAwareTimeSformer"):
+        evaluate_recognition_to_file(checkpoint)  # refused before its data is looked for
     marker = tmp_path / "ran"
     pickled = str(tmp_path / "deit.pth")
     torch.save({"model": {"x": Payload(str(marker))}}, pickled)

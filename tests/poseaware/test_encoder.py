@@ -197,8 +197,8 @@ def test_token_softmax_loss_on_known_answers():
 
 
 def test_a_softmax_head_learns_where_each_keypoint_is():
-    """Trained on the toy dots, the p3d_softmax head's most probable token is the keypoint's for most of them;
-    an untrained one's is at chance (1 in 16 tokens)."""
+    """Trained on the toy dots, the p3d_softmax head finds most keypoints within a token (the refined best
+    token's centre); untrained, it finds few."""
     from poseaware.pose_maps import keypoints_from_token_probabilities
 
     torch.manual_seed(0)
