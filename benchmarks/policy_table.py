@@ -47,6 +47,8 @@ ROWS: Dict[str, List[str]] = {
     "resnet18": IMAGE + ["backbone=resnet18", "cameras=[cam0]"],
     **{f"{m}_ft": IMAGE + [f"backbone={m}", "cameras=[cam0]", "init=ENCODER"] for m in ("baseline", "paab", "paat", "paab+paat")},
     **{f"{m}_scratch": IMAGE + [f"backbone={m}", "cameras=[cam0]"] for m in ("baseline", "paat")},
+    # the DeiT's validation still rose at epoch 50 (5, 5, 10, 10, 25%): the same row trained three times as long
+    "paat_ft_150": IMAGE + ["backbone=paat", "cameras=[cam0]", "init=ENCODER", "bc.epochs=150", "validation.every=25"],
     "paat_ft_cls": IMAGE + ["backbone=paat", "cameras=[cam0]", "init=ENCODER", "readout=cls"],
     "paat_ft_wrist": IMAGE + ["backbone=paat", "cameras=[first_person]", "init=ENCODER"],
     "paat_ft_both": IMAGE + ["backbone=paat", "cameras=[cam0,first_person]", "init=ENCODER"],
@@ -115,20 +117,23 @@ def encoder_checkpoint(args, method: str, seed: int) -> str:
     return path
 
 
-def budget(args, image: bool) -> Dict[str, object]:
-    """The settings a run must share with the table's header (checked on finished runs, which are reused)."""
-    return {"bc.epochs": args.image_epochs if image else args.state_epochs,
-            "bc.steps_per_epoch": args.image_steps if image else args.state_steps,
-            "validation.every": args.val_every_image if image else args.val_every_state,
-            "validation.rollouts": args.val_rollouts, "horizon": args.horizon, "rollouts": args.rollouts}
+def budget(args, image: bool, overrides: Sequence[str] = ()) -> Dict[str, object]:
+    """The settings a run must share with the table's header (checked on finished runs, which are reused),
+    less those its row sets itself (``overrides``, e.g. a longer training)."""
+    table = {"bc.epochs": args.image_epochs if image else args.state_epochs,
+             "bc.steps_per_epoch": args.image_steps if image else args.state_steps,
+             "validation.every": args.val_every_image if image else args.val_every_state,
+             "validation.rollouts": args.val_rollouts, "horizon": args.horizon, "rollouts": args.rollouts}
+    own = {o.split("=", 1)[0] for o in overrides}
+    return {k: v for k, v in table.items() if k not in own}
 
 
-def check_budget(args, row: str, seed: int, image: bool) -> None:
+def check_budget(args, row: str, seed: int, image: bool, overrides: Sequence[str] = ()) -> None:
     """A finished run made with another budget is named rather than mixed into this table."""
     from omegaconf import OmegaConf
 
     config = OmegaConf.load(os.path.join(finished_dir(args, row, seed), "config.yaml"))
-    differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, image).items()
+    differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, image, overrides).items()
               if OmegaConf.select(config, k) != v}
     if differ:
         raise ValueError(f"{run_dir(args, row, seed)} was run with another budget ("
@@ -145,7 +150,7 @@ def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str
     finished; its summary is then recorded under ``--record``."""
     image = "obs=image" in overrides
     if result(args, row, seed) is not None:
-        check_budget(args, row, seed, image)
+        check_budget(args, row, seed, image, overrides)
         if not os.path.exists(os.path.join(record_dir(args, row, seed), "rollouts.json")):
             record(args, row, seed)
         return
@@ -153,7 +158,7 @@ def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str
     if method:
         checkpoint = encoder_checkpoint(args, method, seed)
         overrides = [o.replace("ENCODER", checkpoint) for o in overrides]
-    settings = [f"{k}={v}" for k, v in budget(args, image).items()]
+    settings = [f"{k}={v}" for k, v in budget(args, image, overrides).items()]
     cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"seed={seed}",
            f"run_dir={run_dir(args, row, seed)}", *overrides, *settings, "videos=2", "bc.filter_key=null",
            f"eval_views=[{','.join(eval_views)}]", "hydra/job_logging=disabled"]

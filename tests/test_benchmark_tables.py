@@ -157,3 +157,23 @@ def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_o
     assert recorded["kept_epoch"] == 40 and recorded["evaluated_from"] == str(source)
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)  # finished: nothing launched again
     assert len(launched) == 1
+
+
+def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_path, monkeypatch):
+    launched = []
+    monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
+    monkeypatch.setattr(policy_table, "record", lambda *a: None)
+    monkeypatch.setattr(policy_table, "encoder_checkpoint", lambda args, method, seed: "enc.pt")
+    args = camera_table_args(tmp_path, table_only=False)
+    os.makedirs(args.runs)
+    policy_table.run(args, "data.hdf5", "paat_ft_150", 0)
+    (policy,) = launched
+    epochs = [o for o in policy if o.startswith(("bc.epochs=", "validation.every="))]
+    assert epochs == ["bc.epochs=150", "validation.every=25"]  # the row's, once (Hydra refuses a key twice)
+    assert "bc.steps_per_epoch=3" in policy and "init=enc.pt" in policy  # the table's budget otherwise
+    run = tmp_path / "runs" / "lift" / "paat_ft_150" / "seed0"
+    write_json(str(run / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": 0.5}}})
+    (run / "config.yaml").write_text("bc: {epochs: 150, steps_per_epoch: 3}\nvalidation: {every: 25, rollouts: 2}\n"
+                                     "horizon: 9\nrollouts: 4\n")
+    policy_table.run(args, "data.hdf5", "paat_ft_150", 0)  # finished with its own length: kept, nothing launched
+    assert len(launched) == 1
