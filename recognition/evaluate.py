@@ -24,8 +24,7 @@ from envs.commands import one_line_errors  # noqa: E402
 from poseaware.inputs import default_device  # noqa: E402
 from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of  # noqa: E402
 
-from .datasets import load_split, splits_fingerprint  # noqa: E402
-from .inference import clips_for, load_model, predict, score  # noqa: E402
+from .inference import clips_for, data_record, load_model, predict, score  # noqa: E402
 from .metrics import confusion_matrix  # noqa: E402
 from .timesformer import PoseAwareTimeSformer  # noqa: E402
 
@@ -88,10 +87,8 @@ def evaluate_to_file(checkpoint: str, data_root: Optional[str] = None, split: st
     check_output(out, overwrite)  # before the work, so a refused run costs nothing
     name = os.path.splitext(os.path.basename(out))[0].removeprefix("eval_")
     scores = evaluate_checkpoint(checkpoint, root, split, out_dir=os.path.dirname(os.path.abspath(out)), name=name)
-    records = load_split(data["dataset"], root, data["protocol"], split, data.get("validation", "train_holdout"))
-    record = {"checkpoint": os.path.abspath(checkpoint), "dataset": data["dataset"], "protocol": data["protocol"],
-              "data_root": os.path.abspath(root), "split": split,
-              "fingerprint": splits_fingerprint(root, {split: records}), "scores": scores}
+    record = {"checkpoint": os.path.abspath(checkpoint),
+              **data_record(data, data["dataset"], data["protocol"], split, root), "scores": scores}
     atomic_write_text(out, json.dumps(record, indent=2))
     return out, scores
 

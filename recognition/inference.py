@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader
 from poseaware.runs import load_deployed
 
 from .clips import ClipDataset
-from .datasets import DatasetSplit, load_split
+from .datasets import DatasetSplit, load_split, splits_fingerprint
 from .metrics import mean_class_accuracy, top1_accuracy
 from .timesformer import PoseAwareTimeSformer
 
@@ -29,11 +30,26 @@ def clip_dataset(records: DatasetSplit, dataset_cfg: Mapping, train: bool, seed:
                        num_clips=dataset_cfg["test_clips"], seed=seed, sampling_rate=dataset_cfg["sampling_rate"])
 
 
+def split_for(ckpt_data: dict, dataset: str, protocol: str, split: str, data_root: Optional[str]) -> DatasetSplit:
+    """A dataset split as a checkpoint of ``ckpt_data`` (its ``data`` entry) reads it: its data root by default,
+    its validation choice."""
+    return load_split(dataset, data_root or ckpt_data["data_root"], protocol, split,
+                      ckpt_data.get("validation", "train_holdout"))
+
+
 def clips_for(ckpt: dict, dataset: str, protocol: str, split: str, data_root: Optional[str]) -> ClipDataset:
     """Test clips of any dataset split, sampled as the checkpoint's training config says."""
-    records = load_split(dataset, data_root or ckpt["data"]["data_root"], protocol, split,
-                         ckpt["data"].get("validation", "train_holdout"))
-    return clip_dataset(records, ckpt["config"]["dataset"], train=False)
+    return clip_dataset(split_for(ckpt["data"], dataset, protocol, split, data_root), ckpt["config"]["dataset"],
+                        train=False)
+
+
+def data_record(ckpt_data: dict, dataset: str, protocol: str, split: str, data_root: Optional[str]) -> dict:
+    """What an output records of the split it scored: dataset, protocol, split, absolute data root and the
+    videos' fingerprint (``splits_fingerprint``)."""
+    root = data_root or ckpt_data["data_root"]
+    records = split_for(ckpt_data, dataset, protocol, split, root)
+    return {"dataset": dataset, "protocol": protocol, "split": split, "data_root": os.path.abspath(root),
+            "fingerprint": splits_fingerprint(root, {split: records})}
 
 
 class VideoScores:

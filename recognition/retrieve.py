@@ -21,8 +21,7 @@ from envs.commands import one_line_errors
 from poseaware.inputs import default_device
 from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of
 
-from .datasets import load_split, splits_fingerprint
-from .inference import clips_for, load_model, predict
+from .inference import clips_for, data_record, load_model, predict
 from .metrics import recall_at_k
 from .timesformer import PoseAwareTimeSformer
 
@@ -45,15 +44,6 @@ def retrieve(checkpoint: str, gallery: Dict, query: Dict) -> Dict[str, float]:
     return recall_at_k(q_feat, q_names, g_feat, g_names)
 
 
-def side_record(spec: Dict, checkpoint_data: Dict) -> Dict:
-    """One side of a retrieval as the output records it: its settings and its videos' fingerprint."""
-    root = spec.get("data_root") or checkpoint_data["data_root"]
-    records = load_split(spec["dataset"], root, spec["protocol"], spec["split"],
-                         checkpoint_data.get("validation", "train_holdout"))
-    return {**spec, "data_root": os.path.abspath(root),
-            "fingerprint": splits_fingerprint(root, {spec["split"]: records})}
-
-
 def side_name(spec: Dict) -> str:
     return f"{spec['dataset']}-{spec['protocol']}-{spec['split']}"
 
@@ -72,8 +62,9 @@ def retrieve_to_file(checkpoint: str, gallery: Dict, query: Dict, out: Optional[
     check_output(out, overwrite)  # before the work, so a refused run costs nothing
     recalls = retrieve(checkpoint, gallery, query)
     data = read_checkpoint_of(checkpoint, PoseAwareTimeSformer)["data"]
-    record = {"checkpoint": os.path.abspath(checkpoint), "gallery": side_record(gallery, data),
-              "query": side_record(query, data), "recalls": recalls}
+    sides = {name: data_record(data, spec["dataset"], spec["protocol"], spec["split"], spec.get("data_root"))
+             for name, spec in (("gallery", gallery), ("query", query))}
+    record = {"checkpoint": os.path.abspath(checkpoint), **sides, "recalls": recalls}
     atomic_write_text(out, json.dumps(record, indent=2))
     return out, recalls
 
