@@ -23,7 +23,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence
@@ -285,6 +287,35 @@ def settings_differences(existing: dict, asked: dict) -> str:
     return ", ".join(f"{k}: file has {existing.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
 
 
+# Ctrl-C and SIGTERM stop a run as a KeyboardInterrupt. Raised in the middle of an HDF5 write or a commit, it
+# can leave h5py's objects half made (a file closed but not reopened), and the cleanup that keeps the finished
+# demos then fails ("Invalid identifier type"). Writes and commits hold these signals back until they end.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Hold Ctrl-C and SIGTERM back for the block: each is noted, and its own handler runs when the block ends
+    (raising the usual KeyboardInterrupt; a default SIGTERM still ends the process). Python runs signal handlers
+    in the main thread whichever thread the signal reaches, so they are swapped, not masked."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: List[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if received:
+            handler = previous[received[0]]
+            if callable(handler):
+                handler(received[0], None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), received[0])
+
+
 class EpisodeWriter:
     """Append episodes to ``path`` through a temp file, resuming from what ``path`` already holds.
 
@@ -349,7 +380,7 @@ class EpisodeWriter:
             self.discard()
             return
         try:
-            with self._write_errors():
+            with interrupts_deferred(), self._write_errors():
                 self._finalize()
                 land(self._tmp, self.path)
         finally:
@@ -418,7 +449,7 @@ class EpisodeWriter:
         if time.monotonic() - self._last_commit < min(self.commit_seconds, 10 * self._commit_cost):
             return
         start = time.monotonic()
-        with self._write_errors():
+        with interrupts_deferred(), self._write_errors():
             self._finalize()
             land(self._tmp, self.path)
             self._tmp = None
@@ -445,7 +476,7 @@ class EpisodeWriter:
         source.visititems(lambda _, obj: stored.append(obj.id.get_storage_size())
                           if isinstance(obj, h5py.Dataset) and not obj.is_virtual else None)
         self._check_space(sum(stored) + len(source.attrs.get("model_file", "")))
-        with self._write_errors():
+        with interrupts_deferred(), self._write_errors():
             source.file.copy(source, self._file["data"], name=name)
             link_next_obs(self._file["data"][name])  # copied links still name the source's paths
         self.done.add(demo_index(name))
@@ -460,7 +491,7 @@ class EpisodeWriter:
                   *episode.next_obs.values()]
         # uncompressed: the most it can take (lzf stores a chunk raw when compressing does not help)
         self._check_space(sum(np.asarray(a).nbytes for a in arrays) + len(episode.model_file or ""))
-        with self._write_errors():
+        with interrupts_deferred(), self._write_errors():
             try:
                 self._write_demo(data.create_group(name), episode)
                 self._file.flush()  # a write the disk refused raises here, not later when HDF5 frees it

@@ -118,8 +118,12 @@ class WorkerPool:
                 yield result
 
     @staticmethod
-    def _died(process: mp.Process, job: str) -> WorkerDied:
+    def _died(process: mp.Process, job: str) -> BaseException:
+        """``WorkerDied`` naming ``job``; a worker ended by SIGTERM or SIGINT is a stop asked of the whole process
+        group (a scheduler, ``kill -- -PGID``, Ctrl-C), so the run stops as the parent's own signal stops it."""
         process.join(5)
+        if process.exitcode in (-signal.SIGTERM, -signal.SIGINT):
+            return KeyboardInterrupt()
         return WorkerDied(f"the worker making {job} died ({how_it_ended(process.exitcode)})")
 
     def close(self) -> None:
