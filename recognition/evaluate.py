@@ -22,11 +22,10 @@ from omegaconf import DictConfig  # noqa: E402
 
 from envs.commands import one_line_errors  # noqa: E402
 from poseaware.inputs import default_device  # noqa: E402
-from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of  # noqa: E402
+from poseaware.runs import atomic_write_text, check_output  # noqa: E402
 
 from .inference import clips_for, data_record, load_model, predict, score  # noqa: E402
 from .metrics import confusion_matrix  # noqa: E402
-from .timesformer import PoseAwareTimeSformer  # noqa: E402
 
 
 def plot_confusion(matrix: np.ndarray, classes, path: str) -> None:
@@ -51,6 +50,13 @@ def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split:
     (default: beside the checkpoint)."""
     device = default_device()
     model, ckpt = load_model(checkpoint, device)
+    out_dir = out_dir or os.path.dirname(os.path.abspath(checkpoint))
+    return evaluate_model(model, ckpt, device, data_root, split, out_dir, batch_size, name)
+
+
+def evaluate_model(model, ckpt: dict, device, data_root: Optional[str], split: str, out_dir: str,
+                   batch_size: int = 4, name: Optional[str] = None) -> Dict[str, float]:
+    """``evaluate_checkpoint`` for a model already loaded (``load_model``) with its checkpoint ``ckpt``."""
     data = ckpt["data"]
     clips = clips_for(ckpt, data["dataset"], data["protocol"], split, data_root)
     logits, _, labels = predict(model, clips, device, batch_size)
@@ -58,7 +64,6 @@ def evaluate_checkpoint(checkpoint: str, data_root: Optional[str] = None, split:
     classes = list(clips.split.classes)
     matrix = confusion_matrix(labels, logits.argmax(1), len(classes))
     per_class = {c: float(matrix[i, i] / matrix[i].sum()) for i, c in enumerate(classes) if matrix[i].sum()}
-    out_dir = out_dir or os.path.dirname(os.path.abspath(checkpoint))
     os.makedirs(os.path.join(out_dir, "plots"), exist_ok=True)
     name = name or split
     plot_confusion(matrix, classes, os.path.join(out_dir, "plots", f"confusion_{name}.png"))
@@ -81,12 +86,14 @@ def evaluate_to_file(checkpoint: str, data_root: Optional[str] = None, split: st
     """Score ``checkpoint`` and write the scores with the checkpoint, the data (dataset, protocol, folder, split)
     and its fingerprint to ``out`` (default: ``default_out``); the per-class table and the confusion matrix are
     named after ``out``. Returns ``(out, scores)``; an existing ``out`` is replaced only with ``overwrite``."""
-    data = read_checkpoint_of(checkpoint, PoseAwareTimeSformer)["data"]
+    device = default_device()
+    model, ckpt = load_model(checkpoint, device)  # refuses the other package's checkpoint by name
+    data = ckpt["data"]
     root = data_root or data["data_root"]
     out = out or default_out(checkpoint, data["dataset"], root, split)
-    check_output(out, overwrite)  # before the work, so a refused run costs nothing
+    check_output(out, overwrite)  # before the evaluation, so a refused run costs only the load
     name = os.path.splitext(os.path.basename(out))[0].removeprefix("eval_")
-    scores = evaluate_checkpoint(checkpoint, root, split, out_dir=os.path.dirname(os.path.abspath(out)), name=name)
+    scores = evaluate_model(model, ckpt, device, root, split, os.path.dirname(os.path.abspath(out)), name=name)
     record = {"checkpoint": os.path.abspath(checkpoint),
               **data_record(data, data["dataset"], data["protocol"], split, root), "scores": scores}
     atomic_write_text(out, json.dumps(record, indent=2))

@@ -19,11 +19,10 @@ from omegaconf import DictConfig
 
 from envs.commands import one_line_errors
 from poseaware.inputs import default_device
-from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of
+from poseaware.runs import atomic_write_text, check_output
 
 from .inference import clips_for, data_record, load_model, predict
 from .metrics import recall_at_k
-from .timesformer import PoseAwareTimeSformer
 
 
 def features_of(model, ckpt, spec: Dict, device):
@@ -36,7 +35,11 @@ def features_of(model, ckpt, spec: Dict, device):
 def retrieve(checkpoint: str, gallery: Dict, query: Dict) -> Dict[str, float]:
     """Recall@k of ``query`` videos in the ``gallery`` (each ``{dataset, protocol, split, data_root}``)."""
     device = default_device()
-    model, ckpt = load_model(checkpoint, device)
+    return retrieve_with(*load_model(checkpoint, device), device, gallery, query)
+
+
+def retrieve_with(model, ckpt: dict, device, gallery: Dict, query: Dict) -> Dict[str, float]:
+    """``retrieve`` for a model already loaded (``load_model``) with its checkpoint ``ckpt``."""
     g_feat, g_names = features_of(model, ckpt, gallery, device)
     q_feat, q_names = features_of(model, ckpt, query, device)
     if not set(q_names) & set(g_names):
@@ -60,8 +63,10 @@ def retrieve_to_file(checkpoint: str, gallery: Dict, query: Dict, out: Optional[
     (default: ``default_out``); an existing ``out`` is replaced only with ``overwrite``."""
     out = out or default_out(checkpoint, gallery, query)
     check_output(out, overwrite)  # before the work, so a refused run costs nothing
-    recalls = retrieve(checkpoint, gallery, query)
-    data = read_checkpoint_of(checkpoint, PoseAwareTimeSformer)["data"]
+    device = default_device()
+    model, ckpt = load_model(checkpoint, device)
+    recalls = retrieve_with(model, ckpt, device, gallery, query)
+    data = ckpt["data"]
     sides = {name: data_record(data, spec["dataset"], spec["protocol"], spec["split"], spec.get("data_root"))
              for name, spec in (("gallery", gallery), ("query", query))}
     record = {"checkpoint": os.path.abspath(checkpoint), **sides, "recalls": recalls}
