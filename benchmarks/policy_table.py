@@ -13,9 +13,10 @@ held-out cameras. Rows:
 - ``resnet18``: robomimic's own ResNet18 + SpatialSoftmax, from scratch (the reference);
 - ``<method>_ft``: the project's DeiT with ``<method>`` (baseline, paab, paat, paab+paat), fine-tuned from
   the alignment table's Lift encoder of the same seed (``benchmarks/alignment_table.py``; trained first
-  when missing); ``<method>_scratch``: the same DeiT from scratch;
+  when missing); ``<method>_scratch``: the same DeiT from scratch; ``_150``: trained 150 epochs, not 50;
 - ``paat_ft_cls``: CLS readout instead of SpatialSoftmax; ``paat_ft_wrist``: the wrist camera alone;
-  ``paat_ft_both``: third-person + wrist (robomimic's own setting); ``resnet18_both`` likewise;
+  ``paat_ft_both``: third-person + wrist (robomimic's own setting); ``resnet18_both`` and
+  ``<method>_scratch_both`` likewise;
 - ``frozen_paat``: today's policy on the frozen PAAT embeddings.
 
 Finished runs are skipped; an interrupted run continues from its ``training_state.pt`` (the same command
@@ -49,10 +50,14 @@ ROWS: Dict[str, List[str]] = {
     **{f"{m}_scratch": IMAGE + [f"backbone={m}", "cameras=[cam0]"] for m in ("baseline", "paat")},
     # the DeiT's validation still rose at epoch 50 (5, 5, 10, 10, 25%): the same row trained three times as long
     "paat_ft_150": IMAGE + ["backbone=paat", "cameras=[cam0]", "init=ENCODER", "bc.epochs=150", "validation.every=25"],
+    # from scratch the DeiT's validation first rose at epoch 40-50 (baseline 0, 0, 0, 15, 10%; PAAT 0, 0, 0, 0, 40%)
+    **{f"{m}_scratch_150": IMAGE + [f"backbone={m}", "cameras=[cam0]", "bc.epochs=150", "validation.every=25"]
+       for m in ("baseline", "paat")},
     "paat_ft_cls": IMAGE + ["backbone=paat", "cameras=[cam0]", "init=ENCODER", "readout=cls"],
     "paat_ft_wrist": IMAGE + ["backbone=paat", "cameras=[first_person]", "init=ENCODER"],
     "paat_ft_both": IMAGE + ["backbone=paat", "cameras=[cam0,first_person]", "init=ENCODER"],
     "resnet18_both": IMAGE + ["backbone=resnet18", "cameras=[cam0,first_person]"],
+    **{f"{m}_scratch_both": IMAGE + [f"backbone={m}", "cameras=[cam0,first_person]"] for m in ("baseline", "paat")},
     "frozen_paat": ["obs=embedding", "checkpoint=ENCODER", "train_views=[cam0]"],
 }
 DEFAULT_ROWS = ["state", "resnet18", "baseline_ft", "paat_ft"]
