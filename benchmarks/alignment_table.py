@@ -22,7 +22,7 @@ import os
 import platform
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -168,15 +168,51 @@ def table(args) -> str:
     return "\n".join(lines)
 
 
+def seeds_per_row(text: str) -> Dict[Tuple[str, str], int]:
+    """``(first cell, second cell) -> seeds`` for a table's rows whose third cell is a seed count (every grid's
+    ``| env | row | seeds | ...`` layout); other lines are ignored."""
+    found = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
+        if len(cells) >= 3 and cells[2].isdigit():
+            found[(cells[0], cells[1])] = int(cells[2])
+    return found
+
+
+def lost_rows(old: str, new: str) -> List[str]:
+    """The rows of table ``old`` that ``new`` holds with fewer seeds, or not at all."""
+    now = seeds_per_row(new)
+    return [f"{a} {b} ({n} seeds, {now.get((a, b), 0)} here)" for (a, b), n in seeds_per_row(old).items()
+            if now.get((a, b), 0) < n]
+
+
 def write_table(text: str, args) -> None:
-    atomic_write_text(args.out, text + "\n")
+    """The table into ``args.out`` and between the markers of ``args.results``, unless that would drop runs
+    they hold: a table is rebuilt from the runs on this machine, and a fresh clone (or a grid run with
+    another ``--runs``) holds fewer than the committed table. Then it goes to ``<runs>/<out's name>`` only."""
     START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
+    results = ""
     if os.path.exists(args.results):
         with open(args.results) as f:
             results = f.read()
-        if START in results and END in results:
-            head, rest = results.split(START, 1)
-            atomic_write_text(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
+    section = results.split(START, 1)[1].split(END, 1)[0] if START in results and END in results else ""
+    previous = ""
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            previous = f.read()
+    lost = lost_rows(section, text) + lost_rows(previous, text)
+    if lost:
+        aside = os.path.join(args.runs, os.path.basename(args.out))
+        atomic_write_text(aside, text + "\n")
+        print(f"kept {args.out} and {args.results} as they are: this table would drop runs they hold "
+              f"({'; '.join(dict.fromkeys(lost))}), which are not on this machine. It is written to {aside}; "
+              f"restore those runs (or their records) to merge them, or delete the rows by hand if they are "
+              f"meant to go", file=sys.stderr, flush=True)
+        return
+    atomic_write_text(args.out, text + "\n")
+    if section or (START in results and END in results):
+        head, rest = results.split(START, 1)
+        atomic_write_text(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
 
 
 def add_grid_arguments(p: argparse.ArgumentParser, name: str) -> None:

@@ -177,3 +177,25 @@ def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_
                                      "horizon: 9\nrollouts: 4\n")
     policy_table.run(args, "data.hdf5", "paat_ft_150", 0)  # finished with its own length: kept, nothing launched
     assert len(launched) == 1
+
+
+def test_a_table_with_fewer_runs_than_the_committed_one_does_not_replace_it(tmp_path, capsys):
+    """A fresh clone rebuilds a grid's table from the few runs it has: the committed table must survive."""
+    results, out = tmp_path / "RESULTS.md", tmp_path / "table.md"
+    committed = ("| env | row | seeds | score |\n| --- | --- | --- | --- |\n"
+                 "| lift | paat | 3 | 0.2 |\n| lift | baseline | 2 | 0.3 |")
+    results.write_text(f"intro\n<!-- t:start -->\n{committed}\n<!-- t:end -->\nafter\n")
+    out.write_text(committed + "\n")
+    args = argparse.Namespace(out=str(out), results=str(results), marker="t", runs=str(tmp_path / "runs"))
+    os.makedirs(args.runs)
+
+    fewer = "| env | row | seeds | score |\n| --- | --- | --- | --- |\n| lift | paat | 1 | 0.5 |\n| lift | baseline | 2 | 0.3 |"
+    alignment_table.write_table(fewer, args)
+    assert committed in results.read_text() and out.read_text() == committed + "\n"
+    assert (tmp_path / "runs" / "table.md").read_text() == fewer + "\n"
+    assert "lift paat (3 seeds, 1 here)" in capsys.readouterr().err
+
+    more = committed.replace("| lift | baseline | 2 |", "| lift | baseline | 3 |") + "\n| lift | paab | 1 | 0.1 |"
+    alignment_table.write_table(more, args)
+    assert results.read_text() == f"intro\n<!-- t:start -->\n{more}\n<!-- t:end -->\nafter\n"
+    assert out.read_text() == more + "\n"
