@@ -11,11 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from envs.cameras import is_heldout_view
+from envs.cameras import FIRST_PERSON, is_heldout_view
 from envs.dataset_io import SPLITS, EpisodeFile
 from poseaware.inputs import normalize_images
-
-FIRST_PERSON = "first_person"
 
 
 @dataclass

@@ -26,9 +26,10 @@ from typing import Dict, Iterable, List, Mapping, Tuple
 import numpy as np
 from scipy.stats import kendalltau
 
+from envs.cameras import FIRST_PERSON
+
 GEOMETRIES = ("centred", "raw")
-FIRST_PERSON = "first_person"
-GROUPS = ("seen", "unseen", "first_person")
+GROUPS = ("seen", "unseen", FIRST_PERSON)
 
 
 def to_geometry(embeddings: np.ndarray, geometry: str = "centred") -> np.ndarray:
@@ -102,7 +103,7 @@ def pair_group(va: str, vb: str, seen: Iterable[str]) -> str:
     if va not in seen and vb not in seen:
         return ""
     unseen = vb if va in seen else va
-    return "first_person" if unseen == FIRST_PERSON else "unseen"
+    return FIRST_PERSON if unseen == FIRST_PERSON else "unseen"
 
 
 def score_trajectory(views: Mapping[str, np.ndarray], seen_views: Iterable[str]) -> Dict[str, float]:

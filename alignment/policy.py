@@ -27,6 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from envs.commands import one_line_errors
+from envs.cameras import FIRST_PERSON
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
@@ -43,8 +44,7 @@ from .inference import check_encoder_fits, load_encoder
 from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
                           write_policy_images)
 from .policy_plots import angle_rates, plot_success_by_angle
-from .rollout import (FIRST_PERSON, ROLLOUT_SEED, VALIDATION_SEED, RolloutResult, camera_map, home_camera,
-                      run_rollouts)
+from .rollout import ROLLOUT_SEED, VALIDATION_SEED, RolloutResult, camera_map, home_camera, run_rollouts
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview

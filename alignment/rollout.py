@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from envs.cameras import FIRST_PERSON
 from envs.dataset_io import obs_key
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.gym_env import MultiViewEnv
@@ -35,7 +36,6 @@ from .inference import embed_video
 # demos come from the file's generation seed (0 by default), so tests and validations are other episodes.
 ROLLOUT_SEED = 10_000  # test rollouts
 VALIDATION_SEED = 20_000  # validation rollouts (checkpoint selection), never a test rollout's episode
-FIRST_PERSON = "first_person"
 
 
 @dataclass

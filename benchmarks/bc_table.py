@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402  (same mechanisms)
+from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from envs.dataset_io import merge_files, shard_path  # noqa: E402
 from envs.registry import simulator_class  # noqa: E402

@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, write_table  # noqa: E402  (same mechanisms)
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from poseaware.runs import atomic_write_text  # noqa: E402
 

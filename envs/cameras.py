@@ -89,6 +89,7 @@ def project(points: np.ndarray, camera: Camera) -> np.ndarray:
 
 SAMPLINGS = ("ring", "sectors")
 HELDOUT_PREFIX = "held"
+FIRST_PERSON = "first_person"  # the view name of the camera the robot or avatar carries
 
 
 @dataclass
@@ -167,7 +168,7 @@ def arcs_overlap(a: Tuple[float, float], b: Tuple[float, float]) -> bool:
 def view_names(num_views: int, first_person: bool, heldout_views: int = 0) -> List[str]:
     """Training-rig views ``cam<i>``, then held-out views ``held<i>``, then ``first_person``."""
     return ([f"cam{i}" for i in range(num_views)] + [f"{HELDOUT_PREFIX}{i}" for i in range(heldout_views)]
-            + (["first_person"] if first_person else []))
+            + ([FIRST_PERSON] if first_person else []))
 
 
 def is_heldout_view(name: str) -> bool:

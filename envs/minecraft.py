@@ -17,7 +17,7 @@ import pybullet as pb
 import pybullet_data
 
 from .pybullet_camera import render_pybullet
-from .cameras import Camera, RigConfig, intrinsics_from_fovy, look_at
+from .cameras import FIRST_PERSON, Camera, RigConfig, intrinsics_from_fovy, look_at
 from .simulator import Simulator, ViewFrame
 
 PX = 1.8 / 32  # one Minecraft skin pixel in metres (the avatar is 32 px = 1.8 m tall)
@@ -242,7 +242,7 @@ class VoxelMinecraftSimulator(Simulator):
         eye = np.array(pos) + rot @ np.array([4.2 * PX, 0, 5 * PX])
         target = eye + rot @ np.array([1.0, 0, -0.35])
         fovy = 70.0
-        return Camera("first_person", intrinsics_from_fovy(fovy, width, height), look_at(eye, target),
+        return Camera(FIRST_PERSON, intrinsics_from_fovy(fovy, width, height), look_at(eye, target),
                       width, height, fovy)
 
     def render(self, camera: Camera) -> ViewFrame:

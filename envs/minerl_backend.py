@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from .cameras import Camera, RigConfig, intrinsics_from_fovy
+from .cameras import FIRST_PERSON, Camera, RigConfig, intrinsics_from_fovy
 from .minecraft import AVATAR_KEYPOINTS
 from .simulator import Simulator, ViewFrame
 
@@ -71,7 +71,7 @@ class MineRLSimulator(Simulator):
 
     def first_person_camera(self, width: int, height: int) -> Camera:
         fovy = 70.0
-        return Camera("first_person", intrinsics_from_fovy(fovy, width, height), np.eye(4), width, height, fovy)
+        return Camera(FIRST_PERSON, intrinsics_from_fovy(fovy, width, height), np.eye(4), width, height, fovy)
 
     def set_rig(self, cameras: List[Camera]) -> None:
         if cameras:

@@ -9,7 +9,7 @@ import pybullet as pb
 import pybullet_data
 
 from .pybullet_camera import render_pybullet
-from .cameras import Camera, RigConfig, intrinsics_from_fovy, look_at
+from .cameras import FIRST_PERSON, Camera, RigConfig, intrinsics_from_fovy, look_at
 from .simulator import Simulator, ViewFrame
 
 SIM_HZ = 240
@@ -179,7 +179,7 @@ class PickSimulator(Simulator):
         eye = np.array(pos) + rot @ np.array([0.06, 0.0, -0.02])
         target = eye + rot @ np.array([0.0, 0.0, 1.0])
         fovy = 75.0
-        return Camera("first_person", intrinsics_from_fovy(fovy, width, height),
+        return Camera(FIRST_PERSON, intrinsics_from_fovy(fovy, width, height),
                       look_at(eye, target, up=rot @ np.array([1.0, 0.0, 0.0])), width, height, fovy)
 
     def render(self, camera: Camera) -> ViewFrame:

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .cameras import Camera, RigConfig, camera_from_pose, gl_quaternion
+from .cameras import FIRST_PERSON, Camera, RigConfig, camera_from_pose, gl_quaternion
 from .mujoco_render import CameraRenderer
 from .simulator import Simulator, ViewFrame, check_render_quality
 
@@ -169,7 +169,7 @@ class RobosuiteSimulator(Simulator):
     def first_person_camera(self, width: int, height: int) -> Camera:
         sim = self.env.sim
         cam_id = sim.model.camera_name2id(f"{self.robot_prefix}eye_in_hand")
-        return camera_from_pose("first_person", np.array(sim.data.cam_xpos[cam_id]),
+        return camera_from_pose(FIRST_PERSON, np.array(sim.data.cam_xpos[cam_id]),
                                 np.array(sim.data.cam_xmat[cam_id]).reshape(3, 3),
                                 float(sim.model.cam_fovy[cam_id]), width, height)
 
@@ -215,10 +215,10 @@ class RobosuiteSimulator(Simulator):
         self._renderers = {}
 
     def render(self, camera: Camera) -> ViewFrame:
-        if camera.name != "first_person" and camera.name not in self.rig_index:
+        if camera.name != FIRST_PERSON and camera.name not in self.rig_index:
             raise ValueError(f"camera {camera.name!r} is not in this episode's rig {list(self.rig_index)}; "
                              f"call set_rig with it first")
-        name = f"{self.robot_prefix}eye_in_hand" if camera.name == "first_person" else \
+        name = f"{self.robot_prefix}eye_in_hand" if camera.name == FIRST_PERSON else \
             rig_camera_name(self.rig_index[camera.name])
         sim = self.env.sim
         rgb, obj_type, obj_id = self._renderer(camera.width, camera.height).render(
