@@ -19,9 +19,8 @@ from tqdm import tqdm
 
 from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile, ObservationWriter, obs_key
-from envs.output_lock import exclusive_output
+from envs.output_lock import claimed_output
 from poseaware.inputs import default_device
-from poseaware.runs import check_output
 
 from .data import ViewFrames, image_size_of
 from .inference import check_encoder_fits, embed_video, load_encoder
@@ -35,8 +34,7 @@ def embed_file(checkpoint: str, input: str, out: str, views: Optional[Sequence[s
     whole run, so a second writer is refused at once."""
     if geometry not in GEOMETRIES:
         raise ValueError(f"unknown geometry {geometry!r}; choose one of {', '.join(GEOMETRIES)}")
-    with exclusive_output(out):
-        check_output(out, overwrite)  # inside the lock: a run that just finished has landed its file
+    with claimed_output(out, overwrite, "out"):
         return _embed(checkpoint, input, out, views, geometry, progress)
 
 

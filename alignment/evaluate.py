@@ -16,7 +16,8 @@ from envs.commands import one_line_errors
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
 from poseaware import PoseAwareEncoder
-from poseaware.runs import atomic_write_text, check_output, read_checkpoint_of
+from envs.output_lock import claimed_output
+from poseaware.runs import atomic_write_text, read_checkpoint_of
 
 from .data import data_fingerprint, image_size_of, load_frames
 from .inference import check_encoder_fits, evaluate, format_table, load_encoder
@@ -51,11 +52,11 @@ def evaluate_to_file(checkpoint: str, data: Optional[str] = None, split: str = "
     replaced only with ``overwrite``."""
     data = data or read_checkpoint_of(checkpoint, PoseAwareEncoder)["data"]["path"]
     out = out or default_out(checkpoint, data, split)
-    check_output(out, overwrite)  # before the work, so a refused run costs nothing
-    metrics = evaluate_checkpoint(checkpoint, data, split)
-    record = {"checkpoint": os.path.abspath(checkpoint), "data": os.path.abspath(data), "split": split,
-              "fingerprint": data_fingerprint(data), "metrics": metrics}
-    atomic_write_text(out, json.dumps(record, indent=2))
+    with claimed_output(out, overwrite):  # before the work, so a refused run costs nothing
+        metrics = evaluate_checkpoint(checkpoint, data, split)
+        record = {"checkpoint": os.path.abspath(checkpoint), "data": os.path.abspath(data), "split": split,
+                  "fingerprint": data_fingerprint(data), "metrics": metrics}
+        atomic_write_text(out, json.dumps(record, indent=2))
     return out, metrics
 
 

@@ -5,7 +5,8 @@ The lock file records the holder's PID, so a second writer is refused with a mes
 kernel drops the lock when the holder exits, however it exits (SIGKILL and the OOM killer included), so
 a stale ``.lock`` file left behind never blocks the next run. Used by every command that writes an
 output a second run could also write: ``envs.generate``/``rerender``/``merge``, ``alignment.embed`` and
-the training run directories.
+the training run directories; ``claimed_output`` adds the overwrite check for commands that write one
+file (``alignment.evaluate``, ``recognition.evaluate``/``retrieve``).
 """
 from __future__ import annotations
 
@@ -77,3 +78,21 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def check_output(path: str, overwrite: bool) -> None:
+    """An output file is replaced only when asked (``overwrite=true``), and is never a directory."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"out={path!r} is a directory; give a file path")
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} already exists; choose another out= or replace it with overwrite=true")
+
+
+@contextlib.contextmanager
+def claimed_output(output: str, overwrite: bool, what: str = "out") -> Iterator[None]:
+    """Hold ``output``'s lock for the ``with`` block and refuse an existing file unless ``overwrite``: the
+    check runs inside the lock, so of two runs started together one is refused rather than silently
+    replacing the other's file."""
+    with exclusive_output(output, what):
+        check_output(output, overwrite)
+        yield

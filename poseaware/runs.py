@@ -45,14 +45,6 @@ def atomic_write_text(path: str, text: str) -> None:
     atomic_write(path, write)
 
 
-def check_output(path: str, overwrite: bool) -> None:
-    """An output file is replaced only when asked (``overwrite=true``), and is never a directory."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"out={path!r} is a directory; give a file path")
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(f"{path} already exists; choose another out= or replace it with overwrite=true")
-
-
 def flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for key, value in config.items():

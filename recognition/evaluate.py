@@ -22,7 +22,8 @@ from omegaconf import DictConfig  # noqa: E402
 
 from envs.commands import one_line_errors  # noqa: E402
 from poseaware.inputs import default_device  # noqa: E402
-from poseaware.runs import atomic_write_text, check_output  # noqa: E402
+from envs.output_lock import claimed_output  # noqa: E402
+from poseaware.runs import atomic_write_text  # noqa: E402
 
 from .inference import clips_for, data_record, load_model, predict, score  # noqa: E402
 from .metrics import confusion_matrix  # noqa: E402
@@ -91,12 +92,12 @@ def evaluate_to_file(checkpoint: str, data_root: Optional[str] = None, split: st
     data = ckpt["data"]
     root = data_root or data["data_root"]
     out = out or default_out(checkpoint, data["dataset"], root, split)
-    check_output(out, overwrite)  # before the evaluation, so a refused run costs only the load
-    name = os.path.splitext(os.path.basename(out))[0].removeprefix("eval_")
-    scores = evaluate_model(model, ckpt, device, root, split, os.path.dirname(os.path.abspath(out)), name=name)
-    record = {"checkpoint": os.path.abspath(checkpoint),
-              **data_record(data, data["dataset"], data["protocol"], split, root), "scores": scores}
-    atomic_write_text(out, json.dumps(record, indent=2))
+    with claimed_output(out, overwrite):  # before the evaluation, so a refused run costs only the load
+        name = os.path.splitext(os.path.basename(out))[0].removeprefix("eval_")
+        scores = evaluate_model(model, ckpt, device, root, split, os.path.dirname(os.path.abspath(out)), name=name)
+        record = {"checkpoint": os.path.abspath(checkpoint),
+                  **data_record(data, data["dataset"], data["protocol"], split, root), "scores": scores}
+        atomic_write_text(out, json.dumps(record, indent=2))
     return out, scores
 
 

@@ -19,7 +19,8 @@ from omegaconf import DictConfig
 
 from envs.commands import one_line_errors
 from poseaware.inputs import default_device
-from poseaware.runs import atomic_write_text, check_output
+from envs.output_lock import claimed_output
+from poseaware.runs import atomic_write_text
 
 from .inference import clips_for, data_record, load_model, predict
 from .metrics import recall_at_k
@@ -62,15 +63,15 @@ def retrieve_to_file(checkpoint: str, gallery: Dict, query: Dict, out: Optional[
     """Retrieve and write the recalls with the checkpoint and both sides (with fingerprints) to ``out``
     (default: ``default_out``); an existing ``out`` is replaced only with ``overwrite``."""
     out = out or default_out(checkpoint, gallery, query)
-    check_output(out, overwrite)  # before the work, so a refused run costs nothing
-    device = default_device()
-    model, ckpt = load_model(checkpoint, device)
-    recalls = retrieve_with(model, ckpt, device, gallery, query)
-    data = ckpt["data"]
-    sides = {name: data_record(data, spec["dataset"], spec["protocol"], spec["split"], spec.get("data_root"))
-             for name, spec in (("gallery", gallery), ("query", query))}
-    record = {"checkpoint": os.path.abspath(checkpoint), **sides, "recalls": recalls}
-    atomic_write_text(out, json.dumps(record, indent=2))
+    with claimed_output(out, overwrite):  # before the work, so a refused run costs nothing
+        device = default_device()
+        model, ckpt = load_model(checkpoint, device)
+        recalls = retrieve_with(model, ckpt, device, gallery, query)
+        data = ckpt["data"]
+        sides = {name: data_record(data, spec["dataset"], spec["protocol"], spec["split"], spec.get("data_root"))
+                 for name, spec in (("gallery", gallery), ("query", query))}
+        record = {"checkpoint": os.path.abspath(checkpoint), **sides, "recalls": recalls}
+        atomic_write_text(out, json.dumps(record, indent=2))
     return out, recalls
 
 

@@ -354,6 +354,10 @@ def test_evaluate_writes_one_file_per_dataset_that_says_what_it_scored(data, che
     with pytest.raises(FileExistsError, match="overwrite=true"):
         evaluate_to_file(checkpoint, out=str(mine))
     assert mine.read_text() == "{}"
+    with exclusive_output(str(mine)):  # another evaluation writing it: refused, even with overwrite=true
+        with pytest.raises(OutputLocked, match=f"PID {os.getpid()}"):
+            evaluate_to_file(checkpoint, out=str(mine), overwrite=True)
+    assert mine.read_text() == "{}"
     evaluate_to_file(checkpoint, out=str(mine), overwrite=True)
     assert json.loads(mine.read_text())["metrics"] == metrics
 

@@ -7,7 +7,8 @@ import timm
 import torch
 
 from poseaware import PoseAwareEncoder
-from poseaware.runs import check_output, clear_run_dir, load_tensors
+from envs.output_lock import check_output
+from poseaware.runs import clear_run_dir, load_tensors
 
 SMALL = dict(img_size=32, patch_size=8, preset="tiny", depth=2)
 

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from envs.output_lock import OutputLocked, exclusive_output
 from recognition.datasets import load_split
 from recognition.evaluate import evaluate_to_file
 from recognition.retrieve import retrieve, retrieve_to_file
@@ -33,6 +34,9 @@ def test_evaluate_writes_one_file_per_dataset_that_says_what_it_scored(mocap_roo
     assert os.path.exists(os.path.join(folder, "plots", f"confusion_test_mocap_{name}.png"))
     with pytest.raises(FileExistsError, match=f"eval_test_mocap_{name}.json already exists; .*overwrite=true"):
         evaluate_to_file(checkpoint)
+    with exclusive_output(out):  # another evaluation writing it: refused, even with overwrite=true
+        with pytest.raises(OutputLocked, match=f"PID {os.getpid()}"):
+            evaluate_to_file(checkpoint, overwrite=True)
     assert evaluate_to_file(checkpoint, overwrite=True)[1] == scores
     copy = str(tmp_path / "mocap_copy")  # the same videos elsewhere: another file, the same fingerprint
     shutil.copytree(mocap_root, copy)
@@ -54,5 +58,9 @@ def test_retrieve_writes_its_file_once_with_both_sides(mocap_root, checkpoint, t
     with pytest.raises(FileExistsError, match="already exists; .*overwrite=true"):
         retrieve_to_file(checkpoint, gallery, query)
     mine = str(tmp_path / "mine.json")
+    with exclusive_output(mine):
+        with pytest.raises(OutputLocked, match=f"PID {os.getpid()}"):
+            retrieve_to_file(checkpoint, gallery, query, out=mine)
+    assert not os.path.exists(mine)
     assert retrieve_to_file(checkpoint, gallery, query, out=mine)[0] == mine
     assert json.load(open(mine))["recalls"] == recalls
