@@ -11,6 +11,7 @@ from typing import Dict, Iterable, Sequence, Tuple
 import numpy as np
 import torch
 
+from envs.dataset_io import EpisodeFile
 from poseaware import PoseAwareEncoder
 from poseaware.runs import load_deployed
 
@@ -20,10 +21,17 @@ from .metrics import GROUPS, score_trajectories
 
 def check_encoder_fits(checkpoint: str, ckpt: dict, data: str, image_size: int, keypoint_names: Sequence[str],
                        resize: bool = False) -> None:
-    """Refuse an encoder made for another env's data (other keypoints: a PAAB encoder would read the wrong
-    joints); frames of another size are resized with a warning when ``resize``, else refused (a live policy
-    renders at the data's size, so its encoder must have been trained at that size)."""
+    """Refuse an encoder made for another env's data (another env name, where the checkpoint records it: Lift
+    and Can share the Panda's keypoints; other keypoints: a PAAB encoder would read the wrong joints); frames
+    of another size are resized with a warning when ``resize``, else refused (a live policy renders at the
+    data's size, so its encoder must have been trained at that size)."""
     trained = ckpt["data"]
+    if trained.get("env_name"):
+        with EpisodeFile(data) as f:
+            env_name = f.env_args.get("env_name")
+        if env_name and env_name != trained["env_name"]:
+            raise ValueError(f"{checkpoint} was trained on {trained['env_name']} demos, but {data} holds {env_name} "
+                             f"demos: it belongs to another env; use an encoder trained on this env")
     if keypoint_names and list(trained["keypoint_names"]) != list(keypoint_names):
         raise ValueError(f"{checkpoint} was trained with keypoints {trained['keypoint_names']}, but {data} has "
                          f"{list(keypoint_names)}: it belongs to another env; use an encoder trained on this env")

@@ -159,7 +159,7 @@ def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
     check_run_dir(cfg.run_dir, config, cfg.resume, cfg.overwrite)
     path = ensure_dataset(cfg, rank)
     with EpisodeFile(path) as f:
-        all_views, keypoint_names = camera_views(f), f.keypoint_names
+        all_views, keypoint_names, env_name = camera_views(f), f.keypoint_names, f.env_args.get("env_name")
     views = split_views(all_views, cfg.views.num_train, cfg.views.train, cfg.views.test)
     if cfg.train.episodes_per_batch == 1 and cfg.train.batch_frames < 2 * cfg.loss.window + 2:
         raise ValueError(f"train.batch_frames={cfg.train.batch_frames} leaves no negatives beyond the window "
@@ -186,7 +186,7 @@ def _train(cfg: DictConfig, rank: int) -> Dict[str, float]:
                           views.train, cfg.train.views_per_batch, cfg.train.batch_frames,
                           cfg.train.steps_per_epoch, cfg.seed, rank, cfg.train.episodes_per_batch,
                           cfg.train.shared_times, states)
-    data_info = {"path": os.path.abspath(path), "image_size": img_size, "keypoint_names": keypoint_names,
+    data_info = {"path": os.path.abspath(path), "env_name": env_name, "image_size": img_size, "keypoint_names": keypoint_names,
                  "train_views": views.train, "test_views": views.test, "fingerprint": fingerprint}
     if states is not None:
         data_info["state"] = {"keys": state_keys, **state_statistics(states)}

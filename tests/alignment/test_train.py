@@ -428,6 +428,18 @@ def test_embed_and_evaluate_refuse_an_encoder_of_another_env(data, checkpoint, t
         evaluate_checkpoint(checkpoint, avatar)
 
 
+def test_an_encoder_of_another_env_with_the_same_keypoints_is_refused_by_the_env_name(data, checkpoint, tmp_path):
+    can = str(tmp_path / "can.hdf5")  # the same frames and keypoints (as Lift and Can share the Panda's), another env
+    shutil.copyfile(data, can)
+    with h5py.File(can, "a") as f:
+        env_args = json.loads(f["data"].attrs["env_args"])
+        trained_on = env_args["env_name"]
+        f["data"].attrs["env_args"] = json.dumps({**env_args, "env_name": "OtherTask"})
+    with pytest.raises(ValueError, match=f"trained on {trained_on} demos, but .*can.hdf5 holds OtherTask demos"):
+        evaluate_checkpoint(checkpoint, can)
+    evaluate_checkpoint(checkpoint, data)  # its own env passes
+
+
 def test_files_of_the_wrong_kind_are_refused_in_one_line(data, checkpoint, tmp_path):
     raw = str(tmp_path / "raw.hdf5")  # robomimic's raw layout: states and actions, no camera images
     with h5py.File(raw, "w") as f:
