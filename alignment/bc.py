@@ -19,6 +19,7 @@ import copy
 import io
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -205,7 +206,8 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     without, the last epoch's. ``<out_dir>/training_state.pt`` (model, optimisers, RNG, epoch) is written
     after every epoch with the best policy so far, so calling again with the same config and ``resume_key``
     (what else decides the run: its data, encoder, validation, rollouts) resumes where it stopped. Returns
-    the last epoch's log, the validation history and the kept epoch."""
+    the last epoch's log, the validation history, the kept epoch and ``seconds``, the wall-clock of every
+    epoch run (in all sessions, where it resumed)."""
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.train_utils as TrainUtils
@@ -238,7 +240,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
 
     state_path, policy_path = os.path.join(out_dir, "training_state.pt"), os.path.join(out_dir, "policy.pt")
     progress_path = os.path.join(out_dir, "training.json")
-    record = {"epoch": 0, "validation": [], "best": None, "log": {}}
+    record = {"epoch": 0, "validation": [], "best": None, "log": {}, "seconds": 0.0}
     key = json.dumps(dict(resume_key or {}), sort_keys=True, default=str)
     best_policy: Optional[dict] = None  # the kept epoch's policy file, also in the state, so policy.pt follows it
     if os.path.exists(state_path):
@@ -255,6 +257,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     bar = tqdm(range(record["epoch"] + 1, epochs + 1), desc="bc", unit="epoch", disable=not progress,
                initial=record["epoch"], total=epochs)
     for epoch in bar:
+        epoch_started = time.time()
         with contextlib.redirect_stdout(io.StringIO()):
             # robomimic 0.3.0's SequenceDataset already normalises what it returns; its scripts/train.py also
             # hands the stats to run_epoch, which normalises again (and, for BC, fails on the batch shape)
@@ -272,6 +275,8 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
                 best_policy = policy_file(epoch)
             bar.set_postfix(val=f"{rate:.0%}", best=f"{record['best']['success_rate']:.0%}@{record['best']['epoch']}")
         record["epoch"] = epoch
+        # wall-clock of training and validation, summed over every session that ran it
+        record["seconds"] = record.get("seconds", 0.0) + time.time() - epoch_started
         atomic_write(state_path, lambda tmp: torch.save({**_training_state(model), "config": config_json,
                                                          "resume_key": key, "best_policy": best_policy,
                                                          "record": json.dumps(record)}, tmp))

@@ -200,19 +200,21 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
                             videos=0, base_seed=VALIDATION_SEED, **rollout_args).success_rate
 
-    started = time.time()
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
                                               "backbone": cfg.backbone if cameras else None},
                       validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every,
                       resume_key=resume_key(cfg))
-    trained = time.time()
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
     progress = os.path.join(run_dir, TEST_PROGRESS)
     asked = {"kept_epoch": saved["epoch"], "rollouts_per_view": cfg.rollouts, "horizon": cfg.horizon}
-    done = read_progress(progress, asked)
+    done, seconds_before = read_progress(progress, asked)
+    testing = time.time()
+
+    def tested() -> float:  # wall-clock of the test rollouts, over every session that ran them
+        return seconds_before + time.time() - testing
 
     def save(results: Dict[str, dict]) -> None:
-        atomic_write_text(progress, json.dumps({**asked, "rollouts": results}))
+        atomic_write_text(progress, json.dumps({**asked, "rollouts": results, "seconds": tested()}))
 
     results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, cfg.seed, rollout_args,
                             os.path.join(run_dir, "videos"), cfg.videos, done=done, after_each=save)
@@ -221,25 +223,25 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
          "camera_input": cfg.camera_input,
          "horizon": cfg.horizon, "device": str(device),
-         "wall_seconds": {"train": trained - started, "test_rollouts": time.time() - trained}}, indent=2))
+         "wall_seconds": {"train": record["seconds"], "test_rollouts": tested()}}, indent=2))
     if os.path.exists(progress):  # rollouts.json holds it all (no views: nothing was saved)
         os.remove(progress)
     plot_by_angle(cfg, results, os.path.join(run_dir, "success_by_angle.png"), run_dir)
     return results
 
 
-def read_progress(path: str, asked: Dict) -> Dict[str, dict]:
-    """The test rollouts a killed run saved, where they were made with ``asked`` (kept epoch, rollouts per
-    view, horizon); none otherwise."""
+def read_progress(path: str, asked: Dict) -> Tuple[Dict[str, dict], float]:
+    """The test rollouts a killed run saved and the seconds they took, where they were made with ``asked``
+    (kept epoch, rollouts per view, horizon); none otherwise."""
     if not os.path.exists(path):
-        return {}
+        return {}, 0.0
     with open(path) as f:
         saved = json.load(f)
     differ = [k for k, v in asked.items() if saved.get(k) != v]
     if differ:
         print(f"{path} holds test rollouts of another {', '.join(differ)}: testing again")
-        return {}
-    return saved["rollouts"]
+        return {}, 0.0
+    return saved["rollouts"], float(saved.get("seconds", 0.0))
 
 
 def plot_by_angle(cfg: DictConfig, results: Dict[str, dict], path: str, title: str) -> None:

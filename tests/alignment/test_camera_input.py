@@ -249,9 +249,13 @@ def test_a_run_killed_during_its_test_rollouts_continues_at_the_next_episode(pic
     with pytest.raises(KeyboardInterrupt):
         run_policy(config(data, tmp_path / "run", *args))
     monkeypatch.setattr(policy_module, "atomic_write_text", write)
-    progress = json.load(open(tmp_path / "run" / policy_module.TEST_PROGRESS))["rollouts"]
+    saved = json.load(open(tmp_path / "run" / policy_module.TEST_PROGRESS))
+    progress = saved["rollouts"]
     assert "success_rate" in progress["cam0"] and len(progress["beyond15"]["partial"]["seeds"]) == 1
     assert not (tmp_path / "run" / "rollouts.json").exists()
+    # the wall-clock counts every session: as if the killed session had tested for 1000 s
+    (tmp_path / "run" / policy_module.TEST_PROGRESS).write_text(json.dumps({**saved, "seconds": 1000.0}))
+    trained_for = json.load(open(tmp_path / "run" / "training.json"))["seconds"]
     continued = []
     rollouts = policy_module.run_rollouts
     monkeypatch.setattr(policy_module, "run_rollouts",
@@ -262,4 +266,6 @@ def test_a_run_killed_during_its_test_rollouts_continues_at_the_next_episode(pic
     monkeypatch.setattr(policy_module, "run_rollouts", rollouts)
     assert resumed == run_policy(config(data, tmp_path / "whole", *args))  # where an uninterrupted run ends
     assert not (tmp_path / "run" / policy_module.TEST_PROGRESS).exists()
-    assert json.load(open(tmp_path / "run" / "rollouts.json"))["rollouts"] == resumed
+    final = json.load(open(tmp_path / "run" / "rollouts.json"))
+    assert final["rollouts"] == resumed
+    assert final["wall_seconds"]["train"] == trained_for > 0 and final["wall_seconds"]["test_rollouts"] > 1000
