@@ -245,6 +245,18 @@ def test_an_error_in_a_worker_reaches_the_parent_with_its_type():
             list(pool.imap_unordered([(0,), (1,)]))
 
 
+def test_leaving_the_pool_ends_its_workers_even_in_the_middle_of_a_job():
+    import time
+
+    started = time.monotonic()
+    with generate.WorkerPool(2, int, (), time.sleep) as pool:
+        processes = [process for process, _ in pool.workers]
+        pool.workers[0][1].send(60)  # a job that would run for a minute
+        assert all(process.is_alive() for process in processes)
+    assert not any(process.is_alive() for process in processes) and pool.workers == []
+    assert time.monotonic() - started < 30  # ended, not waited for
+
+
 # -- merges -------------------------------------------------------------------------------------------------
 
 def test_merge_refuses_a_shard_with_a_corrupt_chunk_before_writing(tmp_path, shards):
