@@ -299,6 +299,35 @@ def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_s
     np.testing.assert_array_equal(first(obs), second(obs))
 
 
+def test_the_best_validated_epoch_is_kept_not_the_last_through_a_resume(pick, tmp_path):
+    import torch
+    from alignment.bc import train_bc
+
+    config = pose_policy_config(pick, tmp_path, "paab")
+    with config.values_unlocked():
+        config.train.num_epochs = 4
+    rates, weights = {1: 0.1, 2: 0.5, 3: 0.2, 4: 0.5}, {}  # epoch 4 ties epoch 2: the first best stays
+
+    def validate(policy, epoch):
+        weights[epoch] = {k: v.clone() for k, v in policy.policy.serialize().items()}
+        if epoch == 3 and 3 not in rates:
+            raise KeyboardInterrupt
+        return rates[epoch]
+
+    run = str(tmp_path / "run")
+    rate3 = rates.pop(3)
+    with pytest.raises(KeyboardInterrupt):  # killed at epoch 3, after epoch 2's best
+        train_bc(config, run, progress=False, validate=validate, validate_every=1)
+    rates[3] = rate3
+    record = train_bc(config, run, progress=False, validate=validate, validate_every=1)
+    assert record["best"] == {"epoch": 2, "success_rate": 0.5}
+    kept = torch.load(os.path.join(run, "policy.pt"), weights_only=True)
+    assert kept["epoch"] == 2
+    for key, value in kept["model"].items():
+        torch.testing.assert_close(value, weights[2][key], rtol=0, atol=0)
+    assert any(not torch.equal(value, weights[4][key]) for key, value in kept["model"].items())
+
+
 def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path):
     import torch
     from alignment.bc import train_bc
