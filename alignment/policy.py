@@ -44,7 +44,8 @@ from .inference import check_encoder_fits, load_encoder
 from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
                           write_policy_images)
 from .policy_plots import angle_rates, plot_success_by_angle
-from .rollout import ROLLOUT_SEED, VALIDATION_SEED, RolloutResult, camera_map, home_camera, run_rollouts
+from .rollout import (ROLLOUT_SEED, VALIDATION_SEED, RolloutResult, camera_map, default_eval_views, home_camera,
+                      run_rollouts)
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
@@ -142,6 +143,8 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
     train_views, cameras = list(cfg.train_views), list(cfg.cameras) if cfg.obs == "image" else []
+    if cfg.eval_views is None:  # resolved here, so config.yaml says which views were tested
+        cfg.eval_views = default_eval_views(cameras)
     with EpisodeFile(cfg.data) as f:
         settings, views, keypoint_names, file_cameras = f.settings, f.views, f.keypoint_names, f.cameras
         watched = cameras if cfg.obs == "image" else train_views
@@ -196,8 +199,12 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
                        cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key)
 
+    # camera-randomised training is validated from cameras drawn across its training sector (the ``train`` bin),
+    # as it is tested, not from the one camera whose name it trains under
+    validation_view = "train" if pooled else home
+
     def validate(policy, epoch: int) -> float:
-        return run_rollouts(policy, view=home, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
+        return run_rollouts(policy, view=validation_view, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
                             videos=0, base_seed=VALIDATION_SEED, **rollout_args).success_rate
 
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from envs.cameras import FIRST_PERSON
+from envs.cameras import FIRST_PERSON, HELDOUT_PREFIX
 from envs.dataset_io import obs_key
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.gym_env import MultiViewEnv
@@ -71,6 +71,19 @@ def home_camera(cameras: Sequence[str]) -> str:
     if len(third) > 1:
         raise ValueError(f"a policy with several third-person cameras {third} has no single camera to replace")
     return third[0] if third else FIRST_PERSON
+
+
+def default_eval_views(cameras: Sequence[str]) -> List[str]:
+    """The views a policy is tested from unless told: its third-person camera (``cam0`` without cameras), the
+    held-out cameras and the wrist camera, less those its cameras rule out (a wrist-only policy is tested
+    from the wrist only; one that has the wrist camera already is not tested from it again)."""
+    held = [f"{HELDOUT_PREFIX}{i}" for i in range(2)]
+    if not cameras:
+        return ["cam0", *held, FIRST_PERSON]
+    home = home_camera(cameras)
+    if home == FIRST_PERSON:
+        return [FIRST_PERSON]
+    return [home, *held] + ([] if FIRST_PERSON in cameras else [FIRST_PERSON])
 
 
 def camera_map(cameras: Sequence[str], view: str) -> Dict[str, str]:

@@ -108,7 +108,7 @@ def test_bad_policy_input_is_named(pick, tmp_path):
     data, checkpoints = pick
     with pytest.raises(ValueError, match="trained on 16 px frames.*render 32 px"):
         run_policy(policy_config(data, tmp_path / "a", f"checkpoint={checkpoints['small']}"))
-    with pytest.raises(ValueError, match="trained with keypoints .*'head'.* it belongs to another env"):
+    with pytest.raises(ValueError, match="trained on .*Minecraft.* demos, but .* holds .* demos: it belongs to another env"):
         run_policy(policy_config(data, tmp_path / "f", f"checkpoint={checkpoints['minecraft']}"))
     with pytest.raises(ValueError, match="no views \\['cam9'\\]"):
         run_policy(policy_config(data, tmp_path / "b", f"checkpoint={checkpoints['paab']}", "eval_views=[cam9]"))
@@ -383,6 +383,18 @@ def test_bad_image_policy_input_is_named(pick, tmp_path):
     assert not (tmp_path / "g").exists() and not (tmp_path / "h").exists()
 
 
+def test_the_default_evaluation_views_suit_every_camera_setting():
+    from alignment.rollout import camera_map, default_eval_views
+
+    assert default_eval_views([]) == ["cam0", "held0", "held1", "first_person"]
+    assert default_eval_views(["cam0"]) == ["cam0", "held0", "held1", "first_person"]
+    assert default_eval_views(["cam0", "first_person"]) == ["cam0", "held0", "held1"]  # robomimic's setting
+    assert default_eval_views(["first_person"]) == ["first_person"]
+    for cameras in (["cam0"], ["cam0", "first_person"], ["first_person"], ["cam2"]):
+        for view in default_eval_views(cameras):
+            camera_map(cameras, view)  # none refused, so the README's commands run without eval_views
+
+
 def test_robomimic_image_configs_read_generated_files_unchanged_offline_rl_included(pick):
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
@@ -455,11 +467,17 @@ def test_the_keypoint_crop_matches_robomimics_crop_on_the_image_and_moves_the_ke
     torch.testing.assert_close(cropped[:, :3], theirs.train().forward_in(images[:, :3]))
 
 
-def test_an_image_policy_trained_on_several_cameras_sees_each_demo_once_from_each(pick, tmp_path):
+def test_an_image_policy_trained_on_several_cameras_sees_each_demo_once_from_each(pick, tmp_path, monkeypatch):
+    import alignment.policy as policy_module
+
     data, _ = pick  # the sector rig: cam0 and cam1 are drawn per episode from the training sector
     run = tmp_path / "randomised"
+    views, rollouts = [], policy_module.run_rollouts
+    monkeypatch.setattr(policy_module, "run_rollouts", lambda *a, **k: views.append(k["view"]) or rollouts(*a, **k))
     run_policy(image_policy_config(data, run, "backbone=resnet18", "cameras=[cam0,first_person]",
-                                   "train_views=[cam0,cam1]", "eval_views=[train]", "rollouts=1", "horizon=3"))
+                                   "train_views=[cam0,cam1]", "eval_views=[cam0]", "rollouts=1", "horizon=3",
+                                   "validation.every=1", "validation.rollouts=1"))
+    assert views == ["train", "cam0"]  # validated from cameras across its training sector, not cam0's own; tested
     with EpisodeFile(data) as src, h5py.File(run / "policy_data.hdf5") as f:
         assert len(f["data"]) == 2 * len(src.demos)
         assert f["data/demo_1"].attrs["source"] == "demo_0 with cam0 from cam1"
