@@ -17,7 +17,8 @@ per run, ``benchmarks/camera_table.png`` for the table. Demos:
 Rows: ``fixed_resnet18`` (today's protocol) and ``random_<backbone>`` (robomimic's ResNet18, or the
 project's DeiT fine-tuned from the alignment encoder: baseline, PAAB, PAAT), each also ``_arm``: the
 camera's pose solved from the arm (PnP of the projected keypoints against forward kinematics) as an input;
-``random_paat_ft_paatcam``: the same with the keypoints a PAAT head reads from the image (no simulator
+``random_paat_ft_paatcam``: the same with the keypoints a PAAT head reads from the image (the alignment
+table's ``paat_detector`` encoder, the head trained to find keypoints; no simulator
 at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle for that input);
 ``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
 success is the same in every bin; it is tested once, from its own camera).
@@ -58,7 +59,7 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
     **{f"random_{m}_ft_arm": ("random", IMAGE + [f"backbone={m}", "init=ENCODER", RANDOM, "camera_input=arm"])
        for m in ("baseline", "paab", "paat")},
     "random_paat_ft_paatcam": ("random", IMAGE + ["backbone=paat", "init=ENCODER", RANDOM, "camera_input=paat",
-                                                  "keypoint_detector=ENCODER"]),
+                                                  "keypoint_detector=DETECTOR"]),
     "wrist_resnet18": ("fixed", ["obs=image", "cameras=[first_person]", "backbone=resnet18"]),
 }
 DEFAULT_ROWS = ["fixed_resnet18", "random_resnet18", "random_resnet18_arm", "random_paat_ft", "random_paat_ft_arm",

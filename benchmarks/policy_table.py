@@ -63,9 +63,12 @@ ROWS: Dict[str, List[str]] = {
 DEFAULT_ROWS = ["state", "resnet18", "baseline_ft", "paat_ft"]
 
 
+DETECTOR_METHOD = "paat_detector"  # a row's DETECTOR: the PAAT head trained to find keypoints (configs/method)
+
+
 def encoder_method(row: str, overrides: Sequence[str]) -> Optional[str]:
-    """The alignment encoder a row's ``ENCODER`` placeholder stands for: its backbone's method, the
-    ``frozen_<method>`` row's method, or PAAT for a keypoint detector."""
+    """The alignment encoder a row's ``ENCODER`` placeholder stands for: its backbone's method, or the
+    ``frozen_<method>`` row's method."""
     if not any("ENCODER" in o for o in overrides):
         return None
     if row.startswith("frozen_"):
@@ -163,6 +166,9 @@ def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str
     if method:
         checkpoint = encoder_checkpoint(args, method, seed)
         overrides = [o.replace("ENCODER", checkpoint) for o in overrides]
+    if any("DETECTOR" in o for o in overrides):
+        detector = encoder_checkpoint(args, DETECTOR_METHOD, seed)
+        overrides = [o.replace("DETECTOR", detector) for o in overrides]
     settings = [f"{k}={v}" for k, v in budget(args, image, overrides).items()]
     cmd = [sys.executable, "-m", "alignment.policy", f"env={args.env}", f"data={data}", f"seed={seed}",
            f"run_dir={run_dir(args, row, seed)}", *overrides, *settings, "videos=2", "bc.filter_key=null",

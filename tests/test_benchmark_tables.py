@@ -120,11 +120,13 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     os.makedirs(args.runs)
     data = {"fixed": "fixed.hdf5", "random": "random.hdf5"}
     camera_table.run(args, data, "random_paat_ft_paatcam", 1)
-    train_encoder, policy = launched
+    train_encoder, train_detector, policy = launched
     assert "alignment_table.py" in train_encoder[1] and "paat" in train_encoder
+    assert "alignment_table.py" in train_detector[1] and "paat_detector" in train_detector
     encoder = os.path.join(args.encoders, "lift", "paat", "seed1", "checkpoints", "best.pt")
+    detector = os.path.join(args.encoders, "lift", "paat_detector", "seed1", "checkpoints", "best.pt")
     for expected in ("data=random.hdf5", "train_views=[cam0,cam1,cam2]", "eval_views=[train,beyond30,elev+15]",
-                     f"init={encoder}", f"keypoint_detector={encoder}", "camera_input=paat", "seed=1"):
+                     f"init={encoder}", f"keypoint_detector={detector}", "camera_input=paat", "seed=1"):
         assert expected in policy, expected
     camera_table.run(args, data, "wrist_resnet18", 0)
     assert "data=fixed.hdf5" in launched[-1] and "eval_views=[first_person]" in launched[-1]
