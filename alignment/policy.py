@@ -90,6 +90,10 @@ def with_later_keys(run: DictConfig) -> DictConfig:
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
     """(robomimic VisualCore kwargs or None for its ResNet18, crop size) for ``obs=image``."""
+    if cfg.crop is not None and not 0 < cfg.crop < image_size:  # robomimic's CropRandomizer only asserts it
+        raise ValueError(f"crop={cfg.crop} does not fit the demos' {image_size} px images: a random crop must be "
+                         f"smaller than the image; choose 0 < crop < {image_size}, or crop=null "
+                         f"({image_size} - 8, as robomimic's 84 -> 76)")
     if cfg.backbone == "resnet18":
         if cfg.init != "scratch":
             raise ValueError("init=<checkpoint> fine-tunes the project's DeiT; backbone=resnet18 trains from scratch "

@@ -366,6 +366,14 @@ def test_bad_image_policy_input_is_named(pick, tmp_path):
     data, checkpoints = pick
     with pytest.raises(ValueError, match="multiple of|divisible|patch"):
         run_policy(image_policy_config(data, tmp_path / "a", "backbone=paab", "crop=20"))
+    for crop in (32, 40):  # the demos are 32 px: robomimic's crop would only assert
+        with pytest.raises(ValueError, match=f"crop={crop} does not fit the demos' 32 px images.*0 < crop < 32"):
+            run_policy(image_policy_config(data, tmp_path / "a", "backbone=resnet18", f"crop={crop}"))
+    from alignment.backbone import PoseAwareViTConv  # the backbone's own guard, for images of another size
+    backbone = PoseAwareViTConv(3, {"method": "baseline", "img_size": 24, "patch_size": 8, "preset": "tiny", "depth": 1})
+    with pytest.raises(ValueError, match="built for 24 px inputs but gets 32x32"):
+        backbone.output_shape([3, 32, 32])
+    assert backbone.output_shape([3, 24, 24]) == [192, 3, 3]
     with pytest.raises(ValueError, match="belongs to another env"):
         run_policy(image_policy_config(data, tmp_path / "b", "backbone=paab", f"init={checkpoints['minecraft']}"))
     with pytest.raises(ValueError, match="holds a 'paab' encoder, but backbone=paat"):
