@@ -97,9 +97,12 @@ def camera_map(cameras: Sequence[str], view: str) -> Dict[str, str]:
     return {c: (c if c == FIRST_PERSON else view) for c in cameras}
 
 
-def image_inputs(obs: Dict[str, np.ndarray], keys: Sequence[str], cameras: Dict[str, str]) -> Dict[str, np.ndarray]:
+def image_inputs(obs: Dict[str, np.ndarray], keys: Sequence[str], cameras: Dict[str, str],
+                 live_pose: bool = True) -> Dict[str, np.ndarray]:
     """The policy's image keys from a live observation (``<camera>_image`` or ``<camera>_pose_image``),
-    processed by their robomimic modality as robomimic's env wrappers do (uint8 HWC -> float CHW)."""
+    processed by their robomimic modality as robomimic's env wrappers do (uint8 HWC -> float CHW).
+    ``live_pose``: the keypoint channels hold the simulator's projection; else they are empty (a backbone
+    that reads no keypoints at deployment, PAAT without PAAB, is deployed without them)."""
     import robomimic.utils.obs_utils as ObsUtils
 
     out = {}
@@ -107,7 +110,10 @@ def image_inputs(obs: Dict[str, np.ndarray], keys: Sequence[str], cameras: Dict[
         if obs_key(camera, "image") in keys:
             out[obs_key(camera, "image")] = obs[obs_key(view, "image")]
         if obs_key(camera, POSE_IMAGE) in keys:
-            out[obs_key(camera, POSE_IMAGE)] = pose_image(obs[obs_key(view, "image")], live_keypoints(obs, view))
+            keypoints = live_keypoints(obs, view)
+            if not live_pose:
+                keypoints = np.full_like(keypoints, np.nan)
+            out[obs_key(camera, POSE_IMAGE)] = pose_image(obs[obs_key(view, "image")], keypoints)
     return {k: ObsUtils.process_obs(obs=v, obs_key=k) for k, v in out.items()}
 
 
@@ -117,10 +123,12 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                  base_seed: int = ROLLOUT_SEED, progress: bool = False,
                  horizon: Optional[int] = None, camera_input: Optional[CameraPoseInput] = None,
                  done: Optional[RolloutResult] = None,
-                 after_episode: Optional[Callable[[RolloutResult], None]] = None) -> RolloutResult:
+                 after_episode: Optional[Callable[[RolloutResult], None]] = None,
+                 live_pose: bool = True) -> RolloutResult:
     """``count`` seeded episodes from ``view``. ``cameras``: an image policy's cameras (``view`` replaces its
     third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame; ``camera_input`` fills
-    the third-person camera's ``<camera>_camera_pose`` from the camera that replaces it. An episode ends at
+    the third-person camera's ``<camera>_camera_pose`` from the camera that replaces it; ``live_pose``:
+    keypoint channels from the simulator (PAAB), else empty (``image_inputs``). An episode ends at
     success or after ``horizon`` steps (the env's episode length by default). Videos show the rendered
     cameras beside the fixed overview camera.
 
@@ -154,7 +162,7 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
             frames, success, steps = [], False, 0
             for steps in range(1, env.max_episode_steps + 1):
                 ob = {k: obs[k] for k in keys if k not in (embedding_key, pose_key) and k not in image_keys}
-                ob.update(image_inputs(obs, image_keys, mapping))
+                ob.update(image_inputs(obs, image_keys, mapping, live_pose))
                 if camera_input is not None:
                     ob[pose_key] = camera_input(obs[obs_key(source, "image")], live_keypoints(obs, source),
                                                 env.camera(source).extrinsics, obs["robot0_joint_pos"],

@@ -238,6 +238,37 @@ def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
                      core_kwargs=vit_core_kwargs(encoder, "tokens", init, freeze), crop=24, filter_key=None)
 
 
+@pytest.mark.parametrize("method", ["paat", "paab"])
+def test_only_paab_reads_keypoints_at_deployment(pick, tmp_path, method):
+    import torch
+
+    model, batch = one_training_step(pose_policy_config(pick, tmp_path, method))
+    model.set_eval()
+    obs = batch["obs"]  # BC's batch: one step per sample
+    blank = {k: (torch.cat([v[:, :3], torch.zeros_like(v[:, 3:])], 1) if k.endswith("pose_image") else v)
+             for k, v in obs.items()}
+    with torch.no_grad():
+        same = torch.equal(model.get_action(obs), model.get_action(blank))
+    assert same == (method == "paat")  # PAAT's head is off at deployment; PAAB's attention reads the keypoints
+
+
+def test_a_paat_policy_is_rolled_out_without_the_simulators_keypoints(pick, tmp_path, monkeypatch):
+    from alignment.backbone import PoseAwareViTConv, keypoints_from_maps
+
+    data, _ = pick
+    seen = []
+    forward = PoseAwareViTConv.forward
+
+    def recording(self, inputs):
+        seen.append((self.training, int(np.isfinite(keypoints_from_maps(inputs[:, 3:]).numpy()).all(-1).sum())))
+        return forward(self, inputs)
+
+    monkeypatch.setattr(PoseAwareViTConv, "forward", recording)
+    run_policy(image_policy_config(data, tmp_path / "paat", "backbone=paat", "horizon=3"))
+    assert any(training and found for training, found in seen)  # PAAT's loss had its keypoints in training
+    assert [found for training, found in seen if not training] == [0] * sum(not t for t, _ in seen) != []
+
+
 def test_paat_loss_is_added_to_the_bc_loss(pick, tmp_path):
     from robomimic.algo.bc import BC
 
