@@ -151,16 +151,18 @@ def table(args) -> str:
              f"every bin.", "",
              "| env | row | n | " + " | ".join(args.bins) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in args.bins) + " |"]
     means = {}
-    for row in ROWS:
-        found = rates_by_bin(args, row)
+    envs = policy_table.envs_on_disk(args)
+    for env_args, row in [(a, row) for a in envs for row in ROWS]:
+        found = rates_by_bin(env_args, row)
         if not found:
             continue
         n = max(len(v) for v in found.values())
         cells = [f"{np.mean(found[b]):.0f} ± {np.std(found[b]):.0f}" if b in found else "–" for b in args.bins]
-        lines.append(f"| {args.env} | {row} | {n} | " + " | ".join(cells) + " |")
-        means[row] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
+        lines.append(f"| {env_args.env} | {row} | {n} | " + " | ".join(cells) + " |")
+        means[row if len(envs) == 1 else f"{env_args.env} {row}"] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
     if means:
-        plot_success_by_angle(means, args.plot, title=f"{args.env}: success by camera angle (mean over seeds)")
+        names = ", ".join(a.env for a in envs)
+        plot_success_by_angle(means, args.plot, title=f"{names}: success by camera angle (mean over seeds)")
         lines.append(f"\n![success by angle]({os.path.relpath(args.plot, os.path.dirname(args.results))})")
     return "\n".join(lines)
 

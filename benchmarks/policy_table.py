@@ -182,6 +182,13 @@ def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str
     record(args, row, seed)
 
 
+def envs_on_disk(args) -> List[argparse.Namespace]:
+    """``args`` for each env with runs or records (``args.env`` first), so one table holds Lift and Can."""
+    found = {d for root in (args.runs, args.record) if os.path.isdir(root) for d in os.listdir(root)
+             if os.path.isdir(os.path.join(root, d))}
+    return [argparse.Namespace(**{**vars(args), "env": env}) for env in [args.env, *sorted(found - {args.env})]]
+
+
 def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px (fixed cam0, every demo trained on); image "
@@ -196,18 +203,18 @@ def table(args) -> str:
              "| env | row | seeds | test success | per seed | kept epochs | validation best | minutes per run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     devices = set()
-    for row in list(ROWS):
-        seeds = set(found_seeds(os.path.join(args.runs, args.env, row)))
-        seeds |= set(found_seeds(os.path.join(args.record, args.env, row)))
+    for env_args, row in [(a, row) for a in envs_on_disk(args) for row in ROWS]:
+        seeds = set(found_seeds(os.path.join(env_args.runs, env_args.env, row)))
+        seeds |= set(found_seeds(os.path.join(env_args.record, env_args.env, row)))
         found = [(s, r) for s in sorted(seeds)
-                 if (r := result(args, row, s)) is not None]
+                 if (r := result(env_args, row, s)) is not None]
         if not found:
             continue
         devices |= {r.get("device", "cpu") for _, r in found}
         rates = [100 * next(iter(r["rollouts"].values()))["success_rate"] for _, r in found]
         best = [r["train"]["best"]["success_rate"] for _, r in found]
         minutes = [sum(r.get("wall_seconds", {}).values()) / 60 for _, r in found]
-        lines.append(f"| {args.env} | {row} | {len(found)} | {np.mean(rates):.0f}% ± {np.std(rates):.0f} | "
+        lines.append(f"| {env_args.env} | {row} | {len(found)} | {np.mean(rates):.0f}% ± {np.std(rates):.0f} | "
                      f"{' / '.join(f'{x:.0f}' for x in rates)} | {' / '.join(str(r['kept_epoch']) for _, r in found)} | "
                      f"{' / '.join('–' if b is None else f'{100 * b:.0f}%' for b in best)} | {np.mean(minutes):.0f} |")
     lines.append(f"\nDevices the runs trained on: {', '.join(sorted(devices)) or '–'}.")

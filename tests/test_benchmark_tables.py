@@ -83,6 +83,15 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
     cells = row(policy_table.table(args), "state")
     assert cells[2:6] == ["2", "75% ± 25", "100 / 50", "3 / 3"] and cells[-1] == "2"
     policy_table.run(args, "data.hdf5", "state", 0)  # finished: skipped, nothing launched
+    # a Can run joins the same table, whichever --env the table is written for
+    write_json(str(tmp_path / "record" / "can" / "state" / "seed0" / "rollouts.json"),
+               {"rollouts": {"cam0": {"success_rate": 0.25}}, "kept_epoch": 2, "train": {"best": {"success_rate": 0.5}}})
+    for env in ("lift", "can"):
+        args.env = env
+        text = policy_table.table(args)
+        assert [line.split("|")[1].strip() for line in text.splitlines() if "| state |" in line] == [env, *({"lift", "can"} - {env})]
+        assert next(line for line in text.splitlines() if line.startswith("| can | state |")).split("|")[4].strip() == "25% ± 0"
+    args.env = "lift"
     args.horizon = 400
     with pytest.raises(ValueError, match="another budget \\(horizon: 9 there, 400 here\\)"):
         policy_table.run(args, "data.hdf5", "state", 0)
@@ -106,7 +115,11 @@ def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_
                    {"rollouts": {"train": {"success_rate": 1.0}, "beyond30": {"success_rate": far}}})
     write_json(str(tmp_path / "runs" / "lift" / "wrist_resnet18" / "seed0" / "rollouts.json"),
                {"rollouts": {"first_person": {"success_rate": 0.75}}})
+    write_json(str(tmp_path / "record" / "can" / "fixed_resnet18" / "seed0" / "rollouts.json"),
+               {"rollouts": {"train": {"success_rate": 0.5}}})
     text = camera_table.table(args)
+    assert row(text, "fixed_resnet18")[:2] == ["lift", "fixed_resnet18"]  # the lift row comes first
+    assert [line for line in text.splitlines() if line.startswith("| can |")] == ["| can | fixed_resnet18 | 1 | 50 ± 0 | – | – |"]
     assert row(text, "fixed_resnet18")[2:] == ["2", "100 ± 0", "25 ± 25", "–"]
     assert row(text, "wrist_resnet18")[2:] == ["1", "75 ± 0", "75 ± 0", "75 ± 0"]
     assert os.path.getsize(tmp_path / "angle.png") > 1000 and "angle.png" in text
