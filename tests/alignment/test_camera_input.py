@@ -143,7 +143,12 @@ def test_paat_keypoints_as_the_camera_source_run_end_to_end(pick, tmp_path):
                           "eval_views=[cam0]"))
     with h5py.File(run / "policy_data.hdf5") as f:
         poses = f[f"data/demo_0/obs/{camera_pose_key('cam0')}"][()]
-        assert poses.shape[1] == 10 and set(np.unique(poses[:, -1])) <= {0.0, 1.0}  # solved or not, flagged
+        assert poses.shape[1] == 10
+        solved = poses[:, -1] == 1
+        # each frame is flagged: unsolved ones are all zeros, solved ones a camera with orthonormal axes
+        assert np.all(solved | (poses[:, -1] == 0)) and not poses[~solved].any()
+        np.testing.assert_allclose(np.linalg.norm(poses[solved][:, 3:6], axis=1), 1, atol=1e-4)
+        np.testing.assert_allclose(np.einsum("ij,ij->i", poses[solved][:, 3:6], poses[solved][:, 6:9]), 0, atol=1e-4)
         assert "paat:" in f.attrs["made_from"]
 
 

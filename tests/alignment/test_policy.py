@@ -252,6 +252,33 @@ def test_only_paab_reads_keypoints_at_deployment(pick, tmp_path, method):
     assert same == (method == "paat")  # PAAT's head is off at deployment; PAAB's attention reads the keypoints
 
 
+def test_rollout_pose_images_carry_the_keypoints_of_the_camera_that_fills_the_slot():
+    from alignment.backbone import keypoints_from_maps
+    from alignment.rollout import image_inputs
+    from envs.eval_cameras import EVAL_VIEW
+
+    import robomimic.utils.obs_utils as ObsUtils
+    import torch
+
+    keys = ["cam0_pose_image", "first_person_pose_image"]
+    ObsUtils.initialize_obs_modality_mapping_from_dict({"pose_rgb": keys})  # as the policy's config does
+    rng = np.random.default_rng(0)
+    obs = {}
+    for view, at in (("cam0", (3, 4)), (EVAL_VIEW, (10, 12)), ("first_person", (20, 5))):
+        obs[f"{view}_image"] = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        obs[f"{view}_keypoints"] = np.array([[at[0] + 0.5, at[1] + 0.5], [1.5, 1.5]], np.float32)
+        obs[f"{view}_keypoints_visible"] = np.array([1, 0], np.int8)
+    for live, expected in ((True, [[10.5, 12.5], [np.nan, np.nan]]), (False, [[np.nan] * 2] * 2)):
+        out = image_inputs(obs, keys, {"cam0": EVAL_VIEW, "first_person": "first_person"}, live_pose=live)
+        maps = torch.as_tensor(out["cam0_pose_image"][None, 3:])
+        np.testing.assert_array_equal(keypoints_from_maps(maps)[0].numpy(), expected)  # the scored camera's
+        np.testing.assert_allclose(out["cam0_pose_image"][:3], obs[f"{EVAL_VIEW}_image"].transpose(2, 0, 1) / 255.0,
+                                   atol=1e-6)
+    wrist = keypoints_from_maps(torch.as_tensor(image_inputs(obs, keys, {"cam0": "cam0", "first_person": "first_person"})
+                                                ["first_person_pose_image"][None, 3:]))[0].numpy()
+    np.testing.assert_array_equal(wrist, [[20.5, 5.5], [np.nan, np.nan]])
+
+
 def test_a_paat_policy_is_rolled_out_without_the_simulators_keypoints(pick, tmp_path, monkeypatch):
     from alignment.backbone import PoseAwareViTConv, keypoints_from_maps
 
