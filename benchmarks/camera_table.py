@@ -23,6 +23,11 @@ at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle
 ``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
 success is the same in every bin; it is tested once, from its own camera).
 
+Each row's bins are measured from its own training cameras: the fixed rows' "sector" is their one camera
+(−37.5° on Lift), the random rows' the whole sector (−90…15°). So a column is the same distance past what
+each policy saw, not the same cameras: the fixed row's ``beyond30`` cameras stand inside the random rows'
+training sector. That is the comparison the table makes: how far a policy carries past its own training.
+
 Finished runs are skipped (their summaries are committed under ``--record``); an interrupted run resumes.
 ``fixed_resnet18`` is the policy table's ``resnet18`` training: where that run has finished on this machine
 (``--fixed-from``), it is scored in the bins by ``alignment.evaluate_policy`` instead of trained again.

@@ -30,6 +30,21 @@ def draws(cfg, bin_name, seeds=range(500)):
     return [draw_eval_camera(cfg, bin_name, 32, 32, s) for s in seeds]
 
 
+@pytest.mark.parametrize("rig", list(RIGS))
+def test_the_rigs_training_cameras_stand_inside_the_sector_the_bins_measure_from(rig):
+    """The beyond-bins are measured from ``training_sector()``: every training camera a rig draws is inside it,
+    so a camera past it is one training never saw."""
+    cfg = RIGS[rig]
+    sector, (el_lo, el_hi) = cfg.training_sector(), cfg.training_elevations()
+    for seed in range(200):
+        for camera in make_rig(cfg, 32, 32, seed):
+            if not camera.name.startswith("cam"):
+                continue
+            azimuth, elevation, _ = where(camera, cfg)
+            assert degrees_past_arc(azimuth, sector) < 1e-6, (rig, seed, camera.name, azimuth, sector)
+            assert el_lo - 1e-6 <= elevation <= el_hi + 1e-6, (rig, seed, camera.name, elevation)
+
+
 @pytest.mark.parametrize("rig", [r for r in RIGS if r != "ring"])
 def test_beyond_bins_never_enter_the_training_sector_and_keep_their_distance(rig):
     cfg = RIGS[rig]
