@@ -172,21 +172,26 @@ def test_pose_images_carry_keypoints_through_a_crop_to_the_right_patch():
     assert p2d_found.sum() == 1 and p2d_found[1] == 1  # row 0, column 1
 
 
-def test_an_image_policy_trains_the_pose_aware_backbone_inside_robomimic_and_feeds_paab_keypoints_at_rollout(
-        pick, tmp_path, monkeypatch):
-    from alignment.backbone import PoseAwareViTConv
-    from alignment.bc import load_bc
+def keypoints_seen_by_backbone(monkeypatch) -> list:
+    """``(training, keypoints found)`` per forward of every project backbone, from now on."""
+    from alignment.backbone import PoseAwareViTConv, keypoints_from_maps
 
-    data, _ = pick
-    seen = []
-    forward = PoseAwareViTConv.forward
+    seen, forward = [], PoseAwareViTConv.forward
 
     def recording(self, inputs):
-        from alignment.backbone import keypoints_from_maps
         seen.append((self.training, int(np.isfinite(keypoints_from_maps(inputs[:, 3:]).numpy()).all(-1).sum())))
         return forward(self, inputs)
 
     monkeypatch.setattr(PoseAwareViTConv, "forward", recording)
+    return seen
+
+
+def test_an_image_policy_trains_the_pose_aware_backbone_inside_robomimic_and_feeds_paab_keypoints_at_rollout(
+        pick, tmp_path, monkeypatch):
+    from alignment.bc import load_bc
+
+    data, _ = pick
+    seen = keypoints_seen_by_backbone(monkeypatch)
     run = tmp_path / "paab_paat"
     results = run_policy(image_policy_config(data, run, "backbone=paab+paat", "cameras=[cam0,first_person]",
                                              "validation.every=1", "validation.rollouts=1"))
@@ -280,17 +285,8 @@ def test_rollout_pose_images_carry_the_keypoints_of_the_camera_that_fills_the_sl
 
 
 def test_a_paat_policy_is_rolled_out_without_the_simulators_keypoints(pick, tmp_path, monkeypatch):
-    from alignment.backbone import PoseAwareViTConv, keypoints_from_maps
-
     data, _ = pick
-    seen = []
-    forward = PoseAwareViTConv.forward
-
-    def recording(self, inputs):
-        seen.append((self.training, int(np.isfinite(keypoints_from_maps(inputs[:, 3:]).numpy()).all(-1).sum())))
-        return forward(self, inputs)
-
-    monkeypatch.setattr(PoseAwareViTConv, "forward", recording)
+    seen = keypoints_seen_by_backbone(monkeypatch)
     run_policy(image_policy_config(data, tmp_path / "paat", "backbone=paat", "horizon=3"))
     assert any(training and found for training, found in seen)  # PAAT's loss had its keypoints in training
     assert [found for training, found in seen if not training] == [0] * sum(not t for t, _ in seen) != []
