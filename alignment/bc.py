@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from envs.dataset_io import obs_key
-from poseaware.methods import check_method, uses_paab, uses_paat
+from poseaware.methods import check_method, needs_keypoints
 from poseaware.runs import atomic_write, atomic_write_text
 
 from . import backbone as _backbone  # registers PoseAwareViTConv and the pose_rgb modality with robomimic
@@ -55,8 +55,9 @@ class PolicyInputs:
         return self.low_dim + [k for keys in self.images.values() for k in keys]
 
 
-def backbone_needs_keypoints(backbone: str) -> bool:
-    return backbone != "resnet18" and (uses_paab(backbone) or uses_paat(backbone))
+def backbone_needs_keypoints(backbone: str, training: bool = True) -> bool:
+    """Whether the backbone reads keypoint channels: in training (PAAB and PAAT) or deployed (PAAB only)."""
+    return backbone != "resnet18" and needs_keypoints(backbone, training)
 
 
 def policy_inputs(obs: str, cameras: Sequence[str] = (), backbone: str = "resnet18",

@@ -30,7 +30,6 @@ from envs.commands import one_line_errors
 from envs.cameras import FIRST_PERSON
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
-from poseaware.methods import uses_paab
 from envs.eval_cameras import EVAL_BINS, EVAL_VIEW
 from envs.registry import simulator_class
 from envs.output_lock import exclusive_output
@@ -296,8 +295,7 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
                         embedding_key=EMBEDDING_KEY if encoder is not None else None, device=device, cameras=cameras,
                         horizon=cfg.horizon, camera_input=camera_in,
                         # only PAAB reads keypoints at deployment: a PAAT-only policy is rolled out without them
-                        live_pose=cfg.obs == "image" and backbone_needs_keypoints(cfg.backbone)
-                        and uses_paab(cfg.backbone))
+                        live_pose=cfg.obs == "image" and backbone_needs_keypoints(cfg.backbone, training=False))
 
 
 def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_args: dict, video_dir: Optional[str],

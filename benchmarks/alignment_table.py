@@ -210,7 +210,7 @@ def write_table(text: str, args) -> None:
               f"meant to go", file=sys.stderr, flush=True)
         return
     atomic_write_text(args.out, text + "\n")
-    if section or (START in results and END in results):
+    if START in results and END in results:
         head, rest = results.split(START, 1)
         atomic_write_text(args.results, head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
 
