@@ -36,6 +36,7 @@ from . import backbone as _backbone  # registers PoseAwareViTConv and the pose_r
 from . import pose_bc
 from .camera_input import camera_pose_key
 from .policy_data import EMBEDDING_KEY
+from .policy_plots import plot_training_curve
 
 POLICY_FORMAT = "poseaware-bc-2"
 PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
@@ -207,8 +208,9 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     without, the last epoch's. ``<out_dir>/training_state.pt`` (model, optimisers, RNG, epoch) is written
     after every epoch with the best policy so far, so calling again with the same config and ``resume_key``
     (what else decides the run: its data, encoder, validation, rollouts) resumes where it stopped. Returns
-    the last epoch's log, the validation history, the kept epoch and ``seconds``, the wall-clock of every
-    epoch run (in all sessions, where it resumed)."""
+    the last epoch's log, every epoch's (``history``), the validation history, the kept epoch and
+    ``seconds``, the wall-clock of every epoch run (in all sessions, where it resumed); ``training_curve.png``
+    plots the losses and the validation success."""
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.train_utils as TrainUtils
@@ -241,7 +243,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
 
     state_path, policy_path = os.path.join(out_dir, "training_state.pt"), os.path.join(out_dir, "policy.pt")
     progress_path = os.path.join(out_dir, "training.json")
-    record = {"epoch": 0, "validation": [], "best": None, "log": {}, "seconds": 0.0}
+    record = {"epoch": 0, "validation": [], "best": None, "log": {}, "history": [], "seconds": 0.0}
     key = json.dumps(dict(resume_key or {}), sort_keys=True, default=str)
     best_policy: Optional[dict] = None  # the kept epoch's policy file, also in the state, so policy.pt follows it
     if os.path.exists(state_path):
@@ -251,6 +253,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
                              f"overwrite=true to start again, or choose another run_dir")
         _restore_training_state(model, state)
         record, best_policy = json.loads(state["record"]), state.get("best_policy")
+        record.setdefault("history", [])  # a run started before per-epoch losses were kept
         if best_policy is not None:  # a kill between the two writes cannot leave another epoch in policy.pt
             atomic_write(policy_path, lambda tmp: torch.save(best_policy, tmp))
     epochs = config.train.num_epochs
@@ -265,6 +268,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
             log = TrainUtils.run_epoch(model, loader, epoch, num_steps=config.experiment.epoch_every_n_steps)
         model.on_epoch_end(epoch)
         record["log"] = {k: float(v) for k, v in log.items() if isinstance(v, (int, float))}
+        record["history"].append({"epoch": epoch, **record["log"]})
         if not validating:
             record["best"] = {"epoch": epoch, "success_rate": None}
             best_policy = policy_file(epoch)
@@ -284,6 +288,9 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
         if best_policy is not None and best_policy["epoch"] == epoch:
             atomic_write(policy_path, lambda tmp: torch.save(best_policy, tmp))
         atomic_write_text(progress_path, json.dumps(record, indent=2))
+        if epoch == epochs or (validating and epoch % validate_every == 0):
+            plot_training_curve(record["history"], record["validation"], os.path.join(out_dir, "training_curve.png"),
+                                title=out_dir)
     return record
 
 

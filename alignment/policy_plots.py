@@ -1,8 +1,9 @@
-"""Policy success against the evaluation camera's angular distance from the training cameras."""
+"""A policy run's plots: its training curve, and success against the evaluation camera's angular distance from
+the training cameras."""
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Sequence
 
 import matplotlib
 
@@ -51,3 +52,31 @@ def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, ti
 def angle_rates(results: Dict[str, dict]) -> Dict[str, float]:
     """The success rate of each evaluation bin among a run's ``rollouts.json`` results."""
     return {view: r["success_rate"] for view, r in results.items() if view in EVAL_BINS}
+
+
+def plot_training_curve(history: Sequence[Mapping[str, float]], validation: Sequence[Mapping[str, float]],
+                        path: str, title: str = "") -> None:
+    """robomimic's per-epoch losses (``history``: ``{"epoch", "Loss", ...}``) on a log scale, and the validation
+    rollouts' success (``{"epoch", "success_rate"}``) on a second axis; written atomically."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in history]
+    for index, name in enumerate(sorted({k for h in history for k in h if k.endswith("Loss")})):
+        ax.plot(epochs, [h.get(name, float("nan")) for h in history], color=f"C{index}", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if validation:
+        success = ax.twinx()
+        success.plot([v["epoch"] for v in validation], [100 * v["success_rate"] for v in validation], "ko-",
+                     label="validation success")
+        success.set_ylabel("validation success (%)")
+        success.set_ylim(-3, 103)
+        success.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="upper left", fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)

@@ -404,10 +404,18 @@ def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path)
     assert [v["epoch"] for v in record["validation"]] == [1, 2, 3]  # epoch 1 from the first run, then 2 and 3
     assert record["best"] == {"epoch": 3, "success_rate": pytest.approx(0.3)}
     # the resumed run ends where an uninterrupted one does: weights, optimiser and batches were restored
-    train_bc(config, str(tmp_path / "whole"), progress=False, validate=interrupt_at(None), validate_every=1)
+    whole_record = train_bc(config, str(tmp_path / "whole"), progress=False, validate=interrupt_at(None),
+                            validate_every=1)
     resumed, whole = (torch.load(tmp_path / r / "training_state.pt", weights_only=True) for r in ("run", "whole"))
     for key, value in whole["model"].items():
         torch.testing.assert_close(resumed["model"][key], value, rtol=0, atol=0)
+    # every epoch's losses are kept through the resume, and plotted with the validations
+    assert [h["epoch"] for h in record["history"]] == [1, 2, 3]
+    def losses(history):
+        return [{k: v for k, v in h.items() if k.endswith("Loss")} for h in history]
+    assert losses(record["history"]) == losses(whole_record["history"])
+    assert record["history"][-1]["Loss"] == record["log"]["Loss"]
+    assert (tmp_path / "run" / "training_curve.png").stat().st_size > 0
     with pytest.raises(ValueError, match="other inputs"):
         train_bc(config, str(tmp_path / "run"), progress=False, resume_key={"data": "another.hdf5"})
     with config.values_unlocked():
