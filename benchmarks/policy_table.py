@@ -196,15 +196,16 @@ def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px (fixed cam0, every demo trained on); image "
              f"rows {args.image_epochs} epochs × {args.image_steps} steps of batch 16, low-dim rows "
-             f"{args.state_epochs} × {args.state_steps} of batch 100; the kept epoch is the best of "
-             f"{args.val_rollouts} validation rollouts every {args.val_every_image} (image) / {args.val_every_state} "
-             f"(low-dim) epochs; rollouts end at success or after {args.horizon} steps.  ",
+             f"{args.state_epochs} × {args.state_steps} of batch 100, unless a row sets its own (the epochs "
+             f"column); the kept epoch is the best of {args.val_rollouts} validation rollouts every "
+             f"{args.val_every_image} (image) / {args.val_every_state} (low-dim) epochs, or as the row sets; "
+             f"rollouts end at success or after {args.horizon} steps.  ",
              f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Test success over "
              f"{args.rollouts} seeded rollouts per run from the training camera (the wrist rows: the wrist camera), "
              f"mean ± std over the seeds listed; wall-clock per run (training with its validation rollouts + test "
              f"rollouts), mean.", "",
-             "| env | row | seeds | test success | per seed | kept epochs | validation best | minutes per run |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| env | row | seeds | test success | per seed | epochs | kept epochs | validation best | minutes per run |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     devices = set()
     for env_args, row in [(a, row) for a in envs_on_disk(args) for row in ROWS]:
         seeds = set(found_seeds(os.path.join(env_args.runs, env_args.env, row)))
@@ -218,7 +219,9 @@ def table(args) -> str:
         best = [r["train"]["best"]["success_rate"] for _, r in found]
         minutes = [sum(r.get("wall_seconds", {}).values()) / 60 for _, r in found]
         lines.append(f"| {env_args.env} | {row} | {len(found)} | {np.mean(rates):.0f}% ± {np.std(rates):.0f} | "
-                     f"{' / '.join(f'{x:.0f}' for x in rates)} | {' / '.join(str(r['kept_epoch']) for _, r in found)} | "
+                     f"{' / '.join(f'{x:.0f}' for x in rates)} | "
+                     f"{' / '.join(sorted({str(r['train']['epoch']) for _, r in found}))} | "
+                     f"{' / '.join(str(r['kept_epoch']) for _, r in found)} | "
                      f"{' / '.join('–' if b is None else f'{100 * b:.0f}%' for b in best)} | {np.mean(minutes):.0f} |")
     lines.append(f"\nDevices the runs trained on: {', '.join(sorted(devices)) or '–'}.")
     return "\n".join(lines)

@@ -73,7 +73,7 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
     for seed, rate in ((0, 1.0), (1, 0.5)):
         run = tmp_path / "runs" / "lift" / "state" / f"seed{seed}"
         write_json(str(run / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": rate}}, "kept_epoch": 3,
-                                                "train": {"best": {"success_rate": 1.0}},
+                                                "train": {"epoch": 4, "best": {"success_rate": 1.0}},
                                                 "wall_seconds": {"train": 60, "test_rollouts": 60}})
         write_json(str(run / "training.json"), {})
         (run / "config.yaml").write_text("bc: {epochs: 4, steps_per_epoch: 5}\nvalidation: {every: 2, rollouts: 2}\n"
@@ -81,11 +81,12 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
         policy_table.record(args, "state", seed)
     os.rename(tmp_path / "runs", tmp_path / "gone")  # a fresh clone: runs/ is not there, the record is
     cells = row(policy_table.table(args), "state")
-    assert cells[2:6] == ["2", "75% ± 25", "100 / 50", "3 / 3"] and cells[-1] == "2"
+    assert cells[2:7] == ["2", "75% ± 25", "100 / 50", "4", "3 / 3"] and cells[-1] == "2"
     policy_table.run(args, "data.hdf5", "state", 0)  # finished: skipped, nothing launched
     # a Can run joins the same table, whichever --env the table is written for
     write_json(str(tmp_path / "record" / "can" / "state" / "seed0" / "rollouts.json"),
-               {"rollouts": {"cam0": {"success_rate": 0.25}}, "kept_epoch": 2, "train": {"best": {"success_rate": 0.5}}})
+               {"rollouts": {"cam0": {"success_rate": 0.25}}, "kept_epoch": 2,
+                "train": {"epoch": 4, "best": {"success_rate": 0.5}}})
     for env in ("lift", "can"):
         args.env = env
         text = policy_table.table(args)
