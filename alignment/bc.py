@@ -103,12 +103,52 @@ def vit_core_kwargs(encoder_config: Mapping, readout: str, init_checkpoint: Opti
             "pool_kwargs": {"num_kp": 32}, "feature_dimension": 64}
 
 
+# robomimic config paths the policy's own options set: an override of them is refused, naming the option
+OWNED_PATHS = {"train.data": "data", "train.seed": "seed", "train.num_epochs": "bc.epochs",
+               "train.batch_size": "bc.batch_size", "train.hdf5_filter_key": "bc.filter_key",
+               "train.hdf5_normalize_obs": "bc.normalize_obs", "experiment.epoch_every_n_steps": "bc.steps_per_epoch",
+               "observation": "obs, cameras, backbone, readout and crop"}
+
+
+def leaf_paths(values: Mapping, prefix: str = "") -> Dict[str, object]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: Dict[str, object] = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(leaf_paths(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def apply_robomimic_overrides(config, overrides: Mapping) -> None:
+    """Set robomimic config values by their path (``bc.robomimic``: e.g. ``algo.gmm.enabled``), after the
+    policy's own; a path robomimic's config lacks, or one the policy's options own, is refused."""
+    for path, value in leaf_paths(overrides).items():
+        owner = next((o for p, o in OWNED_PATHS.items() if path == p or path.startswith(p + ".")), None)
+        if owner is not None:
+            raise ValueError(f"bc.robomimic.{path} is set by the policy's own options ({owner}); give it there")
+        node, keys = config, path.split(".")
+        for depth, key in enumerate(keys):
+            if not isinstance(node, Mapping) or key not in node:
+                where = ".".join(keys[:depth]) or "its top level"
+                there = f"; its keys there: {', '.join(sorted(node))}" if isinstance(node, Mapping) else " (a value)"
+                raise ValueError(f"bc.robomimic.{path}: robomimic's {config.algo_name} config has no {key!r} under "
+                                 f"{where}{there}")
+            if depth < len(keys) - 1:
+                node = node[key]
+        with config.values_unlocked():
+            node[keys[-1]] = value
+
+
 def bc_config(data: str, inputs: PolicyInputs, epochs: int, steps_per_epoch: int, batch_size: int, seed: int,
               normalize_obs: bool = False, core_kwargs: Optional[dict] = None, crop: Optional[int] = None,
-              filter_key: Optional[str] = "train"):
+              filter_key: Optional[str] = "train", robomimic: Optional[Mapping] = None):
     """robomimic's default BC config, pointed at ``data`` with ``inputs``. Images get robomimic's
     ``VisualCore`` (its defaults, ResNet18 + SpatialSoftmax, unless ``core_kwargs`` say otherwise) and its
-    ``CropRandomizer`` to ``crop`` px. ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs``."""
+    ``CropRandomizer`` to ``crop`` px. ``normalize_obs`` is robomimic's ``train.hdf5_normalize_obs``;
+    ``robomimic``: any other robomimic config values, by path (``apply_robomimic_overrides``)."""
     from robomimic.config import config_factory
 
     ours = bool(core_kwargs) and core_kwargs.get("backbone_class") == _backbone.PoseAwareViTConv.__name__
@@ -142,6 +182,7 @@ def bc_config(data: str, inputs: PolicyInputs, epochs: int, steps_per_epoch: int
                                                 else "CropRandomizer")
                 for key, value in {"crop_height": crop, "crop_width": crop, "num_crops": 1, "pos_enc": False}.items():
                     encoder.obs_randomizer_kwargs[key] = value
+    apply_robomimic_overrides(config, robomimic or {})
     return config
 
 

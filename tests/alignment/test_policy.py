@@ -586,3 +586,23 @@ def test_rollout_success_is_zero_for_an_arm_that_stays_still_and_full_for_the_sc
     expert = rollout.run_rollouts(Expert(), "pick", settings, "cam0", ["robot0_eef_pos"], count=2)
     assert still.success_rate == 0.0 and still.steps == [30, 30]  # the metric's floor: nothing happens
     assert expert.success_rate == 1.0 and max(expert.steps) < made[-1].max_episode_steps  # and its ceiling
+
+
+def test_robomimic_config_values_reach_robomimic_by_path_and_bad_paths_are_named(pick, tmp_path):
+    from alignment.bc import bc_config, load_bc, policy_inputs, train_bc
+
+    data, _ = pick
+    schedule = {"algo": {"gmm": {"enabled": True},  # robomimic's GMM head, and its lr decay after epoch 1
+                         "optim_params": {"policy": {"learning_rate": {"epoch_schedule": [1], "decay_factor": 0.1}}}}}
+    config = bc_config(data, policy_inputs("proprio"), 2, 2, 8, 0, filter_key=None, robomimic=schedule)
+    assert config.algo.gmm.enabled and config.algo.optim_params.policy.learning_rate.epoch_schedule == [1]
+    record = train_bc(config, str(tmp_path / "run"), progress=False)
+    assert [h["Optimizer/policy0_lr"] for h in record["history"]] == pytest.approx([1e-4, 1e-5])
+    assert type(load_bc(str(tmp_path / "run" / "policy.pt"))[0].policy).__name__ == "BC_GMM"
+    plain = train_bc(bc_config(data, policy_inputs("proprio"), 2, 2, 8, 0, filter_key=None), str(tmp_path / "plain"),
+                     progress=False)
+    assert [h["Optimizer/policy0_lr"] for h in plain["history"]] == pytest.approx([1e-4, 1e-4])
+    with pytest.raises(ValueError, match="no 'gmn' under algo; its keys there: .*gmm"):
+        bc_config(data, policy_inputs("proprio"), 1, 1, 8, 0, robomimic={"algo": {"gmn": {"enabled": True}}})
+    with pytest.raises(ValueError, match=r"bc.robomimic.train.num_epochs is set by the policy's own options \(bc.epochs\)"):
+        bc_config(data, policy_inputs("proprio"), 1, 1, 8, 0, robomimic={"train": {"num_epochs": 5}})
