@@ -606,3 +606,17 @@ def test_robomimic_config_values_reach_robomimic_by_path_and_bad_paths_are_named
         bc_config(data, policy_inputs("proprio"), 1, 1, 8, 0, robomimic={"algo": {"gmn": {"enabled": True}}})
     with pytest.raises(ValueError, match=r"bc.robomimic.train.num_epochs is set by the policy's own options \(bc.epochs\)"):
         bc_config(data, policy_inputs("proprio"), 1, 1, 8, 0, robomimic={"train": {"num_epochs": 5}})
+
+
+def test_robomimics_rnn_policy_trains_on_sequences_and_rolls_out_with_keypoints(pick, tmp_path):
+    from alignment.bc import load_bc
+
+    data, _ = pick
+    run = tmp_path / "rnn"
+    results = run_policy(policy_config(data, run, "obs=image", "backbone=paab", "encoder.depth=1", "bc.batch_size=4",
+                                       "bc.filter_key=null", "eval_views=[cam0]", "rollouts=1", "videos=0",
+                                       "+bc.robomimic.algo.rnn.enabled=true", "+bc.robomimic.algo.rnn.horizon=5",
+                                       "+bc.robomimic.train.seq_length=5"))
+    assert results["cam0"]["episodes"] == 1
+    policy, saved = load_bc(str(run / "policy.pt"))
+    assert type(policy.policy).__name__ == "PoseBC_RNN" and json.loads(saved["config"])["train"]["seq_length"] == 5
