@@ -202,7 +202,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
                        cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key,
-                       OmegaConf.to_container(cfg.bc.get("robomimic") or {}, resolve=True))
+                       OmegaConf.to_container(cfg.bc.robomimic, resolve=True) if cfg.bc.get("robomimic") else {})
 
     # camera-randomised training is validated from cameras drawn across its training sector (the ``train`` bin),
     # as it is tested, not from the one camera whose name it trains under
