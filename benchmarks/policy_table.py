@@ -17,7 +17,9 @@ held-out cameras. Rows:
 - ``paat_ft_cls``: CLS readout instead of SpatialSoftmax; ``paat_ft_wrist``: the wrist camera alone;
   ``paat_ft_both``: third-person + wrist (robomimic's own setting); ``resnet18_both`` and
   ``<method>_scratch_both`` (100 epochs) likewise;
-- ``frozen_paat``: today's policy on the frozen PAAT embeddings.
+- ``frozen_paat``: today's policy on the frozen PAAT embeddings;
+- ``state_gmm``, ``state_decay``: state BC with robomimic's GMM head, or its learning rate cut tenfold at
+  epoch 100 (``bc.robomimic``).
 
 Finished runs are skipped; an interrupted run continues from its ``training_state.pt`` (the same command
 resumes it, on the machine that holds ``runs/``). A finished run's summary is copied into
@@ -62,6 +64,10 @@ ROWS: Dict[str, List[str]] = {
     **{f"{m}_scratch_both": IMAGE + [f"backbone={m}", "cameras=[cam0,first_person]", "bc.epochs=100", "validation.every=20"]
        for m in ("baseline", "paat")},
     "frozen_paat": ["obs=embedding", "checkpoint=ENCODER", "train_views=[cam0]"],
+    # robomimic's remedies for the epoch-to-epoch swings of plain BC (state validation 5-100%), tried on state
+    # first: its GMM action head, and its learning rate cut tenfold at half the training
+    "state_gmm": ["obs=state", "+bc.robomimic.algo.gmm.enabled=true"],
+    "state_decay": ["obs=state", "+bc.robomimic.algo.optim_params.policy.learning_rate.epoch_schedule=[100]"],
 }
 DEFAULT_ROWS = ["state", "resnet18", "baseline_ft", "paat_ft"]
 
