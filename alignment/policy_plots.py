@@ -15,6 +15,14 @@ from envs.eval_cameras import EVAL_BINS  # noqa: E402
 from poseaware.runs import atomic_write  # noqa: E402
 
 
+def save_figure(fig, path: str) -> None:
+    """Write ``fig`` to ``path`` atomically (its format from the extension, png without one) and close it."""
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", dpi=120))
+    plt.close(fig)
+
+
 def bin_distance(name: str) -> float:
     """Degrees a bin's cameras stand past the training cameras (the centre of its band; 0 inside)."""
     b = EVAL_BINS[name]
@@ -43,10 +51,7 @@ def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, ti
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", dpi=120))
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def angle_rates(results: Dict[str, dict]) -> Dict[str, float]:
@@ -76,7 +81,4 @@ def plot_training_curve(history: Sequence[Mapping[str, float]], validation: Sequ
     ax.legend(loc="upper left", fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
+    save_figure(fig, path)
