@@ -19,7 +19,8 @@ held-out cameras. Rows:
   ``<method>_scratch_both`` (100 epochs) likewise;
 - ``frozen_paat``: today's policy on the frozen PAAT embeddings;
 - ``state_gmm``, ``state_decay``: state BC with robomimic's GMM head, or its learning rate cut tenfold at
-  epoch 100 (``bc.robomimic``).
+  epoch 100 (``bc.robomimic``); ``<method>_scratch_both_decay``: the both-camera DeiT, 80 epochs, its learning
+  rate cut tenfold at epoch 50.
 
 Finished runs are skipped; an interrupted run continues from its ``training_state.pt`` (the same command
 resumes it, on the machine that holds ``runs/``). A finished run's summary is copied into
@@ -44,6 +45,7 @@ from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advic
 from poseaware.runs import atomic_write_text  # noqa: E402
 
 IMAGE = ["obs=image"]
+DECAY = "+bc.robomimic.algo.optim_params.policy.learning_rate.epoch_schedule=[{}]"  # lr ×0.1 at that epoch
 ROWS: Dict[str, List[str]] = {
     "state": ["obs=state"],
     "proprio": ["obs=proprio"],
@@ -63,11 +65,15 @@ ROWS: Dict[str, List[str]] = {
     # peaked there) at ~45 s each with two cameras on one core
     **{f"{m}_scratch_both": IMAGE + [f"backbone={m}", "cameras=[cam0,first_person]", "bc.epochs=100", "validation.every=20"]
        for m in ("baseline", "paat")},
+    # the both-camera PAAT DeiT validated 30, 40, 75, 20, 35% (epochs 20-100): robomimic's learning rate cut
+    # tenfold at epoch 50, near that peak, as state_decay steadied state BC; 80 epochs to fit two runs per session
+    **{f"{m}_scratch_both_decay": IMAGE + [f"backbone={m}", "cameras=[cam0,first_person]", "bc.epochs=80",
+                                           "validation.every=20", DECAY.format(50)] for m in ("baseline", "paat")},
     "frozen_paat": ["obs=embedding", "checkpoint=ENCODER", "train_views=[cam0]"],
     # robomimic's remedies for the epoch-to-epoch swings of plain BC (state validation 5-100%), tried on state
     # first: its GMM action head, and its learning rate cut tenfold at half the training
     "state_gmm": ["obs=state", "+bc.robomimic.algo.gmm.enabled=true"],
-    "state_decay": ["obs=state", "+bc.robomimic.algo.optim_params.policy.learning_rate.epoch_schedule=[100]"],
+    "state_decay": ["obs=state", DECAY.format(100)],
 }
 DEFAULT_ROWS = ["state", "resnet18", "baseline_ft", "paat_ft"]
 
