@@ -324,7 +324,7 @@ def test_a_fine_tuned_backbone_gets_gradients_and_a_frozen_one_none(pick, tmp_pa
     assert moved == 0 if freeze else 0 < moved < 1e-3
 
 
-def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_same(pick, tmp_path):
+def test_a_saved_image_policy_reloads_without_its_init_checkpoint_with_its_fine_tuned_weights(pick, tmp_path):
     import shutil
 
     import torch
@@ -337,20 +337,43 @@ def test_a_saved_image_policy_reloads_without_its_init_checkpoint_and_acts_the_s
     run = tmp_path / "finetuned"
     run_policy(image_policy_config(data, run, "backbone=paab", f"init={init}", "rollouts=1"))
     os.remove(init)  # the policy file holds the fine-tuned weights
-    first, saved = load_bc(str(run / "policy.pt"))
-    second, _ = load_bc(str(run / "policy.pt"))
+    first, _ = load_bc(str(run / "policy.pt"))
     trained = torch.load(run / "training_state.pt", weights_only=True)["model"]  # the model as training left it
     for key, value in first.policy.nets.state_dict().items():
         torch.testing.assert_close(value, trained[key], rtol=0, atol=0)
     (backbone,) = backbones(first)
     start = read_checkpoint(checkpoints["paab"])["state_dict"]["model.vit.blocks.0.attn.qkv.weight"]
     assert not torch.equal(backbone.encoder.vit.blocks[0].attn.qkv.weight, start)  # fine-tuned, not the init
-    with h5py.File(run / "policy_data.hdf5") as f:
-        obs = {k: f[f"data/demo_0/obs/{k}"][3] for k in saved["shape_meta"]["all_obs_keys"]}
+
+
+def demo_step(data: str, keys, step: int = 3) -> dict:
+    """One step's observation of the first demo, as robomimic's rollout hands it to the policy."""
     import robomimic.utils.obs_utils as ObsUtils
-    obs = {k: ObsUtils.process_obs(obs=v, obs_key=k) for k, v in obs.items()}
-    first.start_episode(), second.start_episode()
-    np.testing.assert_array_equal(first(obs), second(obs))
+
+    with h5py.File(data) as f:
+        return {k: ObsUtils.process_obs(obs=f[f"data/demo_0/obs/{k}"][step], obs_key=k) for k in keys}
+
+
+@pytest.mark.parametrize("method", ["paab", "paat"])
+def test_a_saved_policy_acts_as_the_policy_did_before_it_was_saved(pick, tmp_path, method):
+    from alignment.bc import load_bc, train_bc
+
+    config = pose_policy_config(pick, tmp_path, method)
+    live = {}
+
+    def validate(policy, epoch):  # the policy in memory, as training hands it to its validation rollouts
+        policy.start_episode()
+        live[epoch] = policy(demo_step(config.train.data, config.all_obs_keys))
+        return 1.0
+
+    run = str(tmp_path / "run")
+    train_bc(config, run, progress=False, validate=validate, validate_every=1)
+    reloaded, saved = load_bc(os.path.join(run, "policy.pt"))
+    assert saved["epoch"] == 1 and list(live) == [1]
+    reloaded.start_episode()
+    after = reloaded(demo_step(config.train.data, saved["keys"]))
+    assert np.abs(after).max() > 0
+    np.testing.assert_array_equal(after, live[1])
 
 
 def test_the_best_validated_epoch_is_kept_not_the_last_through_a_resume(pick, tmp_path):
