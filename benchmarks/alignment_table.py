@@ -60,6 +60,18 @@ def run_dir(env: str, method: str, seed: int, args) -> str:
     return os.path.join(args.runs, env, method, f"seed{seed}")
 
 
+def run_logged(cmd: Sequence[str], run_path: str, threads: int) -> None:
+    """Run ``cmd`` with ``threads`` OpenMP threads, its output appended to ``<run_path>.log`` beside the run
+    directory (not inside it, which a run may clear): grids launched side by side keep separate logs."""
+    log_path = run_path.rstrip(os.sep) + ".log"
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    with open(log_path, "a") as log:
+        log.write(f"[{datetime.datetime.now():%Y-%m-%d %H:%M}] " + " ".join(cmd) + "\n")
+        log.flush()
+        subprocess.run(list(cmd), check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+                       stdout=log, stderr=subprocess.STDOUT)
+
+
 def load_metrics(path: str) -> Optional[dict]:
     metrics = os.path.join(path, "metrics.json")
     if not os.path.exists(metrics):
@@ -90,10 +102,8 @@ def train(env: str, method: str, seed: int, data: str, args) -> None:
     cmd = [sys.executable, "-m", "alignment.train", f"env={env}", f"method={method}", f"seed={seed}",
            f"data={data}", f"run_dir={path}", "generate_if_missing=false", f"resume={str(resume).lower()}",
            f"overwrite={str(not resume).lower()}", "hydra/job_logging=disabled", *args.overrides]
-    env_vars = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     print(f"[{datetime.datetime.now():%H:%M}] {env} {method} seed {seed}" + (" (resuming)" if resume else ""), flush=True)
-    with open(os.path.join(args.runs, "train.log"), "a") as log:
-        subprocess.run(cmd, check=True, env=env_vars, stdout=log, stderr=subprocess.STDOUT)
+    run_logged(cmd, path, args.threads)
 
 
 def cell(values: List[float]) -> str:

@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid  # noqa: E402  (same mechanisms)
+from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from envs.dataset_io import merge_files, shard_path  # noqa: E402
 from envs.registry import simulator_class  # noqa: E402
@@ -65,9 +65,7 @@ def run(args, data: str, row: str, seed: int) -> None:
             return
         cmd.append(f"checkpoint={checkpoint}")
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
-    with open(os.path.join(args.runs, "policy.log"), "a") as log:
-        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
-                       stdout=log, stderr=subprocess.STDOUT)
+    run_logged(cmd, run_dir(args, row, seed), args.threads)
 
 
 def training_sector_copy(env: str, fixed: str, views: int) -> str:

@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import policy_table  # noqa: E402  (the same runs, records and budget checks)
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid  # noqa: E402
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402
 from alignment.policy import FIXED_CAMERA  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
 from envs.eval_cameras import EVAL_BINS  # noqa: E402
@@ -98,11 +98,9 @@ def evaluate_trained(args, row: str, seed: int, source: str) -> None:
     os.makedirs(target, exist_ok=True)
     evaluation = os.path.join(target, "evaluation.json")
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source}", flush=True)
-    with open(os.path.join(args.runs, "policy.log"), "a") as log:
-        subprocess.run([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
-                        f"eval_views=[{','.join(args.bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
-                        f"out={evaluation}", "hydra/job_logging=disabled"], check=True,
-                       env={**os.environ, "OMP_NUM_THREADS": str(args.threads)}, stdout=log, stderr=subprocess.STDOUT)
+    run_logged([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
+                f"eval_views=[{','.join(args.bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
+                f"out={evaluation}", "hydra/job_logging=disabled"], target, args.threads)
     config = OmegaConf.load(os.path.join(source, "config.yaml"))
     config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(args.bins)
     atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))

@@ -40,7 +40,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid  # noqa: E402  (same mechanisms)
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from poseaware.runs import atomic_write_text  # noqa: E402
 
@@ -189,11 +189,7 @@ def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str
            f"run_dir={run_dir(args, row, seed)}", *overrides, *settings, "videos=2", "bc.filter_key=null",
            f"eval_views=[{','.join(eval_views)}]", "hydra/job_logging=disabled"]
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}", flush=True)
-    with open(os.path.join(args.runs, "policy.log"), "a") as log:
-        log.write(" ".join(cmd) + "\n")
-        log.flush()
-        subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)},
-                       stdout=log, stderr=subprocess.STDOUT)
+    run_logged(cmd, run_dir(args, row, seed), args.threads)
     record(args, row, seed)
 
 

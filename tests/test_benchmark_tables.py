@@ -195,6 +195,23 @@ def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_
     assert len(launched) == 1
 
 
+def test_runs_of_a_grid_each_log_beside_their_run_directory_not_into_one_shared_file(tmp_path, monkeypatch):
+    """Grids launched side by side once interleaved their runs' output in one runs/.../policy.log."""
+    def speak(cmd, stdout, **kw):  # the run's own output, as a child process writes it
+        stdout.write("output of " + next(o for o in cmd if o.startswith("run_dir=")) + "\n")
+
+    monkeypatch.setattr(policy_table.subprocess, "run", speak)
+    monkeypatch.setattr(policy_table, "record", lambda *a: None)
+    args = camera_table_args(tmp_path, table_only=False)
+    for row in ("resnet18", "state"):
+        policy_table.run(args, "data.hdf5", row, 0)
+    for row in ("resnet18", "state"):
+        lines = (tmp_path / "runs" / "lift" / row / "seed0.log").read_text().splitlines()
+        assert len(lines) == 2 and f"run_dir={policy_table.run_dir(args, row, 0)}" in lines[0].split()
+        assert lines[1] == f"output of run_dir={policy_table.run_dir(args, row, 0)}"
+    assert not (tmp_path / "runs" / "policy.log").exists()
+
+
 def test_a_table_with_fewer_runs_than_the_committed_one_does_not_replace_it(tmp_path, capsys):
     """A fresh clone rebuilds a grid's table from the few runs it has: the committed table must survive."""
     results, out = tmp_path / "RESULTS.md", tmp_path / "table.md"
