@@ -89,7 +89,10 @@ def encoder_method(row: str, overrides: Sequence[str]) -> Optional[str]:
     if row.startswith("frozen_"):
         return row.removeprefix("frozen_")
     backbone = next((o.split("=", 1)[1] for o in overrides if o.startswith("backbone=")), None)
-    return backbone if backbone in ("baseline", "paab", "paat", "paab+paat") else "paat"
+    if backbone not in ("baseline", "paab", "paat", "paab+paat"):
+        raise ValueError(f"row {row}: init=ENCODER needs a DeiT backbone (baseline, paab, paat, paab+paat), not "
+                         f"{backbone}; drop init=ENCODER or set the backbone")
+    return backbone
 
 
 def run_dir(args, row: str, seed: int) -> str:

@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import alignment_table  # noqa: E402
 import bc_table  # noqa: E402
@@ -210,6 +212,17 @@ def test_runs_of_a_grid_each_log_beside_their_run_directory_not_into_one_shared_
         assert len(lines) == 2 and f"run_dir={policy_table.run_dir(args, row, 0)}" in lines[0].split()
         assert lines[1] == f"output of run_dir={policy_table.run_dir(args, row, 0)}"
     assert not (tmp_path / "runs" / "policy.log").exists()
+
+
+def test_every_row_that_initialises_from_an_alignment_encoder_names_which_one():
+    for name, overrides in policy_table.ROWS.items():
+        method = policy_table.encoder_method(name, overrides)
+        assert (method is not None) == any("ENCODER" in o for o in overrides), name
+        if method is not None:
+            assert method in alignment_table.METHODS, name
+    assert policy_table.encoder_method("paat_ft", ["backbone=paat", "init=ENCODER"]) == "paat"
+    with pytest.raises(ValueError, match="needs a DeiT backbone"):
+        policy_table.encoder_method("r_ft", ["backbone=resnet18", "init=ENCODER"])
 
 
 def test_a_table_with_fewer_runs_than_the_committed_one_does_not_replace_it(tmp_path, capsys):
