@@ -172,7 +172,9 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                     result.frames_encoded += 1
                 if video and index < videos:  # the overview is rendered for these episodes only
                     frames.append(np.concatenate([obs[f"{v}_image"] for v in rendered] + [env.overview_image()], axis=1))
-                obs, _, success, truncated, _ = env.step(policy(ob))
+                with torch.no_grad():  # robomimic's get_action keeps autograd on: no graph at deployment
+                    action = policy(ob)
+                obs, _, success, truncated, _ = env.step(action)
                 if success or truncated:
                     break
             result.successes.append(bool(success))

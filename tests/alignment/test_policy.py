@@ -8,6 +8,7 @@ import h5py
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 
 from alignment.policy import run_policy, warn_if_training_camera_moves
@@ -151,7 +152,6 @@ def backbones(policy):
 
 
 def test_pose_images_carry_keypoints_through_a_crop_to_the_right_patch():
-    import torch
     from alignment.backbone import keypoints_from_maps, pose_image
     from poseaware import pose_maps
 
@@ -212,7 +212,6 @@ def one_training_step(config):
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.train_utils as TrainUtils
-    import torch
     from alignment.bc import build_model
 
     torch.manual_seed(0)
@@ -245,7 +244,6 @@ def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
 
 @pytest.mark.parametrize("method", ["paat", "paab"])
 def test_only_paab_reads_keypoints_at_deployment(pick, tmp_path, method):
-    import torch
 
     model, batch = one_training_step(pose_policy_config(pick, tmp_path, method))
     model.set_eval()
@@ -263,7 +261,6 @@ def test_rollout_pose_images_carry_the_keypoints_of_the_camera_that_fills_the_sl
     from envs.eval_cameras import EVAL_VIEW
 
     import robomimic.utils.obs_utils as ObsUtils
-    import torch
 
     keys = ["cam0_pose_image", "first_person_pose_image"]
     ObsUtils.initialize_obs_modality_mapping_from_dict({"pose_rgb": keys})  # as the policy's config does
@@ -327,7 +324,6 @@ def test_a_fine_tuned_backbone_gets_gradients_and_a_frozen_one_none(pick, tmp_pa
 def test_a_saved_image_policy_reloads_without_its_init_checkpoint_with_its_fine_tuned_weights(pick, tmp_path):
     import shutil
 
-    import torch
     from alignment.bc import load_bc
     from poseaware.runs import read_checkpoint
 
@@ -377,7 +373,6 @@ def test_a_saved_policy_acts_as_the_policy_did_before_it_was_saved(pick, tmp_pat
 
 
 def test_the_best_validated_epoch_is_kept_not_the_last_through_a_resume(pick, tmp_path):
-    import torch
     from alignment.bc import train_bc
 
     config = pose_policy_config(pick, tmp_path, "paab")
@@ -406,7 +401,6 @@ def test_the_best_validated_epoch_is_kept_not_the_last_through_a_resume(pick, tm
 
 
 def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path):
-    import torch
     from alignment.bc import train_bc
 
     config = pose_policy_config(pick, tmp_path, "paab")
@@ -529,7 +523,6 @@ def test_a_policy_is_scored_from_cameras_drawn_by_angle_past_its_training_camera
 
 
 def test_the_backbone_feature_map_is_the_token_grid_row_by_row():
-    import torch
     from alignment.backbone import PoseAwareViTConv
 
     torch.manual_seed(0)
@@ -546,7 +539,6 @@ def test_the_backbone_feature_map_is_the_token_grid_row_by_row():
 
 
 def test_the_keypoint_crop_matches_robomimics_crop_on_the_image_and_moves_the_keypoints_with_it():
-    import torch
     from robomimic.models.obs_core import CropRandomizer
     from alignment.backbone import KeypointCropRandomizer
 
@@ -585,7 +577,7 @@ def test_an_image_policy_trained_on_several_cameras_sees_each_demo_once_from_eac
 def test_rollout_success_is_zero_for_an_arm_that_stays_still_and_full_for_the_scripted_expert(monkeypatch):
     from alignment import rollout
 
-    made = []
+    made, grad_enabled = [], []
 
     class Recording(rollout.MultiViewEnv):  # the env run_rollouts makes, so the expert can read its state
         def __init__(self, *args, **kwargs):
@@ -597,6 +589,7 @@ def test_rollout_success_is_zero_for_an_arm_that_stays_still_and_full_for_the_sc
             pass
 
         def __call__(self, ob):
+            grad_enabled.append(torch.is_grad_enabled())
             return np.zeros(made[-1].action_space.shape, np.float32)
 
     class Expert(Still):
@@ -609,6 +602,7 @@ def test_rollout_success_is_zero_for_an_arm_that_stays_still_and_full_for_the_sc
     expert = rollout.run_rollouts(Expert(), "pick", settings, "cam0", ["robot0_eef_pos"], count=2)
     assert still.success_rate == 0.0 and still.steps == [30, 30]  # the metric's floor: nothing happens
     assert expert.success_rate == 1.0 and max(expert.steps) < made[-1].max_episode_steps  # and its ceiling
+    assert len(grad_enabled) == 60 and not any(grad_enabled)  # the policy acts without building autograd graphs
 
 
 def test_robomimic_config_values_reach_robomimic_by_path_and_bad_paths_are_named(pick, tmp_path):
