@@ -24,6 +24,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import hydra
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from envs.commands import one_line_errors
@@ -235,6 +236,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
          "camera_input": cfg.camera_input,
          "horizon": cfg.horizon, "device": str(device),
+         "threads": torch.get_num_threads(),  # CPU training is reproducible only at the same thread count
          "wall_seconds": {"train": record["seconds"], "test_rollouts": tested()}}, indent=2))
     if os.path.exists(progress):  # rollouts.json holds it all (no views: nothing was saved)
         os.remove(progress)

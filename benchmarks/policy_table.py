@@ -35,6 +35,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -217,7 +218,7 @@ def table(args) -> str:
              f"rollouts), mean.", "",
              "| env | row | seeds | test success | per seed | epochs | kept epochs | validation best | minutes per run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    devices = set()
+    devices, threads = set(), []
     for env_args, row in [(a, row) for a in envs_on_disk(args) for row in ROWS]:
         seeds = set(found_seeds(os.path.join(env_args.runs, env_args.env, row)))
         seeds |= set(found_seeds(os.path.join(env_args.record, env_args.env, row)))
@@ -226,6 +227,7 @@ def table(args) -> str:
         if not found:
             continue
         devices |= {r.get("device", "cpu") for _, r in found}
+        threads += [r.get("threads") for _, r in found]
         rates = [100 * next(iter(r["rollouts"].values()))["success_rate"] for _, r in found]
         best = [r["train"]["best"]["success_rate"] for _, r in found]
         minutes = [sum(r.get("wall_seconds", {}).values()) / 60 for _, r in found]
@@ -234,7 +236,11 @@ def table(args) -> str:
                      f"{' / '.join(sorted({str(r['train']['epoch']) for _, r in found}))} | "
                      f"{' / '.join(str(r['kept_epoch']) for _, r in found)} | "
                      f"{' / '.join('–' if b is None else f'{100 * b:.0f}%' for b in best)} | {np.mean(minutes):.0f} |")
-    lines.append(f"\nDevices the runs trained on: {', '.join(sorted(devices)) or '–'}.")
+    counts = ", ".join(f"{n} run{'s' * (n != 1)} with {t}" for t, n in sorted(Counter(t for t in threads if t is not None).items()))
+    unknown = sum(t is None for t in threads)
+    lines.append(f"\nDevices the runs trained on: {', '.join(sorted(devices)) or '–'}. Torch threads per run (CPU "
+                 f"training is reproducible only at the same count): {counts or '–'}"
+                 + (f"; not recorded for {unknown} (before the runs kept it)" if unknown else "") + ".")
     return "\n".join(lines)
 
 

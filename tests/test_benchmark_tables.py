@@ -76,7 +76,8 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
         run = tmp_path / "runs" / "lift" / "state" / f"seed{seed}"
         write_json(str(run / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": rate}}, "kept_epoch": 3,
                                                 "train": {"epoch": 4, "best": {"success_rate": 1.0}},
-                                                "wall_seconds": {"train": 60, "test_rollouts": 60}})
+                                                "wall_seconds": {"train": 60, "test_rollouts": 60},
+                                                **({"threads": 1} if seed == 0 else {})})  # seed 1: an older run
         write_json(str(run / "training.json"), {})
         (run / "config.yaml").write_text("bc: {epochs: 4, steps_per_epoch: 5}\nvalidation: {every: 2, rollouts: 2}\n"
                                          "horizon: 9\nrollouts: 4\n")
@@ -94,6 +95,7 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
         text = policy_table.table(args)
         assert [line.split("|")[1].strip() for line in text.splitlines() if "| state |" in line] == [env, *({"lift", "can"} - {env})]
         assert next(line for line in text.splitlines() if line.startswith("| can | state |")).split("|")[4].strip() == "25% ± 0"
+        assert "reproducible only at the same count): 1 run with 1; not recorded for 2 (before" in text
     args.env = "lift"
     args.horizon = 400
     with pytest.raises(ValueError, match="another budget \\(horizon: 9 there, 400 here\\)"):

@@ -274,3 +274,4 @@ def test_a_run_killed_during_its_test_rollouts_continues_at_the_next_episode(pic
     final = json.load(open(tmp_path / "run" / "rollouts.json"))
     assert final["rollouts"] == resumed
     assert final["wall_seconds"]["train"] == trained_for > 0 and final["wall_seconds"]["test_rollouts"] > 1000
+    assert final["threads"] == torch.get_num_threads()  # CPU runs reproduce only at the same thread count
