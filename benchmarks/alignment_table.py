@@ -114,8 +114,9 @@ def cell(values: List[float]) -> str:
 
 def commands(args, script: str = __file__) -> List[str]:
     """Every command that has launched runs into ``args.runs``, this one added (``--table-only``
-    reruns only rewrite the table): a grid run in parts names all its parts."""
-    path = os.path.join(args.runs, "command.txt")
+    reruns only rewrite the table): a grid run in parts names all its parts. Kept beside the committed
+    run records where the grid has them (``args.record``), so a fresh clone's table still names them."""
+    path = os.path.join(getattr(args, "record", None) or args.runs, "command.txt")
     seen = []
     if os.path.exists(path):
         with open(path) as f:

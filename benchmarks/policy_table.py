@@ -238,9 +238,9 @@ def table(args) -> str:
                      f"{' / '.join('–' if b is None else f'{100 * b:.0f}%' for b in best)} | {np.mean(minutes):.0f} |")
     counts = ", ".join(f"{n} run{'s' * (n != 1)} with {t}" for t, n in sorted(Counter(t for t in threads if t is not None).items()))
     unknown = sum(t is None for t in threads)
+    parts = [counts] * bool(counts) + [f"not recorded for {unknown} (before the runs kept it)"] * bool(unknown)
     lines.append(f"\nDevices the runs trained on: {', '.join(sorted(devices)) or '–'}. Torch threads per run (CPU "
-                 f"training is reproducible only at the same count): {counts or '–'}"
-                 + (f"; not recorded for {unknown} (before the runs kept it)" if unknown else "") + ".")
+                 f"training is reproducible only at the same count): {'; '.join(parts) or '–'}.")
     return "\n".join(lines)
 
 

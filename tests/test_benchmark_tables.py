@@ -227,6 +227,17 @@ def test_every_row_that_initialises_from_an_alignment_encoder_names_which_one():
         policy_table.encoder_method("r_ft", ["backbone=resnet18", "init=ENCODER"])
 
 
+def test_a_grids_commands_are_kept_with_its_committed_records_so_a_fresh_clone_still_names_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["policy_table.py", "--rows", "state", "--seeds", "0"])
+    args = camera_table_args(tmp_path, table_only=False)
+    policy_table.table(args)  # as written after each run
+    os.makedirs(tmp_path / "runs", exist_ok=True)
+    os.rename(tmp_path / "runs", tmp_path / "gone")  # a fresh clone: runs/ is not there, the records are
+    monkeypatch.setattr(sys, "argv", ["policy_table.py", "--table-only"])
+    first = policy_table.table(camera_table_args(tmp_path, table_only=True)).splitlines()[0]
+    assert first == "Command: `python benchmarks/policy_table.py --rows state --seeds 0`  "
+
+
 def test_a_table_with_fewer_runs_than_the_committed_one_does_not_replace_it(tmp_path, capsys):
     """A fresh clone rebuilds a grid's table from the few runs it has: the committed table must survive."""
     results, out = tmp_path / "RESULTS.md", tmp_path / "table.md"
