@@ -65,8 +65,6 @@ def test_bc_table_reports_success_per_camera_over_seeds(tmp_path, monkeypatch):
 
 
 def test_policy_table_keeps_finished_runs_through_their_record_and_names_another_budget(tmp_path, monkeypatch):
-    import pytest
-
     monkeypatch.setattr(sys, "argv", ["policy_table.py", "--table-only"])
     args = argparse.Namespace(runs=str(tmp_path / "runs"), record=str(tmp_path / "record"), env="lift",
                               episodes=10, image_size=84, image_epochs=2, image_steps=3, state_epochs=4,

@@ -244,7 +244,6 @@ def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
 
 @pytest.mark.parametrize("method", ["paat", "paab"])
 def test_only_paab_reads_keypoints_at_deployment(pick, tmp_path, method):
-
     model, batch = one_training_step(pose_policy_config(pick, tmp_path, method))
     model.set_eval()
     obs = batch["obs"]  # BC's batch: one step per sample
