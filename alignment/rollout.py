@@ -141,8 +141,10 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
     mapping = camera_map(cameras, source) if cameras else {}
     rendered = list(dict.fromkeys(mapping.values() or [source]))
     video = bool(video_dir and videos)
+    # only a frozen encoder reads the robot mask (PAAB's mask variants); MuJoCo renders masks in a pass of their own
     env = MultiViewEnv(env_name, image_size=settings["image_size"], first_person=settings["first_person"],
-                       views=rendered, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin)
+                       views=rendered, rig=settings["rig"], max_episode_steps=horizon, eval_camera=eval_bin,
+                       masks=encoder is not None)
     if done is not None and done.view != view:
         raise ValueError(f"the episodes to continue are {done.view!r}'s, not {view!r}'s")
     result = RolloutResult(view) if done is None else done

@@ -77,10 +77,12 @@ class MineRLSimulator(Simulator):
         if cameras:
             raise ValueError("MineRL renders only the first-person view; third-person cameras are unavailable")
 
-    def render(self, camera: Camera) -> ViewFrame:
+    def render(self, camera: Camera, masks: bool = True) -> ViewFrame:
         pov = np.asarray(self.obs["pov"], dtype=np.uint8)
         if pov.shape[:2] != (camera.height, camera.width):
             raise ValueError(f"MineRL pov is {pov.shape[:2]}; generate with image_size={pov.shape[0]}")
+        if not masks:
+            return ViewFrame(image=pov, robot_mask=None, object_mask=None)
         empty = np.zeros(pov.shape[:2], dtype=bool)  # MineRL gives no segmentation
         return ViewFrame(image=pov, robot_mask=empty, object_mask=empty.copy())
 

@@ -182,8 +182,10 @@ class PickSimulator(Simulator):
         return Camera(FIRST_PERSON, intrinsics_from_fovy(fovy, width, height),
                       look_at(eye, target, up=rot @ np.array([1.0, 0.0, 0.0])), width, height, fovy)
 
-    def render(self, camera: Camera) -> ViewFrame:
-        rgb, seg = render_pybullet(self.client, camera, self.renderer, near=0.02, far=10.0)
+    def render(self, camera: Camera, masks: bool = True) -> ViewFrame:
+        rgb, seg = render_pybullet(self.client, camera, self.renderer, near=0.02, far=10.0, segment=masks)
+        if seg is None:
+            return ViewFrame(image=rgb, robot_mask=None, object_mask=None)
         return ViewFrame(image=rgb, robot_mask=seg == self.robot, object_mask=seg == self.object)
 
     # -- state ---------------------------------------------------------------------------------

@@ -21,16 +21,18 @@ def views_now(sim: Simulator, rig: List[Camera], first_person: bool, size: int) 
     return rig + ([sim.first_person_camera(size, size)] if first_person else [])
 
 
-def observe(sim: Simulator, cameras: List[Camera]) -> Dict[str, np.ndarray]:
-    """One frame of observations: per view image, keypoints, robot mask, extrinsics; plus low-dim."""
+def observe(sim: Simulator, cameras: List[Camera], masks: bool = True) -> Dict[str, np.ndarray]:
+    """One frame of observations: per view image, keypoints, robot and object masks (unless ``masks`` is
+    false), extrinsics; plus low-dim."""
     keypoints = sim.keypoints_world()
     obs: Dict[str, np.ndarray] = {}
     for cam in cameras:
-        frame = sim.render(cam)
+        frame = sim.render(cam, masks=masks)
         obs[obs_key(cam.name, "image")] = frame.image
         obs[obs_key(cam.name, "keypoints")] = project(keypoints, cam)
-        obs[obs_key(cam.name, "robot_mask")] = frame.robot_mask
-        obs[obs_key(cam.name, "object_mask")] = frame.object_mask
+        if masks:
+            obs[obs_key(cam.name, "robot_mask")] = frame.robot_mask
+            obs[obs_key(cam.name, "object_mask")] = frame.object_mask
         obs[obs_key(cam.name, "extrinsics")] = cam.extrinsics.astype(np.float32)
     obs.update(sim.low_dim_obs())
     return obs

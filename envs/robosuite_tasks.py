@@ -214,7 +214,7 @@ class RobosuiteSimulator(Simulator):
             renderer.close()
         self._renderers = {}
 
-    def render(self, camera: Camera) -> ViewFrame:
+    def render(self, camera: Camera, masks: bool = True) -> ViewFrame:
         if camera.name != FIRST_PERSON and camera.name not in self.rig_index:
             raise ValueError(f"camera {camera.name!r} is not in this episode's rig {list(self.rig_index)}; "
                              f"call set_rig with it first")
@@ -222,7 +222,9 @@ class RobosuiteSimulator(Simulator):
             rig_camera_name(self.rig_index[camera.name])
         sim = self.env.sim
         rgb, obj_type, obj_id = self._renderer(camera.width, camera.height).render(
-            sim.data._data, sim.model.camera_name2id(name))
+            sim.data._data, sim.model.camera_name2id(name), segment=masks)
+        if not masks:
+            return ViewFrame(image=np.ascontiguousarray(rgb, dtype=np.uint8), robot_mask=None, object_mask=None)
         is_geom = (obj_type == MJ_OBJ_GEOM) & (obj_id >= 0)
         geoms = obj_id[is_geom]
         robot, obj = np.zeros(obj_id.shape, dtype=bool), np.zeros(obj_id.shape, dtype=bool)

@@ -27,8 +27,8 @@ def check_render_quality(render: str) -> str:
 @dataclass
 class ViewFrame:
     image: np.ndarray  # (H, W, 3) uint8
-    robot_mask: np.ndarray  # (H, W) bool
-    object_mask: np.ndarray  # (H, W) bool: the task's object (cube, can, goal block)
+    robot_mask: Optional[np.ndarray]  # (H, W) bool; None when rendered without masks
+    object_mask: Optional[np.ndarray]  # (H, W) bool: the task's object (cube, can, goal block); None likewise
 
 
 class Simulator(abc.ABC):
@@ -92,8 +92,9 @@ class Simulator(abc.ABC):
         directly, so only simulators with cameras in their model (robosuite) need this."""
 
     @abc.abstractmethod
-    def render(self, camera: Camera) -> ViewFrame:
-        """Render one view with its robot segmentation mask."""
+    def render(self, camera: Camera, masks: bool = True) -> ViewFrame:
+        """Render one view with its robot and object segmentation masks (``masks=False``: the image alone,
+        where segmentation costs a render pass of its own)."""
 
     @abc.abstractmethod
     def get_state(self) -> np.ndarray:

@@ -210,3 +210,28 @@ def test_the_gym_env_shows_the_frames_generate_stores(env, tmp_path):
     watched.close()
     with pytest.raises(ValueError, match="not in"):
         MultiViewEnv(env, image_size=32, num_views=2, views=["cam7"])
+
+
+@pytest.mark.parametrize("env", ["pick", "lift"])
+def test_an_env_without_masks_shows_the_same_frames_and_no_masks(env):
+    # rollouts of image policies skip the segmentation pass; what they see must not change
+    from envs.gym_env import MultiViewEnv
+
+    views = ["cam1", "first_person", "overview"]
+    full = MultiViewEnv(env, image_size=32, num_views=2, views=views)
+    bare = MultiViewEnv(env, image_size=32, num_views=2, views=views, masks=False)
+    masked = {f"{v}_{m}" for v in views for m in ("robot_mask", "object_mask")}
+    assert masked <= set(full.observation_space) and not masked & set(bare.observation_space)
+    a, _ = full.reset(options={"episode_seed": 7})
+    b, _ = bare.reset(options={"episode_seed": 7})
+    try:
+        for t in range(3):
+            assert set(b) == set(bare.observation_space) == set(a) - masked
+            assert a["cam1_robot_mask"].any()  # the full env still segments
+            for key in b:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{key} step {t}")
+            action = full.scripted_action()
+            a, b = full.step(action)[0], bare.step(action)[0]
+    finally:
+        full.close()
+        bare.close()
