@@ -103,11 +103,29 @@ def vit_core_kwargs(encoder_config: Mapping, readout: str, init_checkpoint: Opti
             "pool_kwargs": {"num_kp": 32}, "feature_dimension": 64}
 
 
-# robomimic config paths the policy's own options set: an override of them is refused, naming the option
+# robomimic config paths the policy's own options set (``*``: any one key): an override of them is refused, naming
+# the option. The rest of an image encoder's config is open, e.g. SpatialSoftmax's keypoint count
+# (observation.encoder.<modality>.core_kwargs.pool_kwargs.num_kp) or the feature dimension.
 OWNED_PATHS = {"train.data": "data", "train.seed": "seed", "train.num_epochs": "bc.epochs",
                "train.batch_size": "bc.batch_size", "train.hdf5_filter_key": "bc.filter_key",
                "train.hdf5_normalize_obs": "bc.normalize_obs", "experiment.epoch_every_n_steps": "bc.steps_per_epoch",
-               "observation": "obs, cameras, backbone, readout and crop"}
+               "observation.modalities": "obs, cameras and backbone",
+               "observation.encoder.*.core_class": "backbone",
+               "observation.encoder.*.core_kwargs.backbone_class": "backbone",
+               "observation.encoder.*.core_kwargs.backbone_kwargs": "backbone, init, freeze and encoder",
+               "observation.encoder.*.core_kwargs.pool_class": "readout",
+               "observation.encoder.*.obs_randomizer_class": "crop",
+               "observation.encoder.*.obs_randomizer_kwargs": "crop"}
+
+
+def owner_of(path: str) -> Optional[str]:
+    """The policy option that sets robomimic config ``path``, a path under it or one above it (which would
+    replace it), if any."""
+    keys = path.split(".")
+    for owned, option in OWNED_PATHS.items():
+        if all(p in ("*", k) for p, k in zip(owned.split("."), keys)):  # zip stops at the shorter: either side's prefix
+            return option
+    return None
 
 
 def leaf_paths(values: Mapping, prefix: str = "") -> Dict[str, object]:
@@ -126,11 +144,21 @@ def apply_robomimic_overrides(config, overrides: Mapping) -> None:
     """Set robomimic config values by their path (``bc.robomimic``: e.g. ``algo.gmm.enabled``), after the
     policy's own; a path robomimic's config lacks, or one the policy's options own, is refused."""
     for path, value in leaf_paths(overrides).items():
-        owner = next((o for p, o in OWNED_PATHS.items() if path == p or path.startswith(p + ".")), None)
+        owner = owner_of(path)
         if owner is not None:
             raise ValueError(f"bc.robomimic.{path} is set by the policy's own options ({owner}); give it there")
-        node, keys = config, path.split(".")
+        keys = path.split(".")
+        if keys[:2] == ["observation", "encoder"] and len(keys) > 2 and not config.observation.modalities.obs.get(keys[2]):
+            used = [m for m, k in config.observation.modalities.obs.items() if k]
+            raise ValueError(f"bc.robomimic.{path}: no observation of this policy is of modality {keys[2]!r}, so its "
+                             f"encoder is unused; this policy's modalities are {', '.join(used)}")
+        node = config
         for depth, key in enumerate(keys):
+            if isinstance(node, Mapping) and key not in node and any(k.endswith("_kwargs") for k in keys[:depth]):
+                # inside robomimic's keyword-argument dicts (core_kwargs, pool_kwargs ...) any name is an argument
+                for outer in reversed(keys[depth + 1:]):
+                    value = {outer: value}
+                break
             if not isinstance(node, Mapping) or key not in node:
                 where = ".".join(keys[:depth]) or "its top level"
                 there = f"; its keys there: {', '.join(sorted(node))}" if isinstance(node, Mapping) else " (a value)"
@@ -139,7 +167,7 @@ def apply_robomimic_overrides(config, overrides: Mapping) -> None:
             if depth < len(keys) - 1:
                 node = node[key]
         with config.values_unlocked():
-            node[keys[-1]] = value
+            node[key] = value
 
 
 def bc_config(data: str, inputs: PolicyInputs, epochs: int, steps_per_epoch: int, batch_size: int, seed: int,

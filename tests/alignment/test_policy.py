@@ -624,6 +624,38 @@ def test_robomimic_config_values_reach_robomimic_by_path_and_bad_paths_are_named
         bc_config(data, policy_inputs("proprio"), 1, 1, 8, 0, robomimic={"train": {"num_epochs": 5}})
 
 
+def test_an_image_encoders_open_settings_reach_robomimic_and_the_owned_ones_are_refused(pick, tmp_path):
+    import robomimic.utils.file_utils as FileUtils
+    import robomimic.utils.obs_utils as ObsUtils
+    from robomimic.models.base_nets import SpatialSoftmax
+
+    from alignment.bc import bc_config, build_model, policy_inputs
+
+    data, _ = pick
+    inputs = policy_inputs("image", ["cam0"], "resnet18")
+
+    def keypoints(robomimic=None):  # SpatialSoftmax's keypoint count in the model robomimic builds
+        config = bc_config(data, inputs, 1, 1, 4, 0, crop=24, filter_key=None, robomimic=robomimic)
+        ObsUtils.initialize_obs_utils_with_config(config)  # the keys' modalities, for the shapes
+        meta = FileUtils.get_shape_metadata_from_dataset(data, all_obs_keys=config.all_obs_keys)
+        (pool,) = [m for m in build_model(config, meta).nets.modules() if isinstance(m, SpatialSoftmax)]
+        return pool._num_kp
+
+    assert keypoints() == 32  # robomimic's default
+    assert keypoints({"observation": {"encoder": {"rgb": {"core_kwargs": {"pool_kwargs": {"num_kp": 16}}}}}}) == 16
+    for path, option in (({"rgb": {"obs_randomizer_kwargs": {"crop_height": 20}}}, "crop"),
+                         ({"rgb": {"core_kwargs": {"backbone_class": "ResNet50Conv"}}}, "backbone"),
+                         ({"rgb": {"core_kwargs": {"pool_class": None}}}, "readout")):
+        with pytest.raises(ValueError, match=rf"set by the policy's own options \({option}"):
+            bc_config(data, inputs, 1, 1, 4, 0, crop=24, robomimic={"observation": {"encoder": path}})
+    with pytest.raises(ValueError, match=r"set by the policy's own options \(obs, cameras and backbone\)"):
+        bc_config(data, inputs, 1, 1, 4, 0, robomimic={"observation": {"modalities": {"obs": {"rgb": ["held0_image"]}}}})
+    with pytest.raises(ValueError, match="modality 'depth', so its encoder is unused; this policy's modalities are "
+                                         "low_dim, rgb"):
+        bc_config(data, inputs, 1, 1, 4, 0, robomimic={"observation": {"encoder": {"depth": {"core_kwargs": {
+            "pool_kwargs": {"num_kp": 16}}}}}})
+
+
 def test_robomimics_rnn_policy_trains_on_sequences_and_rolls_out_with_keypoints(pick, tmp_path):
     from alignment.bc import load_bc
 
