@@ -248,7 +248,7 @@ class VoxelMinecraftSimulator(Simulator):
     def render(self, camera: Camera, masks: bool = True) -> ViewFrame:
         rgb, seg = render_pybullet(self.client, camera, near=0.05, far=60.0, segment=masks)
         if seg is None:
-            return ViewFrame(image=rgb, robot_mask=None, object_mask=None)
+            return ViewFrame(image=rgb)
         return ViewFrame(image=rgb, robot_mask=seg == self.avatar, object_mask=seg == self.goal_block)
 
     # -- state ------------------------------------------------------------------------------------

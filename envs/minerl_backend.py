@@ -82,7 +82,7 @@ class MineRLSimulator(Simulator):
         if pov.shape[:2] != (camera.height, camera.width):
             raise ValueError(f"MineRL pov is {pov.shape[:2]}; generate with image_size={pov.shape[0]}")
         if not masks:
-            return ViewFrame(image=pov, robot_mask=None, object_mask=None)
+            return ViewFrame(image=pov)
         empty = np.zeros(pov.shape[:2], dtype=bool)  # MineRL gives no segmentation
         return ViewFrame(image=pov, robot_mask=empty, object_mask=empty.copy())
 

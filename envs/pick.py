@@ -185,7 +185,7 @@ class PickSimulator(Simulator):
     def render(self, camera: Camera, masks: bool = True) -> ViewFrame:
         rgb, seg = render_pybullet(self.client, camera, self.renderer, near=0.02, far=10.0, segment=masks)
         if seg is None:
-            return ViewFrame(image=rgb, robot_mask=None, object_mask=None)
+            return ViewFrame(image=rgb)
         return ViewFrame(image=rgb, robot_mask=seg == self.robot, object_mask=seg == self.object)
 
     # -- state ---------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ class RobosuiteSimulator(Simulator):
         rgb, obj_type, obj_id = self._renderer(camera.width, camera.height).render(
             sim.data._data, sim.model.camera_name2id(name), segment=masks)
         if not masks:
-            return ViewFrame(image=np.ascontiguousarray(rgb, dtype=np.uint8), robot_mask=None, object_mask=None)
+            return ViewFrame(image=np.ascontiguousarray(rgb, dtype=np.uint8))
         is_geom = (obj_type == MJ_OBJ_GEOM) & (obj_id >= 0)
         geoms = obj_id[is_geom]
         robot, obj = np.zeros(obj_id.shape, dtype=bool), np.zeros(obj_id.shape, dtype=bool)

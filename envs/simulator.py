@@ -27,8 +27,8 @@ def check_render_quality(render: str) -> str:
 @dataclass
 class ViewFrame:
     image: np.ndarray  # (H, W, 3) uint8
-    robot_mask: Optional[np.ndarray]  # (H, W) bool; None when rendered without masks
-    object_mask: Optional[np.ndarray]  # (H, W) bool: the task's object (cube, can, goal block); None likewise
+    robot_mask: Optional[np.ndarray] = None  # (H, W) bool; None when rendered without masks
+    object_mask: Optional[np.ndarray] = None  # (H, W) bool: the task's object (cube, can, goal block); None likewise
 
 
 class Simulator(abc.ABC):
