@@ -74,19 +74,33 @@ POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training
 # what else, beside robomimic's config, decides a policy run: a resumed run must have the same
 RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone", "init", "readout", "freeze", "crop",
                "encoder", "validation", "horizon", "camera_input", "keypoint_detector")
-# keys added after runs were made, with the values those runs had: an older run's config.yaml lacks them, and
-# its resume key must not change while they keep these values
-LATER_KEYS = {"camera_input": "none", "keypoint_detector": None}
+# keys (dotted paths) added after runs were made, with the values those runs had: an older run's config.yaml
+# lacks them, and its resume key must not change while they keep these values
+LATER_KEYS = {"camera_input": "none", "keypoint_detector": None, "encoder.stem": "patch"}
 
 
 def resume_key(cfg: DictConfig) -> Dict[str, object]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    return {k: resolved[k] for k in RESUME_KEYS if not (k in LATER_KEYS and resolved[k] == LATER_KEYS[k])}
+    for path, value in LATER_KEYS.items():
+        *parents, leaf = path.split(".")
+        node = resolved
+        for parent in parents:
+            node = node[parent]
+        if node.get(leaf, value) == value:
+            node.pop(leaf, None)
+    return {k: resolved[k] for k in RESUME_KEYS if k in resolved}
 
 
 def with_later_keys(run: DictConfig) -> DictConfig:
     """A saved run's config with the keys added since it was made, at the values it had."""
-    return OmegaConf.merge(OmegaConf.create(LATER_KEYS), run)
+    later: Dict[str, object] = {}
+    for path, value in LATER_KEYS.items():
+        *parents, leaf = path.split(".")
+        node = later
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return OmegaConf.merge(OmegaConf.create(later), run)
 
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
@@ -104,7 +118,8 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
         crop = cfg.crop or default_crop(image_size, cfg.encoder.patch_size)
         needs = backbone_needs_keypoints(cfg.backbone)
         config = {"method": cfg.backbone, "img_size": crop, "patch_size": cfg.encoder.patch_size,
-                  "preset": cfg.encoder.preset, "depth": cfg.encoder.depth, "paat_lambda": cfg.encoder.paat_lambda,
+                  "preset": cfg.encoder.preset, "depth": cfg.encoder.depth, "stem": cfg.encoder.stem,
+                  "paat_lambda": cfg.encoder.paat_lambda,
                   "num_keypoints": len(keypoint_names) if needs else None}
         init = None
     else:

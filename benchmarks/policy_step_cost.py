@@ -4,8 +4,9 @@ python benchmarks/policy_step_cost.py --data data/bench/lift_policy84.hdf5 --ste
 
 Each backbone trains robomimic's BC (its own ``train_on_batch``: forward, backward, Adam) on the same demos
 with its crop (ResNet18: 84 -> 76 px as robomimic; DeiT: 72 px, patch 8, 4 blocks, the alignment CPU
-preset) and batch; the first steps are warm-up. Prints ms per step and the ratio to ResNet18; the policy
-budget in ``benchmarks/policy_table.py`` is chosen from these figures.
+preset; ``/conv``: with the convolutional stem of ``poseaware.stem``) and batch; the first steps are
+warm-up. Prints ms per step and the ratio to ResNet18; the policy budget in ``benchmarks/policy_table.py``
+is chosen from these figures.
 """
 from __future__ import annotations
 
@@ -58,17 +59,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pose = os.path.join(tmp, "pose.hdf5")
         rows = {}
-        for name in ("resnet18", "baseline", "paab", "paat", "paab+paat"):
-            inputs = policy_inputs("image", args.cameras, name)
+        for name in ("resnet18", "baseline", "baseline/conv", "paab", "paat", "paat/conv", "paab+paat"):
+            method, _, stem = name.partition("/")
+            inputs = policy_inputs("image", args.cameras, method)
             if name == "resnet18":
                 config = bc_config(args.data, inputs, 1, args.steps, args.batch, 0, crop=default_crop(size, None),
                                    filter_key=None)
             else:
                 crop = default_crop(size, 8)
-                encoder = {"method": name, "img_size": crop, "patch_size": 8, "depth": 4,
-                           "num_keypoints": k if name != "baseline" else None}
+                encoder = {"method": method, "img_size": crop, "patch_size": 8, "depth": 4, "stem": stem or "patch",
+                           "num_keypoints": k if method != "baseline" else None}
                 data = args.data
-                if name != "baseline":
+                if method != "baseline":
                     if not os.path.exists(pose):
                         write_policy_images(args.data, pose, args.cameras, low_dim, pose=True)
                     data = pose

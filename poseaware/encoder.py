@@ -18,6 +18,7 @@ from .auxiliary import PatchKeypointClassifier
 from .methods import check_method, deployed_method, uses_paab, uses_paat
 from .pose_maps import dilate_token_mask, mask_token_map, patch_grid, pose_maps
 from .runs import load_matching, load_tensors
+from .stem import STEMS, conv_stem
 
 PAAB_TOKENS = ("keypoints", "mask")
 
@@ -48,6 +49,7 @@ class PoseAwareEncoder(nn.Module):
     tokens right after the first block; ``paab_after=depth`` (the default) puts PAAB after the last.
     ``paab_tokens`` chooses PAAB's pose tokens: the patches holding keypoints (the paper), or the
     patches the robot's segmentation mask covers (the mask prior; the encoder then takes ``masks``).
+    ``stem`` is the patch embedding: timm's ``patch`` convolution, or a ``conv`` stem (``poseaware.stem``).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class PoseAwareEncoder(nn.Module):
         pool: str = "cls",
         proj_dim: Optional[int] = None,
         drop_path_rate: float = 0.0,
+        stem: str = "patch",
         pretrained_path: Optional[str] = None,
     ) -> None:
         super().__init__()
@@ -96,6 +99,8 @@ class PoseAwareEncoder(nn.Module):
         )
         self.depth = len(self.vit.blocks)
         dim = self.vit.embed_dim
+        if _choice("stem", stem, STEMS) == "conv":
+            self.vit.patch_embed.proj = conv_stem(patch_size, dim)
         self.embed_dim = proj_dim or dim
 
         self.paab_after = self.depth if paab_after is None else int(paab_after)
@@ -135,6 +140,8 @@ class PoseAwareEncoder(nn.Module):
         state = state.get("model", state) if isinstance(state, dict) else state
         if not isinstance(state, dict) or not state:
             raise ValueError(f"{path} holds no state dict of tensors; give a local timm/DeiT checkpoint")
+        if self.config["stem"] == "conv":  # DeiT's patch convolution has no place in a conv stem, which trains anew
+            state = {k: v for k, v in state.items() if not k.startswith("patch_embed.proj.")}
         state = checkpoint_filter_fn(state, self.vit)  # resamples position embeddings (and patches) to this size
         load_matching(self.vit, state, path, self.vit.state_dict())
 

@@ -228,6 +228,7 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
     saved = OmegaConf.load(run / "config.yaml")
     for key in ("camera_input", "keypoint_detector"):  # as an older run's config.yaml
         del saved[key]
+    del saved.encoder.stem
     (run / "config.yaml").write_text(OmegaConf.to_yaml(saved))
     with initialize_config_module("configs", version_base="1.3"):
         results = evaluate_policy(compose("evaluate_policy", overrides=[f"run_dir={run}", "rollouts=1",
@@ -236,6 +237,8 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
     # an older run's training state resumes: its key does not gain the new keys while they keep their defaults
     assert "camera_input" not in resume_key(config(data, run)) and "camera_input" in resume_key(
         config(data, run, "camera_input=arm"))
+    assert resume_key(config(data, run))["encoder"] == dict(saved.encoder)
+    assert resume_key(config(data, run, "encoder.stem=conv"))["encoder"]["stem"] == "conv"
 
 
 def test_a_run_killed_during_its_test_rollouts_continues_at_the_next_episode(pick, tmp_path, monkeypatch):

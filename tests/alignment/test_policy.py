@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
+from alignment.backbone import PoseAwareViTConv
 from alignment.policy import run_policy, warn_if_training_camera_moves
 from alignment.task import train
 from envs.dataset_io import EpisodeFile
@@ -226,7 +227,7 @@ def one_training_step(config):
     return model, batch
 
 
-def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
+def pose_policy_config(pick, tmp_path, method, init=None, freeze=False, stem="patch"):
     from poseaware.runs import read_checkpoint
     from alignment.bc import bc_config, policy_inputs, vit_core_kwargs
     from alignment.policy_data import write_policy_images
@@ -236,8 +237,8 @@ def pose_policy_config(pick, tmp_path, method, init=None, freeze=False):
         low_dim, k = sorted(f.low_dim_obs(f.demos[0])), len(f.keypoint_names)
     pose = str(tmp_path / "pose.hdf5")
     write_policy_images(data, pose, ["cam0"], low_dim, pose=True)
-    encoder = dict(read_checkpoint(init)["model_config"], img_size=24) if init else {"method": method, "img_size": 24, "patch_size": 8,
-                                                                "depth": 1, "num_keypoints": k}
+    encoder = dict(read_checkpoint(init)["model_config"], img_size=24) if init else {
+        "method": method, "img_size": 24, "patch_size": 8, "depth": 1, "num_keypoints": k, "stem": stem}
     return bc_config(pose, policy_inputs("image", ["cam0"], method), 1, 1, 4, 0,
                      core_kwargs=vit_core_kwargs(encoder, "tokens", init, freeze), crop=24, filter_key=None)
 
@@ -349,11 +350,11 @@ def demo_step(data: str, keys, step: int = 3) -> dict:
         return {k: ObsUtils.process_obs(obs=f[f"data/demo_0/obs/{k}"][step], obs_key=k) for k in keys}
 
 
-@pytest.mark.parametrize("method", ["paab", "paat"])
-def test_a_saved_policy_acts_as_the_policy_did_before_it_was_saved(pick, tmp_path, method):
+@pytest.mark.parametrize("method, stem", [("paab", "patch"), ("paat", "patch"), ("paat", "conv")])
+def test_a_saved_policy_acts_as_the_policy_did_before_it_was_saved(pick, tmp_path, method, stem):
     from alignment.bc import load_bc, train_bc
 
-    config = pose_policy_config(pick, tmp_path, method)
+    config = pose_policy_config(pick, tmp_path, method, stem=stem)  # the conv stem's BatchNorm statistics too
     live = {}
 
     def validate(policy, epoch):  # the policy in memory, as training hands it to its validation rollouts
@@ -467,6 +468,16 @@ def test_bad_image_policy_input_is_named(pick, tmp_path):
         run_policy(image_policy_config(data, tmp_path / "h", "cameras=[cam0,first_person]",
                                        "eval_views=[first_person]"))
     assert not (tmp_path / "g").exists() and not (tmp_path / "h").exists()
+
+
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_the_encoder_stem_option_reaches_the_backbone_robomimic_builds(tmp_path, stem):
+    from alignment.policy import image_backbone
+
+    cfg = image_policy_config("unused.hdf5", tmp_path, "backbone=baseline", f"encoder.stem={stem}")
+    core_kwargs, crop = image_backbone(cfg, 32, ["joint"], cfg.data)
+    backbone = PoseAwareViTConv(**core_kwargs["backbone_kwargs"])
+    assert isinstance(backbone.encoder.vit.patch_embed.proj, torch.nn.Sequential) == (stem == "conv")
 
 
 def test_the_default_evaluation_views_suit_every_camera_setting():

@@ -100,11 +100,30 @@ def test_pool_and_projection_options():
         (dict(img_size=30), "not divisible"),
         (dict(method="paat", paat_target="p4d"), "target"),
         (dict(preset="huge"), "preset"),
+        (dict(stem="cnn"), "unknown stem"),
+        (dict(stem="conv", img_size=36, patch_size=12), "patch_size must be a power of two"),
     ],
 )
 def test_bad_construction_names_the_problem(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PoseAwareEncoder(**{**SMALL, **kwargs})
+
+
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_each_stem_gives_timms_row_major_token_grid(stem):
+    """A pixel at a patch's top-left corner lies in that token's receptive field alone (the conv stem's
+    reaches 7 px up and left, none right or down), so only that token moves, at its row-major index."""
+    torch.manual_seed(0)
+    enc = PoseAwareEncoder(**{**SMALL, "stem": stem}).eval()
+    blank = torch.zeros(1, 3, 32, 32)
+    base = enc.vit.patch_embed(blank)
+    assert base.shape == (1, 16, enc.vit.embed_dim)
+    for row, col in [(0, 3), (3, 0), (2, 1)]:
+        image = blank.clone()
+        image[0, :, 8 * row, 8 * col] = 1.0
+        moved = (enc.vit.patch_embed(image) - base).abs().amax(-1)[0]
+        assert moved.nonzero().flatten().tolist() == [row * 4 + col]
+    assert isinstance(enc.vit.patch_embed.proj, torch.nn.Sequential) == (stem == "conv")
 
 
 def test_bad_forward_inputs_name_the_problem():

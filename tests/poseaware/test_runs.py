@@ -79,3 +79,8 @@ def test_pretrained_weights_report_what_loaded_and_refuse_a_mismatch(tmp_path, c
     torch.save(small.state_dict(), bigger)
     with pytest.raises(ValueError, match="deit_small.pth matches .* names match with other shapes"):
         PoseAwareEncoder(**SMALL, pretrained_path=bigger)
+    capsys.readouterr()
+    conv = PoseAwareEncoder(**SMALL, stem="conv", pretrained_path=good)  # DeiT's patch conv has no place there
+    stem = sum(k.startswith("patch_embed.proj.") for k in conv.vit.state_dict())
+    assert f"({stem} keep their initialisation" in capsys.readouterr().out
+    assert torch.equal(conv.vit.blocks[1].attn.qkv.weight, deit.blocks[1].attn.qkv.weight)
