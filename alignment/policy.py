@@ -93,14 +93,10 @@ def resume_key(cfg: DictConfig) -> Dict[str, object]:
 
 def with_later_keys(run: DictConfig) -> DictConfig:
     """A saved run's config with the keys added since it was made, at the values it had."""
-    later: Dict[str, object] = {}
+    later = OmegaConf.create()
     for path, value in LATER_KEYS.items():
-        *parents, leaf = path.split(".")
-        node = later
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return OmegaConf.merge(OmegaConf.create(later), run)
+        OmegaConf.update(later, path, value)  # makes the dotted path's parents
+    return OmegaConf.merge(later, run)
 
 
 def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[str], data: str):
