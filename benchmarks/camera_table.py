@@ -14,7 +14,8 @@ per run, ``benchmarks/camera_table.png`` for the table. Demos:
   drawn per demo from the env's training sector; the policy sees one of them per sample
   (``train_views``), camera-randomised training.
 
-Rows: ``fixed_resnet18`` (today's protocol) and ``random_<backbone>`` (robomimic's ResNet18, or the
+Rows: ``fixed_resnet18`` (today's protocol; ``fixed_resnet18_both`` and ``fixed_<DeiT row>`` with the wrist
+camera too) and ``random_<backbone>`` (robomimic's ResNet18, or the
 project's DeiT fine-tuned from the alignment encoder: baseline, PAAB, PAAT), each also ``_arm``: the
 camera's pose solved from the arm (PnP of the projected keypoints against forward kinematics) as an input;
 ``random_paat_ft_paatcam``: the same with the keypoints a PAAT head reads from the image (the alignment
@@ -29,8 +30,10 @@ each policy saw, not the same cameras: the fixed row's ``beyond30`` cameras stan
 training sector. That is the comparison the table makes: how far a policy carries past its own training.
 
 Finished runs are skipped (their summaries are committed under ``--record``); an interrupted run resumes.
-``fixed_resnet18`` is the policy table's ``resnet18`` training: where that run has finished on this machine
-(``--fixed-from``), it is scored in the bins by ``alignment.evaluate_policy`` instead of trained again.
+A ``fixed_<row>`` is the policy table's ``<row>`` training (``resnet18``; ``resnet18_both`` and the
+both-camera DeiTs, where the wrist camera stays and the bin's camera replaces ``cam0``): where that run has
+finished on this machine (``--fixed-from``), it is scored in the bins by ``alignment.evaluate_policy`` instead
+of trained again, its ``train`` bin being its own test rollouts from ``cam0``.
 """
 from __future__ import annotations
 
@@ -55,8 +58,13 @@ from poseaware.runs import atomic_write_text  # noqa: E402
 BINS = list(EVAL_BINS)
 IMAGE = ["obs=image", "cameras=[cam0]"]
 RANDOM = "RANDOM_VIEWS"  # replaced by train_views=[cam0,...] of the randomised file
+# fixed-camera rows trained exactly as the policy table's row of the same name less ``fixed_`` (so its finished
+# run of the seed is scored rather than trained again): robomimic's ResNet18 from cam0, and with the wrist camera
+# too, against the both-camera DeiTs with and without PAAT
+FROM_POLICY_TABLE = ["resnet18", "resnet18_both", "baseline_scratch_both_decay", "paat_scratch_both_decay",
+                     "baseline_conv_both", "paat_conv_both"]
 ROWS: Dict[str, Tuple[str, List[str]]] = {
-    "fixed_resnet18": ("fixed", IMAGE + ["backbone=resnet18"]),
+    **{f"fixed_{r}": ("fixed", policy_table.ROWS[r]) for r in FROM_POLICY_TABLE},
     "random_resnet18": ("random", IMAGE + ["backbone=resnet18", RANDOM]),
     "random_resnet18_arm": ("random", IMAGE + ["backbone=resnet18", RANDOM, "camera_input=arm"]),
     "random_resnet18_extrinsics": ("random", IMAGE + ["backbone=resnet18", RANDOM, "camera_input=extrinsics"]),
@@ -82,33 +90,45 @@ def randomised(args, fixed: str) -> str:
 
 
 def trained_fixed_policy(args, row: str, seed: int) -> Optional[str]:
-    """The policy table's finished ResNet18 run of ``seed`` (the same training as ``fixed_resnet18``), if any."""
-    if row != "fixed_resnet18" or not args.fixed_from:
+    """The policy table's finished run of ``seed`` trained as ``row`` (``fixed_<its row>``), if any."""
+    if not row.startswith("fixed_") or not args.fixed_from:
         return None
-    source = os.path.join(args.fixed_from, args.env, "resnet18", f"seed{seed}")
+    source = os.path.join(args.fixed_from, args.env, row[len("fixed_"):], f"seed{seed}")
     return source if all(os.path.exists(os.path.join(source, n)) for n in ("rollouts.json", "policy.pt")) else None
 
 
 def evaluate_trained(args, row: str, seed: int, source: str) -> None:
-    """``fixed_resnet18`` from the policy table's run: scored in the bins by ``alignment.evaluate_policy``
-    (resumable episode by episode), its config and training record copied beside, so it is recorded as a run."""
+    """A fixed row from the policy table's run: scored in the bins by ``alignment.evaluate_policy`` (resumable
+    episode by episode), its config and training record copied beside, so it is recorded as a run.
+
+    A fixed rig's training sector is its one camera, so the ``train`` bin's rollouts are the run's own test
+    rollouts from ``cam0`` (the same seeds, the same camera: step for step the same episodes) and are taken
+    from it where it tested as many rollouts with the same horizon."""
     from omegaconf import OmegaConf
 
     target = policy_table.run_dir(args, row, seed)
     os.makedirs(target, exist_ok=True)
     evaluation = os.path.join(target, "evaluation.json")
-    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source}", flush=True)
-    run_logged([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
-                f"eval_views=[{','.join(args.bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
-                f"out={evaluation}", "hydra/job_logging=disabled"], target, args.threads)
     config = OmegaConf.load(os.path.join(source, "config.yaml"))
+    with open(os.path.join(source, "rollouts.json")) as f:
+        trained = json.load(f)
+    tested = trained["rollouts"].get("cam0")
+    same_test = (tested is not None and config.get("rollouts") == args.rollouts and config.get("horizon") == args.horizon)
+    reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} if same_test and "train" in args.bins else {}
+    scored_bins = [b for b in args.bins if b not in reused]
+    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source}", flush=True)
+    scored = dict(reused)
+    if scored_bins:
+        run_logged([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
+                    f"eval_views=[{','.join(scored_bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
+                    f"out={evaluation}", "hydra/job_logging=disabled"], target, args.threads)
+        with open(evaluation) as g:
+            scored.update(json.load(g)["rollouts"])
     config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(args.bins)
     atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))
     with open(os.path.join(source, "training.json")) as f:
         atomic_write_text(os.path.join(target, "training.json"), f.read())
-    with open(os.path.join(source, "rollouts.json")) as f, open(evaluation) as g:
-        trained, scored = json.load(f), json.load(g)
-    bins = {b: scored["rollouts"][b] for b in args.bins}  # the bins asked for, each finished
+    bins = {b: scored[b] for b in args.bins}  # the bins asked for, each finished
     atomic_write_text(os.path.join(target, "rollouts.json"), json.dumps(
         {**trained, "rollouts": bins, "evaluated_from": source, "horizon": args.horizon}, indent=2))
     policy_table.record(args, row, seed)
@@ -180,7 +200,7 @@ def main() -> None:
                    help="finished runs' summaries (rollouts.json, config.yaml, training.json), committed")
     p.add_argument("--plot", default="benchmarks/camera_table.png")
     p.add_argument("--fixed-from", default="runs/policy_table",
-                   help="fixed_resnet18 scores the policy table's finished ResNet18 run of the seed rather than "
+                   help="a fixed_<row> scores the policy table's finished <row> run of the seed rather than "
                         "training it again ('' to train it here)")
     add_grid_arguments(p, "camera_table")
     args = p.parse_args()

@@ -177,6 +177,33 @@ def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_o
     assert len(launched) == 1
 
 
+def test_a_both_camera_fixed_row_takes_its_train_bin_from_the_runs_own_test_rollouts(tmp_path, monkeypatch):
+    source = tmp_path / "policy_table" / "lift" / "paat_conv_both" / "seed2"
+    write_json(str(source / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": 0.75, "episodes": 4}}})
+    write_json(str(source / "training.json"), {"epoch": 80})
+    (source / "policy.pt").write_bytes(b"weights")
+    # tested with the table's rollouts and horizon: the train bin (a fixed rig's one camera) is that test
+    (source / "config.yaml").write_text("cameras: [cam0, first_person]\nhorizon: 9\nrollouts: 4\n")
+    args = camera_table_args(tmp_path, table_only=False, fixed_from=str(tmp_path / "policy_table"))
+    os.makedirs(args.runs)
+    launched = []
+
+    def evaluate(cmd, **kw):
+        launched.append(cmd)
+        out = next(o.split("=", 1)[1] for o in cmd if o.startswith("out="))
+        views = next(o for o in cmd if o.startswith("eval_views=")).split("=", 1)[1].strip("[]").split(",")
+        write_json(out, {"rollouts": {b: {"success_rate": 0.25} for b in views}})
+
+    monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_paat_conv_both", 2)
+    (cmd,) = launched
+    assert f"run_dir={source}" in cmd and "eval_views=[beyond30,elev+15]" in cmd
+    recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_paat_conv_both" / "seed2" / "rollouts.json"))
+    assert recorded["rollouts"]["train"]["success_rate"] == 0.75 and "cam0" in recorded["rollouts"]["train"]["same_as"]
+    assert row(camera_table.table(args), "fixed_paat_conv_both")[2:] == ["1", "75 ± 0", "25 ± 0", "25 ± 0"]
+    assert camera_table.ROWS["fixed_paat_conv_both"][1] == policy_table.ROWS["paat_conv_both"]  # trained alike
+
+
 def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_path, monkeypatch):
     launched = []
     monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
