@@ -22,7 +22,9 @@ camera's pose solved from the arm (PnP of the projected keypoints against forwar
 table's ``paat_detector`` encoder, the head trained to find keypoints; no simulator
 at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle for that input);
 ``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
-success is the same in every bin; it is tested once, from its own camera).
+success is the same in every bin; it is tested once, from its own camera); ``random_resnet18_both``,
+``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist), each trained as its
+fixed row but on the randomised demos.
 
 Each row's bins are measured from its own training cameras: the fixed rows' "sector" is their one camera
 (−37.5° on Lift), the random rows' the whole sector (−90…15°). So a column is the same distance past what
@@ -74,17 +76,21 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
     "random_paat_ft_paatcam": ("random", IMAGE + ["backbone=paat", "init=ENCODER", RANDOM, "camera_input=paat",
                                                   "keypoint_detector=DETECTOR"]),
     "wrist_resnet18": ("fixed", ["obs=image", "cameras=[first_person]", "backbone=resnet18"]),
+    # robomimic's own setting (third-person + wrist) trained on the randomised demos, each as its fixed row
+    **{f"random_{r}": ("random", policy_table.ROWS[r] + [RANDOM]) for r in ("resnet18_both", "baseline_conv_both",
+                                                                          "paat_conv_both")},
 }
 DEFAULT_ROWS = ["fixed_resnet18", "random_resnet18", "random_resnet18_arm", "random_paat_ft", "random_paat_ft_arm",
                 "wrist_resnet18"]
 
 
 def randomised(args, fixed: str) -> str:
-    """The fixed demos re-rendered from ``--views`` cameras drawn per demo from the training sector (the
-    same states; ``envs.rerender`` resumes and skips a finished file)."""
+    """The fixed demos re-rendered from ``--views`` cameras drawn per demo from the training sector, with the
+    wrist camera for the both-camera rows and without the masks no policy reads (the same states;
+    ``envs.rerender`` resumes and skips a finished file)."""
     out = os.path.join(args.data, f"{args.env}_policy{args.image_size}_sector{args.views}.hdf5")
     subprocess.run([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={args.views}",
-                    "first_person=false", "rig.sampling=sectors", "rig.heldout_views=0",
+                    "first_person=true", "masks=false", "rig.sampling=sectors", "rig.heldout_views=0",
                     "hydra/job_logging=disabled"], check=True)
     return out
 

@@ -32,9 +32,11 @@ DEFAULTS = {"image_size": 128, "first_person": True, "seed": 0}
 def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, image_size: Optional[int] = None,
                      first_person: Optional[bool] = None, seed: Optional[int] = None,
                      rig_overrides: Optional[dict] = None, render: Optional[str] = None,
-                     progress: bool = True, shard: int = 0, num_shards: int = 1) -> Dict[str, float]:
+                     progress: bool = True, shard: int = 0, num_shards: int = 1, masks: bool = True) -> Dict[str, float]:
     """Re-render ``input``'s demos (this shard's share) into ``out``, resuming what ``out`` holds; SIGTERM and
-    Ctrl-C keep every finished demo. Returns the output path and the frames rendered."""
+    Ctrl-C keep every finished demo. ``masks=False`` leaves out the robot and object masks (a render pass of
+    their own, read only by alignment training, not by policies). Returns the output path and the frames
+    rendered."""
     if os.path.abspath(input) == os.path.abspath(out):
         raise ValueError("out must differ from input: re-rendering never touches the input file")
     for name, value, minimum in (("image_size", image_size, 8), ("num_views", num_views, 1), ("seed", seed, 0),
@@ -59,7 +61,8 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
         rig_cfg = rig_for(type(sim), num_views=num_views if num_views is not None else stored_views, **rig)
         settings = {"rerender_of": os.path.abspath(input), "env": env, "image_size": image_size,
                     "num_views": rig_cfg.num_views, "first_person": bool(first_person), "seed": seed,
-                    "rig": rig_cfg.to_json(), "shard": shard, "num_shards": num_shards, **sim_kwargs}
+                    "rig": rig_cfg.to_json(), "shard": shard, "num_shards": num_shards, **sim_kwargs,
+                    **({} if masks else {"masks": False})}  # files made before the option resume unchanged
         mine = set(iter_demo_indices((), max(map(demo_index, src.demos), default=-1) + 1, shard, num_shards))
         out = shard_path(out, shard, num_shards)
         attrs = {"keypoint_names": list(sim.keypoint_names),
@@ -90,7 +93,7 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                     frames = []
                     for state in states:
                         sim.set_state(state)
-                        frames.append(observe(sim, views_now(sim, rig, first_person, image_size)))
+                        frames.append(observe(sim, views_now(sim, rig, first_person, image_size), masks=masks))
                     # The input's low-dim observations where it has them; then every view and the
                     # simulator's own low-dim observations at each replayed state.
                     obs = {**src.low_dim_obs(name), **stack(frames)}
@@ -124,7 +127,7 @@ def main(cfg: DictConfig) -> None:
     with one_line_reports(shard_output(cfg.out, cfg.shard, cfg.num_shards)):
         summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
                                    OmegaConf.to_container(cfg.rig), cfg.render,
-                                   shard=cfg.shard, num_shards=cfg.num_shards)
+                                   shard=cfg.shard, num_shards=cfg.num_shards, masks=cfg.masks)
     print(f"wrote {summary['path']}: {summary['frames']} frames re-rendered")
 
 

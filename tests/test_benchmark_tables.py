@@ -147,6 +147,15 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     camera_table.run(args, data, "wrist_resnet18", 0)
     assert "data=fixed.hdf5" in launched[-1] and "eval_views=[first_person]" in launched[-1]
     assert not [o for o in launched[-1] if o.startswith("train_views")]
+    camera_table.run(args, data, "random_paat_conv_both", 0)  # third-person + wrist, the third-person randomised
+    for expected in ("data=random.hdf5", "cameras=[cam0,first_person]", "train_views=[cam0,cam1,cam2]",
+                     "encoder.stem=conv", "eval_views=[train,beyond30,elev+15]"):
+        assert expected in launched[-1], expected
+    rendered = []
+    monkeypatch.setattr(camera_table.subprocess, "run", lambda cmd, **kw: rendered.append(cmd))
+    args.data = str(tmp_path)
+    camera_table.randomised(args, "fixed.hdf5")  # the wrist camera is rendered for the both-camera rows
+    assert "first_person=true" in rendered[0] and "num_views=3" in rendered[0]
 
 
 def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_of_training_it(tmp_path, monkeypatch):

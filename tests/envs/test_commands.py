@@ -50,6 +50,20 @@ def test_rerender_a_states_only_file_from_a_new_rig(lift_states_only, tmp_path):
         assert "robot0_eef_pos" in f.demo("demo_0")["obs"]
 
 
+def test_rerender_without_masks_gives_the_same_frames_and_resumes_only_alike(lift_states_only, tmp_path):
+    with_masks, without = str(tmp_path / "masks.hdf5"), str(tmp_path / "no_masks.hdf5")
+    rerender_dataset(lift_states_only, with_masks, num_views=1, image_size=32, progress=False)
+    rerender_dataset(lift_states_only, without, num_views=1, image_size=32, progress=False, masks=False)
+    with EpisodeFile(with_masks) as a, EpisodeFile(without) as b:
+        keys = set(b.file["data/demo_0/obs"])
+        assert not [k for k in keys if k.endswith("_mask")] and "cam0_robot_mask" in a.file["data/demo_0/obs"]
+        assert "first_person_image" in keys
+        for key in ("cam0_image", "first_person_image", "cam0_keypoints"):
+            np.testing.assert_array_equal(a.obs("demo_0", key), b.obs("demo_0", key))
+    with pytest.raises(ValueError, match="other settings.*masks"):
+        rerender_dataset(lift_states_only, with_masks, num_views=1, image_size=32, progress=False, masks=False)
+
+
 def test_rerender_without_model_file_names_it(lift_states_only, tmp_path):
     raw = str(tmp_path / "no_model.hdf5")
     with open(lift_states_only, "rb") as src, open(raw, "wb") as dst:
