@@ -107,7 +107,8 @@ def evaluate_trained(args, row: str, seed: int, source: str) -> None:
     """A fixed row from the policy table's run: scored in the bins by ``alignment.evaluate_policy`` (resumable
     episode by episode), its config and training record copied beside, so it is recorded as a run.
 
-    A fixed rig's training sector is its one camera, so the ``train`` bin's rollouts are the run's own test
+    Bins are added to what an earlier call scored (``--bins`` may grow across sessions: the goal's angles
+    first). A fixed rig's training sector is its one camera, so the ``train`` bin's rollouts are the run's own test
     rollouts from ``cam0`` (the same seeds, the same camera: step for step the same episodes) and are taken
     from it where it tested as many rollouts with the same horizon."""
     from omegaconf import OmegaConf
@@ -120,29 +121,40 @@ def evaluate_trained(args, row: str, seed: int, source: str) -> None:
         trained = json.load(f)
     tested = trained["rollouts"].get("cam0")
     same_test = (tested is not None and config.get("rollouts") == args.rollouts and config.get("horizon") == args.horizon)
-    reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} if same_test and "train" in args.bins else {}
-    scored_bins = [b for b in args.bins if b not in reused]
-    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source}", flush=True)
-    scored = dict(reused)
+    unscored = unscored_bins(args, row, seed)
+    reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} if same_test and "train" in unscored else {}
+    scored_bins = [b for b in unscored if b not in reused]
+    before = policy_table.result(args, row, seed)
+    if before is not None:  # bins added to a recorded run must share its budget
+        policy_table.check_budget(args, row, seed, True, ROWS[row][1])
+    print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source} in "
+          f"{', '.join(unscored)}", flush=True)
+    scored = {**(before["rollouts"] if before else {}), **reused}
     if scored_bins:
         run_logged([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
                     f"eval_views=[{','.join(scored_bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
                     f"out={evaluation}", "hydra/job_logging=disabled"], target, args.threads)
         with open(evaluation) as g:
             scored.update(json.load(g)["rollouts"])
-    config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(args.bins)
+    bins = {b: scored[b] for b in BINS if b in scored}  # each finished
+    config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(bins)
     atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))
     with open(os.path.join(source, "training.json")) as f:
         atomic_write_text(os.path.join(target, "training.json"), f.read())
-    bins = {b: scored[b] for b in args.bins}  # the bins asked for, each finished
     atomic_write_text(os.path.join(target, "rollouts.json"), json.dumps(
         {**trained, "rollouts": bins, "evaluated_from": source, "horizon": args.horizon}, indent=2))
     policy_table.record(args, row, seed)
 
 
+def unscored_bins(args, row: str, seed: int) -> List[str]:
+    """The bins asked for (``--bins``) that the row's finished run of ``seed`` has not been scored in."""
+    found = policy_table.result(args, row, seed)
+    return [b for b in args.bins if found is None or b not in found["rollouts"]]
+
+
 def run(args, data: Dict[str, str], row: str, seed: int) -> None:
     source = trained_fixed_policy(args, row, seed)
-    if source and policy_table.result(args, row, seed) is None:
+    if source and unscored_bins(args, row, seed):
         evaluate_trained(args, row, seed, source)
         return
     kind, overrides = ROWS[row]

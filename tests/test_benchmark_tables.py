@@ -192,7 +192,8 @@ def test_a_both_camera_fixed_row_takes_its_train_bin_from_the_runs_own_test_roll
     write_json(str(source / "training.json"), {"epoch": 80})
     (source / "policy.pt").write_bytes(b"weights")
     # tested with the table's rollouts and horizon: the train bin (a fixed rig's one camera) is that test
-    (source / "config.yaml").write_text("cameras: [cam0, first_person]\nhorizon: 9\nrollouts: 4\n")
+    (source / "config.yaml").write_text("cameras: [cam0, first_person]\nhorizon: 9\nrollouts: 4\n"
+                                        "bc: {epochs: 80, steps_per_epoch: 3}\nvalidation: {every: 20, rollouts: 2}\n")
     args = camera_table_args(tmp_path, table_only=False, fixed_from=str(tmp_path / "policy_table"))
     os.makedirs(args.runs)
     launched = []
@@ -204,12 +205,20 @@ def test_a_both_camera_fixed_row_takes_its_train_bin_from_the_runs_own_test_roll
         write_json(out, {"rollouts": {b: {"success_rate": 0.25} for b in views}})
 
     monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    args.bins = ["elev+15", "train"]  # the bins a first session asks for
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_paat_conv_both", 2)
     (cmd,) = launched
-    assert f"run_dir={source}" in cmd and "eval_views=[beyond30,elev+15]" in cmd
+    assert f"run_dir={source}" in cmd and "eval_views=[elev+15]" in cmd
     recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_paat_conv_both" / "seed2" / "rollouts.json"))
     assert recorded["rollouts"]["train"]["success_rate"] == 0.75 and "cam0" in recorded["rollouts"]["train"]["same_as"]
+    args.bins = ["train", "beyond30", "elev+15"]  # a later session adds a bin: only it is rolled out
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_paat_conv_both", 2)
+    assert len(launched) == 2 and "eval_views=[beyond30]" in launched[1]
+    recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_paat_conv_both" / "seed2" / "rollouts.json"))
+    assert list(recorded["rollouts"]) == ["train", "beyond30", "elev+15"]
     assert row(camera_table.table(args), "fixed_paat_conv_both")[2:] == ["1", "75 ± 0", "25 ± 0", "25 ± 0"]
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_paat_conv_both", 2)  # every bin scored: nothing runs
+    assert len(launched) == 2
     assert camera_table.ROWS["fixed_paat_conv_both"][1] == policy_table.ROWS["paat_conv_both"]  # trained alike
 
 
