@@ -67,6 +67,23 @@ def test_the_policy_file_holds_the_pose_of_the_camera_that_fills_its_slot(pick, 
     assert all(r["episodes"] == 1 for r in results.values())
 
 
+def test_with_the_wrist_camera_too_only_the_third_person_camera_is_randomised_and_posed(pick, tmp_path):
+    data, _ = pick
+    run = tmp_path / "both"
+    results = run_policy(config(data, run, "camera_input=arm", "cameras=[cam0,first_person]", "train_views=[cam0,cam1]",
+                                "eval_views=[beyond30]"))
+    key = camera_pose_key("cam0")
+    with EpisodeFile(data) as src, h5py.File(run / "policy_data.hdf5") as f:
+        for copy, view in (("demo_0", "cam0"), ("demo_1", "cam1")):  # demo 0 from cam0, then from cam1
+            obs = f[f"data/{copy}/obs"]
+            assert camera_pose_key("first_person") not in obs
+            np.testing.assert_array_equal(obs["cam0_image"][()], src.view_obs("demo_0", view, "image"))
+            np.testing.assert_array_equal(obs["first_person_image"][()], src.view_obs("demo_0", "first_person", "image"))
+            true = np.stack([camera_pose_vector(e) for e in src.view_obs("demo_0", view, "extrinsics")])
+            np.testing.assert_allclose(obs[key][()], true, atol=1e-4)
+    assert results["beyond30"]["episodes"] == 1
+
+
 def test_at_rollout_the_input_is_the_pose_of_the_camera_the_policy_is_scored_from(pick, tmp_path, monkeypatch):
     import alignment.rollout as rollout
 
