@@ -42,6 +42,7 @@ from .bc import (PolicyInputs, backbone_needs_keypoints, bc_config, default_crop
                  vit_core_kwargs)
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
+from .policy_frame import check_frame
 from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made_from, pool_training_views,
                           write_policy_images)
 from .policy_plots import angle_rates, plot_success_by_angle
@@ -73,10 +74,10 @@ POLICY_RUN_ENTRIES = ("config.yaml", "policy.pt", "training_state.pt", "training
                       ".*.tmp")
 # what else, beside robomimic's config, decides a policy run: a resumed run must have the same
 RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone", "init", "readout", "freeze", "crop",
-               "encoder", "validation", "horizon", "camera_input", "keypoint_detector")
+               "encoder", "validation", "horizon", "camera_input", "keypoint_detector", "frame")
 # keys (dotted paths) added after runs were made, with the values those runs had: an older run's config.yaml
 # lacks them, and its resume key must not change while they keep these values
-LATER_KEYS = {"camera_input": "none", "keypoint_detector": None, "encoder.stem": "patch"}
+LATER_KEYS = {"camera_input": "none", "keypoint_detector": None, "encoder.stem": "patch", "frame": "robot"}
 
 
 def resume_key(cfg: DictConfig) -> Dict[str, object]:
@@ -146,6 +147,8 @@ def default_run_dir(cfg: DictConfig) -> str:
     kind = f"{cfg.obs}-{cfg.backbone}" if cfg.obs == "image" else cfg.obs
     if cfg.camera_input != "none":
         kind += f"-camera_{cfg.camera_input}"
+    if cfg.frame != "robot":
+        kind += f"-{cfg.frame}_frame"
     return os.path.join("runs", cfg.env.name, "policy", kind, f"seed{cfg.seed}")
 
 
@@ -197,11 +200,12 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         data, pose = os.path.join(run_dir, "policy_data.hdf5"), POSE_MODALITY in inputs.images
         described = f"{cfg.camera_input}:{os.path.abspath(cfg.keypoint_detector)}" if cfg.keypoint_detector \
             else cfg.camera_input
-        made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose, described)
+        made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose, described,
+                                        cfg.frame)
         if not policy_images_made_from(data, made_from):  # made once; a resumed run reuses it
             with DemoCameraPoses(camera_in, cfg.env.name, file_cameras) if posed else contextlib.nullcontext() as poses:
                 write_policy_images(cfg.data, data, cameras, low_dim, pose, home, train_views if pooled else (),
-                                    camera_poses=poses, camera_input=described)
+                                    camera_poses=poses, camera_input=described, frame=cfg.frame)
                 if poses is not None:  # measured against the demos' true cameras, before any training
                     print(f"camera_input={cfg.camera_input}: {poses.summary()} (against the true cameras)")
                     if not poses.reliable():
@@ -245,7 +249,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
-         "camera_input": cfg.camera_input,
+         "camera_input": cfg.camera_input, "frame": cfg.frame,
          "horizon": cfg.horizon, "device": str(device),
          "threads": torch.get_num_threads(),  # CPU training is reproducible only at the same thread count
          "wall_seconds": {"train": record["seconds"], "test_rollouts": tested()}}, indent=2))
@@ -275,6 +279,8 @@ def plot_by_angle(cfg: DictConfig, results: Dict[str, dict], path: str, title: s
         label = f"{cfg.obs} {cfg.backbone if cfg.obs == 'image' else ''}".strip()
         if cfg.camera_input != "none":
             label += f" + camera ({cfg.camera_input})"
+        if cfg.frame != "robot":
+            label += f", {cfg.frame} frame"
         plot_success_by_angle({label: angle_rates(results)}, path, title=title)
 
 
@@ -285,6 +291,7 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
     cameras = list(cfg.cameras) if cfg.obs == "image" else []
     home = home_camera(cameras) if cameras else None
     check_camera_input(cfg.camera_input, cfg.keypoint_detector)
+    check_frame(cfg.frame, cfg.camera_input)
     posed = cfg.camera_input != "none"
     if posed and (not cameras or home == FIRST_PERSON):
         raise ValueError(f"camera_input={cfg.camera_input} gives an image policy its third-person camera's pose; "
@@ -307,7 +314,7 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
         check_encoder_fits(cfg.checkpoint, ckpt, cfg.data, settings["image_size"], keypoint_names)
     return inputs, dict(env_name=cfg.env.name, settings=settings, keys=inputs.keys, encoder=encoder,
                         embedding_key=EMBEDDING_KEY if encoder is not None else None, device=device, cameras=cameras,
-                        horizon=cfg.horizon, camera_input=camera_in,
+                        horizon=cfg.horizon, camera_input=camera_in, frame=cfg.frame,
                         # only PAAB reads keypoints at deployment: a PAAT-only policy is rolled out without them
                         live_pose=cfg.obs == "image" and backbone_needs_keypoints(cfg.backbone, training=False))
 

@@ -27,6 +27,7 @@ from poseaware.runs import atomic_write
 
 from .backbone import POSE_IMAGE, pose_image
 from .camera_input import camera_pose_key
+from .policy_frame import EEF_POS, EEF_QUAT, actions_to_camera, eef_to_camera
 
 EMBEDDING_KEY = "embedding"
 COPIED = ("actions", "rewards", "dones")
@@ -95,11 +96,14 @@ def pool_training_views(embedded: str, out: str, views: Sequence[str], low_dim_k
 
 
 def image_file_settings(source: str, cameras: Sequence[str], slot: Optional[str], train_views: Sequence[str],
-                        pose: bool, camera_input: str = "none") -> str:
+                        pose: bool, camera_input: str = "none", frame: str = "robot") -> str:
     """What a ``write_policy_images`` file was made from, as it records it (a rerun reuses a file only if equal);
     ``camera_input`` names the camera-pose input and its detector."""
-    return json.dumps({"source": os.path.abspath(source), "cameras": list(cameras), "slot": slot,
-                       "train_views": list(train_views), "pose": pose, "camera_input": camera_input}, sort_keys=True)
+    made = {"source": os.path.abspath(source), "cameras": list(cameras), "slot": slot,
+            "train_views": list(train_views), "pose": pose, "camera_input": camera_input}
+    if frame != "robot":  # files made before frames existed keep their record
+        made["frame"] = frame
+    return json.dumps(made, sort_keys=True)
 
 
 def policy_images_made_from(path: str, settings: str) -> bool:
@@ -114,15 +118,19 @@ CameraPoses = Callable[[h5py.Group, str], np.ndarray]  # (demo group, view) -> (
 
 def write_policy_images(source: str, out: str, cameras: Sequence[str], low_dim_keys: Sequence[str], pose: bool,
                         slot: Optional[str] = None, train_views: Sequence[str] = (),
-                        camera_poses: Optional[CameraPoses] = None, camera_input: str = "none") -> int:
+                        camera_poses: Optional[CameraPoses] = None, camera_input: str = "none",
+                        frame: str = "robot") -> int:
     """Write ``out`` from the episode file ``source``, with ``obs/<camera>_image`` for each of ``cameras``
     (``<camera>_pose_image`` with keypoint channels when ``pose``), the low-dim keys and robomimic's
     ``next_obs`` links. With ``train_views``, the policy camera ``slot`` is filled by each of them in turn:
     demo ``demo_<i * k + j>`` is demo ``i`` with ``slot`` seen from ``train_views[j]`` (the other cameras as
     they are), each demo's copies in its demo's split, so a policy trained on it sees one camera per sample.
     ``camera_poses`` adds ``obs/<slot>_camera_pose``: the pose of the camera that fills ``slot`` in each copy
-    (``alignment.camera_input``; ``camera_input`` describes it in the file's record). Returns the number of
-    demos written."""
+    (``alignment.camera_input``; ``camera_input`` describes it in the file's record); ``frame="camera"``
+    expresses each copy's actions and end-effector pose in that camera's frame (``alignment.policy_frame``).
+    Returns the number of demos written."""
+    if frame != "robot" and camera_poses is None:
+        raise ValueError(f"frame={frame} needs the camera's poses (camera_poses)")
     views = list(train_views) or [slot]
     kind = POSE_IMAGE if pose else "image"
 
@@ -146,9 +154,12 @@ def write_policy_images(source: str, out: str, cameras: Sequence[str], low_dim_k
                                                    compression="lzf")
                     link_next_obs(copy)
                     if camera_poses is not None:
-                        write_camera_pose(copy, slot, camera_poses(group, view))
+                        poses = camera_poses(group, view)
+                        write_camera_pose(copy, slot, poses)
+                        if frame == "camera":
+                            to_camera_frame(copy, poses)
                     names[demo].append(name)
-            dst.attrs["made_from"] = image_file_settings(source, cameras, slot, train_views, pose, camera_input)
+            dst.attrs["made_from"] = image_file_settings(source, cameras, slot, train_views, pose, camera_input, frame)
             return write_splits(src, dst, names)
 
     count = []
@@ -164,3 +175,16 @@ def write_camera_pose(demo: h5py.Group, camera: str, poses: np.ndarray) -> None:
         raise ValueError(f"{len(poses)} camera poses for a demo of {demo.attrs['num_samples']} frames")
     demo["obs"].create_dataset(camera_pose_key(camera), data=poses)
     demo["next_obs"].create_dataset(camera_pose_key(camera), data=np.concatenate([poses[1:], poses[-1:]]))
+
+
+def to_camera_frame(demo: h5py.Group, poses: np.ndarray) -> None:
+    """A written copy's actions and end-effector pose (``obs``, and ``next_obs`` with the next frame's camera)
+    rewritten in the frame of the camera posed at each step."""
+    next_poses = np.concatenate([poses[1:], poses[-1:]])
+    demo["actions"][...] = actions_to_camera(demo["actions"][()], poses)
+    for part, at in (("obs", poses), ("next_obs", next_poses)):
+        group = demo[part]
+        keys = [k for k in (EEF_POS, EEF_QUAT) if k in group]
+        moved = eef_to_camera({k: group[k][()] for k in keys}, at)
+        for key in keys:
+            group[key][...] = moved[key]

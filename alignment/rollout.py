@@ -31,6 +31,7 @@ from .backbone import POSE_IMAGE, pose_image
 from .camera_input import CameraPoseInput, camera_pose_key
 from .data import ViewFrames
 from .inference import embed_video
+from .policy_frame import EEF_POS, EEF_QUAT, action_to_world, check_frame, eef_to_camera
 
 # Rollout episodes draw their seeds as envs.generate does (episode_seed(base, index)) from bases of their own:
 # demos come from the file's generation seed (0 by default), so tests and validations are other episodes.
@@ -124,11 +125,13 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                  horizon: Optional[int] = None, camera_input: Optional[CameraPoseInput] = None,
                  done: Optional[RolloutResult] = None,
                  after_episode: Optional[Callable[[RolloutResult], None]] = None,
-                 live_pose: bool = True) -> RolloutResult:
+                 live_pose: bool = True, frame: str = "robot") -> RolloutResult:
     """``count`` seeded episodes from ``view``. ``cameras``: an image policy's cameras (``view`` replaces its
     third-person one); ``encoder`` fills ``embedding_key`` from ``view``'s live frame; ``camera_input`` fills
     the third-person camera's ``<camera>_camera_pose`` from the camera that replaces it; ``live_pose``:
-    keypoint channels from the simulator (PAAB), else empty (``image_inputs``). An episode ends at
+    keypoint channels from the simulator (PAAB), else empty (``image_inputs``); ``frame="camera"``: the policy
+    reads the end effector's pose and acts in the frame of the camera ``camera_input`` poses
+    (``alignment.policy_frame``). An episode ends at
     success or after ``horizon`` steps (the env's episode length by default). Videos show the rendered
     cameras beside the fixed overview camera.
 
@@ -136,6 +139,7 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
     depend on its index only). ``after_episode`` is given the result after every episode (to save it)."""
     from tqdm import tqdm
 
+    check_frame(frame, "none" if camera_input is None else camera_input.source)
     eval_bin = view if view in EVAL_BINS else None  # a camera drawn per episode from a bin (envs.eval_cameras)
     source = EVAL_VIEW if eval_bin else view
     mapping = camera_map(cameras, source) if cameras else {}
@@ -169,6 +173,9 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                     ob[pose_key] = camera_input(obs[obs_key(source, "image")], live_keypoints(obs, source),
                                                 env.camera(source).extrinsics, obs["robot0_joint_pos"],
                                                 obs["robot0_gripper_qpos"])
+                if frame == "camera":
+                    ob.update({k: v[0] for k, v in eef_to_camera({k: ob[k][None] for k in (EEF_POS, EEF_QUAT)
+                                                                  if k in ob}, ob[pose_key][None]).items()})
                 if encoder is not None:
                     ob[embedding_key] = embed_video(encoder, live_frame(obs, source), device)[0]
                     result.frames_encoded += 1
@@ -176,6 +183,8 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                     frames.append(np.concatenate([obs[f"{v}_image"] for v in rendered] + [env.overview_image()], axis=1))
                 with torch.no_grad():  # robomimic's get_action keeps autograd on: no graph at deployment
                     action = policy(ob)
+                if frame == "camera":
+                    action = action_to_world(action, ob[pose_key])
                 obs, _, success, truncated, _ = env.step(action)
                 if success or truncated:
                     break

@@ -24,7 +24,8 @@ at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle
 ``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
 success is the same in every bin; it is tested once, from its own camera); ``random_resnet18_both``,
 ``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist), each trained as its
-fixed row but on the randomised demos, and each also ``_arm``.
+fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its actions and end-effector
+pose in the frame of the camera solved from the arm, ``frame=camera``).
 
 Each row's bins are measured from its own training cameras: the fixed rows' "sector" is their one camera
 (−37.5° on Lift), the random rows' the whole sector (−90…15°). So a column is the same distance past what
@@ -77,8 +78,10 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
                                                   "keypoint_detector=DETECTOR"]),
     "wrist_resnet18": ("fixed", ["obs=image", "cameras=[first_person]", "backbone=resnet18"]),
     # robomimic's own setting (third-person + wrist) trained on the randomised demos, each as its fixed row
-    **{f"random_{r}{arm}": ("random", policy_table.ROWS[r] + [RANDOM] + ["camera_input=arm"] * bool(arm))
-       for r in ("resnet18_both", "baseline_conv_both", "paat_conv_both") for arm in ("", "_arm")},
+    **{f"random_{r}{arm}": ("random", policy_table.ROWS[r] + [RANDOM] + extra)
+       for r in ("resnet18_both", "baseline_conv_both", "paat_conv_both")
+       for arm, extra in (("", []), ("_arm", ["camera_input=arm"]),
+                          ("_arm_camera_frame", ["camera_input=arm", "frame=camera"]))},
 }
 DEFAULT_ROWS = ["fixed_resnet18", "random_resnet18", "random_resnet18_arm", "random_paat_ft", "random_paat_ft_arm",
                 "wrist_resnet18"]

@@ -157,10 +157,16 @@ def camera_pose_vector(extrinsics: np.ndarray) -> np.ndarray:
 UNSOLVED = np.zeros(POSE_VECTOR_SIZE, dtype=np.float32)
 
 
+def pose_vector_frame(pose: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """A ``camera_pose_vector``'s ``(3, 3)`` camera -> world rotation and ``(3,)`` centre in the world (its
+    rotation's third column is the cross product of the two it stores)."""
+    centre, x_axis, y_axis = (np.asarray(pose[i:i + 3], dtype=np.float64) for i in (0, 3, 6))
+    return np.stack([x_axis, y_axis, np.cross(x_axis, y_axis)], axis=1), centre
+
+
 def pose_vector_error(pose: np.ndarray, extrinsics: np.ndarray) -> Tuple[float, float]:
     """``extrinsics_error`` (degrees, metres) of a solved ``camera_pose_vector`` against true extrinsics."""
-    centre, x_axis, y_axis = (np.asarray(pose[i:i + 3], dtype=np.float64) for i in (0, 3, 6))
-    to_world = np.stack([x_axis, y_axis, np.cross(x_axis, y_axis)], axis=1)
+    to_world, centre = pose_vector_frame(pose)
     ext = np.eye(4)
     ext[:3, :3] = to_world.T
     ext[:3, 3] = -to_world.T @ centre

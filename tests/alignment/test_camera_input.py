@@ -84,6 +84,60 @@ def test_with_the_wrist_camera_too_only_the_third_person_camera_is_randomised_an
     assert results["beyond30"]["episodes"] == 1
 
 
+def test_in_the_camera_frame_the_policy_learns_and_acts_in_the_frame_of_the_camera_it_sees(pick, tmp_path, monkeypatch):
+    from robomimic.algo import RolloutPolicy
+
+    from alignment.policy_frame import action_to_world, actions_to_camera, eef_to_camera
+    from envs.gym_env import MultiViewEnv
+
+    data, _ = pick
+    seen, sent, env_obs = [], [], []
+    act, step, reset = RolloutPolicy.__call__, MultiViewEnv.step, MultiViewEnv.reset
+
+    def policy_call(self, ob, goal=None):
+        action = act(self, ob, goal)
+        seen.append(({k: np.array(v) for k, v in ob.items() if not k.endswith("_image")}, action))
+        return action
+
+    def env_step(self, action):
+        sent.append(np.array(action))
+        out = step(self, action)
+        env_obs.append(out[0])
+        return out
+
+    def env_reset(self, **kw):
+        out = reset(self, **kw)
+        env_obs.append(out[0])
+        return out
+
+    monkeypatch.setattr(RolloutPolicy, "__call__", policy_call)
+    monkeypatch.setattr(MultiViewEnv, "step", env_step)
+    monkeypatch.setattr(MultiViewEnv, "reset", env_reset)
+    run = tmp_path / "camera_frame"
+    run_policy(config(data, run, "camera_input=extrinsics", "frame=camera", "train_views=[cam0,cam1]",
+                      "eval_views=[beyond30]"))
+    key = camera_pose_key("cam0")
+    with EpisodeFile(data) as src, h5py.File(run / "policy_data.hdf5") as f:
+        for copy, view in (("demo_0", "cam0"), ("demo_1", "cam1")):  # each copy in its own camera's frame
+            true = np.stack([camera_pose_vector(e) for e in src.view_obs("demo_0", view, "extrinsics")])
+            np.testing.assert_allclose(f[f"data/{copy}/actions"][()],
+                                       actions_to_camera(src.demo("demo_0")["actions"][()], true), atol=1e-5)
+            world = src.obs("demo_0", "robot0_eef_pos")
+            np.testing.assert_allclose(f[f"data/{copy}/obs/robot0_eef_pos"][()],
+                                       eef_to_camera({"robot0_eef_pos": world}, true)["robot0_eef_pos"], atol=1e-5)
+        assert np.abs(f["data/demo_0/actions"][()] - f["data/demo_1/actions"][()]).max() > 0.01
+    tested = seen[-len(sent):]  # validation rollouts ran first, if any; the test episode's steps last
+    for (ob, action), world_obs, to_env in zip(tested, env_obs[-len(sent) - 1:], sent):
+        pose = ob[key]
+        assert pose[-1] == 1  # the drawn camera's true pose
+        np.testing.assert_allclose(ob["robot0_eef_pos"], eef_to_camera(
+            {"robot0_eef_pos": world_obs["robot0_eef_pos"][None]}, pose[None])["robot0_eef_pos"][0], atol=1e-5)
+        np.testing.assert_allclose(to_env, action_to_world(action, pose), atol=1e-6)
+    assert not np.allclose(sent[0], tested[0][1])  # the env got the action turned back, not the policy's own
+    with pytest.raises(ValueError, match="frame=camera .* give camera_input=arm"):
+        run_policy(config(data, tmp_path / "no_pose", "frame=camera"))
+
+
 def test_at_rollout_the_input_is_the_pose_of_the_camera_the_policy_is_scored_from(pick, tmp_path, monkeypatch):
     import alignment.rollout as rollout
 
