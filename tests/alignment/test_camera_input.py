@@ -297,7 +297,7 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
     run = tmp_path / "older"
     run_policy(config(data, run, "eval_views=[cam0]", "rollouts=1", "horizon=2"))
     saved = OmegaConf.load(run / "config.yaml")
-    for key in ("camera_input", "keypoint_detector"):  # as an older run's config.yaml
+    for key in ("camera_input", "keypoint_detector", "frame"):  # as an older run's config.yaml
         del saved[key]
     del saved.encoder.stem
     (run / "config.yaml").write_text(OmegaConf.to_yaml(saved))
@@ -310,6 +310,8 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
         config(data, run, "camera_input=arm"))
     assert resume_key(config(data, run))["encoder"] == dict(saved.encoder)
     assert resume_key(config(data, run, "encoder.stem=conv"))["encoder"]["stem"] == "conv"
+    assert "frame" not in resume_key(config(data, run)) and resume_key(
+        config(data, run, "camera_input=arm", "frame=camera"))["frame"] == "camera"
 
 
 def test_a_run_killed_during_its_test_rollouts_continues_at_the_next_episode(pick, tmp_path, monkeypatch):
