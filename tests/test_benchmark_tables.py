@@ -158,23 +158,38 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     assert "first_person=true" in rendered[0] and "num_views=3" in rendered[0]
 
 
-def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_of_training_it(tmp_path, monkeypatch):
-    source = tmp_path / "policy_table" / "lift" / "resnet18" / "seed0"
-    write_json(str(source / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": 1.0}}, "kept_epoch": 40})
+def finished_policy_table_run(tmp_path, row: str, seed: int, rollouts: dict, config: str):
+    """A policy table's finished run (its summary and a policy file) for camera_table to score, the table's
+    args pointing at it, and the commands its evaluations launch."""
+    source = tmp_path / "policy_table" / "lift" / row / f"seed{seed}"
+    write_json(str(source / "rollouts.json"), rollouts)
     write_json(str(source / "training.json"), {"epoch": 50})
     (source / "policy.pt").write_bytes(b"weights")
-    (source / "config.yaml").write_text("bc: {epochs: 2, steps_per_epoch: 3}\nvalidation: {every: 1, rollouts: 2}\n"
-                                        "horizon: 400\nrollouts: 50\n")
+    (source / "config.yaml").write_text(config)
     args = camera_table_args(tmp_path, table_only=False, fixed_from=str(tmp_path / "policy_table"))
     os.makedirs(args.runs)
+    return source, args
+
+
+def fake_evaluations(monkeypatch, rate: float) -> list:
+    """alignment.evaluate_policy as it writes its out file, each bin it is asked for at ``rate``."""
     launched = []
 
-    def evaluate(cmd, **kw):  # alignment.evaluate_policy, as it writes its out file
+    def evaluate(cmd, **kw):
         launched.append(cmd)
         out = next(o.split("=", 1)[1] for o in cmd if o.startswith("out="))
-        write_json(out, {"rollouts": {b: {"success_rate": 0.5} for b in args.bins}})
+        views = next(o for o in cmd if o.startswith("eval_views=")).split("=", 1)[1].strip("[]").split(",")
+        write_json(out, {"rollouts": {b: {"success_rate": rate} for b in views}})
 
     monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    return launched
+
+
+def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_of_training_it(tmp_path, monkeypatch):
+    source, args = finished_policy_table_run(
+        tmp_path, "resnet18", 0, {"rollouts": {"cam0": {"success_rate": 1.0}}, "kept_epoch": 40},
+        "bc: {epochs: 2, steps_per_epoch: 3}\nvalidation: {every: 1, rollouts: 2}\nhorizon: 400\nrollouts: 50\n")
+    launched = fake_evaluations(monkeypatch, 0.5)
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
     assert launched[0][2] == "alignment.evaluate_policy" and f"run_dir={source}" in launched[0]
     assert "rollouts=4" in launched[0] and "horizon=9" in launched[0]
@@ -187,24 +202,12 @@ def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_o
 
 
 def test_a_both_camera_fixed_row_takes_its_train_bin_from_the_runs_own_test_rollouts(tmp_path, monkeypatch):
-    source = tmp_path / "policy_table" / "lift" / "paat_conv_both" / "seed2"
-    write_json(str(source / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": 0.75, "episodes": 4}}})
-    write_json(str(source / "training.json"), {"epoch": 80})
-    (source / "policy.pt").write_bytes(b"weights")
     # tested with the table's rollouts and horizon: the train bin (a fixed rig's one camera) is that test
-    (source / "config.yaml").write_text("cameras: [cam0, first_person]\nhorizon: 9\nrollouts: 4\n"
-                                        "bc: {epochs: 80, steps_per_epoch: 3}\nvalidation: {every: 20, rollouts: 2}\n")
-    args = camera_table_args(tmp_path, table_only=False, fixed_from=str(tmp_path / "policy_table"))
-    os.makedirs(args.runs)
-    launched = []
-
-    def evaluate(cmd, **kw):
-        launched.append(cmd)
-        out = next(o.split("=", 1)[1] for o in cmd if o.startswith("out="))
-        views = next(o for o in cmd if o.startswith("eval_views=")).split("=", 1)[1].strip("[]").split(",")
-        write_json(out, {"rollouts": {b: {"success_rate": 0.25} for b in views}})
-
-    monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    source, args = finished_policy_table_run(
+        tmp_path, "paat_conv_both", 2, {"rollouts": {"cam0": {"success_rate": 0.75, "episodes": 4}}},
+        "cameras: [cam0, first_person]\nhorizon: 9\nrollouts: 4\nbc: {epochs: 80, steps_per_epoch: 3}\n"
+        "validation: {every: 20, rollouts: 2}\n")
+    launched = fake_evaluations(monkeypatch, 0.25)
     args.bins = ["elev+15", "train"]  # the bins a first session asks for
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_paat_conv_both", 2)
     (cmd,) = launched
