@@ -32,7 +32,9 @@ Each row's bins are measured from its own training cameras: the fixed rows' "sec
 each policy saw, not the same cameras: the fixed row's ``beyond30`` cameras stand inside the random rows'
 training sector. That is the comparison the table makes: how far a policy carries past its own training.
 
-Finished runs are skipped (their summaries are committed under ``--record``); an interrupted run resumes.
+Finished runs are skipped (their summaries are committed under ``--record``); an interrupted run resumes; a
+finished run whose policy is on this machine is scored in the ``--bins`` it lacks, so a session can run the
+goal's angles first (``--bins train beyond30 beyond60``) and a later one the rest.
 A ``fixed_<row>`` is the policy table's ``<row>`` training (``resnet18``; ``resnet18_both`` and the
 both-camera DeiTs, where the wrist camera stays and the bin's camera replaces ``cam0``): where that run has
 finished on this machine (``--fixed-from``), it is scored in the bins by ``alignment.evaluate_policy`` instead
@@ -106,25 +108,27 @@ def trained_fixed_policy(args, row: str, seed: int) -> Optional[str]:
     return source if all(os.path.exists(os.path.join(source, n)) for n in ("rollouts.json", "policy.pt")) else None
 
 
-def evaluate_trained(args, row: str, seed: int, source: str) -> None:
-    """A fixed row from the policy table's run: scored in the bins by ``alignment.evaluate_policy`` (resumable
-    episode by episode), its config and training record copied beside, so it is recorded as a run.
+def score_bins(args, row: str, seed: int, source: str) -> None:
+    """The row's finished policy of ``seed`` scored by ``alignment.evaluate_policy`` (resumable episode by
+    episode) in the bins asked for that it lacks, added to its record under the same budget (``--bins`` may grow
+    across sessions: the goal's angles first). ``source`` is the run's own directory, or for a ``fixed_<row>``
+    the policy table's run, whose config and training record are then copied beside, so it is recorded as a run.
 
-    Bins are added to what an earlier call scored (``--bins`` may grow across sessions: the goal's angles
-    first). A fixed rig's training sector is its one camera, so the ``train`` bin's rollouts are the run's own test
-    rollouts from ``cam0`` (the same seeds, the same camera: step for step the same episodes) and are taken
-    from it where it tested as many rollouts with the same horizon."""
+    A fixed rig's training sector is its one camera, so a fixed row's ``train`` bin is its own test rollouts
+    from ``cam0`` (the same seeds, the same camera: step for step the same episodes), taken from it where it
+    tested as many rollouts with the same horizon."""
     from omegaconf import OmegaConf
 
     target = policy_table.run_dir(args, row, seed)
+    own = os.path.abspath(source) == os.path.abspath(target)
     os.makedirs(target, exist_ok=True)
     evaluation = os.path.join(target, "evaluation.json")
     config = OmegaConf.load(os.path.join(source, "config.yaml"))
     with open(os.path.join(source, "rollouts.json")) as f:
         trained = json.load(f)
-    tested = trained["rollouts"].get("cam0")
-    same_test = (tested is not None and config.get("rollouts") == args.rollouts and config.get("horizon") == args.horizon)
     unscored = unscored_bins(args, row, seed)
+    tested = None if own else trained["rollouts"].get("cam0")
+    same_test = (tested is not None and config.get("rollouts") == args.rollouts and config.get("horizon") == args.horizon)
     reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} if same_test and "train" in unscored else {}
     scored_bins = [b for b in unscored if b not in reused]
     before = policy_table.result(args, row, seed)
@@ -140,12 +144,14 @@ def evaluate_trained(args, row: str, seed: int, source: str) -> None:
         with open(evaluation) as g:
             scored.update(json.load(g)["rollouts"])
     bins = {b: scored[b] for b in BINS if b in scored}  # each finished
-    config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(bins)
-    atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))
-    with open(os.path.join(source, "training.json")) as f:
-        atomic_write_text(os.path.join(target, "training.json"), f.read())
+    if not own:
+        config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(bins)
+        atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))
+        with open(os.path.join(source, "training.json")) as f:
+            atomic_write_text(os.path.join(target, "training.json"), f.read())
     atomic_write_text(os.path.join(target, "rollouts.json"), json.dumps(
-        {**trained, "rollouts": bins, "evaluated_from": source, "horizon": args.horizon}, indent=2))
+        {**trained, "rollouts": bins, "horizon": args.horizon, **({} if own else {"evaluated_from": source})},
+        indent=2))
     policy_table.record(args, row, seed)
 
 
@@ -156,14 +162,16 @@ def unscored_bins(args, row: str, seed: int) -> List[str]:
 
 
 def run(args, data: Dict[str, str], row: str, seed: int) -> None:
-    source = trained_fixed_policy(args, row, seed)
-    if source and unscored_bins(args, row, seed):
-        evaluate_trained(args, row, seed, source)
-        return
     kind, overrides = ROWS[row]
+    wrist = "cameras=[first_person]" in overrides  # tested once, from its own camera
+    own = policy_table.run_dir(args, row, seed)
+    finished_here = all(os.path.exists(os.path.join(own, n)) for n in ("policy.pt", "rollouts.json"))
+    source = trained_fixed_policy(args, row, seed) or (own if finished_here else None)
+    if source and not wrist and unscored_bins(args, row, seed):
+        score_bins(args, row, seed, source)
+        return
     views = "train_views=[" + ",".join(f"cam{i}" for i in range(args.views)) + "]"
     overrides = [views if o == RANDOM else o for o in overrides]
-    wrist = "cameras=[first_person]" in overrides
     policy_table.train_and_test(args, data[kind], row, seed, overrides, ["first_person"] if wrist else args.bins)
 
 

@@ -225,6 +225,28 @@ def test_a_both_camera_fixed_row_takes_its_train_bin_from_the_runs_own_test_roll
     assert camera_table.ROWS["fixed_paat_conv_both"][1] == policy_table.ROWS["paat_conv_both"]  # trained alike
 
 
+def test_a_finished_randomised_run_is_scored_in_the_bins_it_lacks_and_keeps_the_rest(tmp_path, monkeypatch):
+    args = camera_table_args(tmp_path, table_only=False)
+    run = tmp_path / "runs" / "lift" / "random_paat_conv_both" / "seed1"
+    write_json(str(run / "rollouts.json"), {"rollouts": {"train": {"success_rate": 0.5}}, "kept_epoch": 60})
+    write_json(str(run / "training.json"), {"epoch": 80})
+    (run / "policy.pt").write_bytes(b"weights")
+    config = ("horizon: 9\nrollouts: 4\nbc: {epochs: 80, steps_per_epoch: 3}\n"
+              "validation: {every: 20, rollouts: 2}\neval_views: [train]\n")
+    (run / "config.yaml").write_text(config)
+    launched = fake_evaluations(monkeypatch, 0.25)
+    camera_table.run(args, {"random": "random.hdf5"}, "random_paat_conv_both", 1)
+    (cmd,) = launched
+    assert cmd[2] == "alignment.evaluate_policy" and f"run_dir={run}" in cmd and "eval_views=[beyond30,elev+15]" in cmd
+    saved = json.load(open(run / "rollouts.json"))
+    assert saved["rollouts"]["train"]["success_rate"] == 0.5 and saved["kept_epoch"] == 60  # its own test kept
+    assert list(saved["rollouts"]) == ["train", "beyond30", "elev+15"] and "evaluated_from" not in saved
+    assert (run / "config.yaml").read_text() == config  # the run's own record of its training is left alone
+    assert row(camera_table.table(args), "random_paat_conv_both")[2:] == ["1", "50 ± 0", "25 ± 0", "25 ± 0"]
+    camera_table.run(args, {"random": "random.hdf5"}, "random_paat_conv_both", 1)  # every bin: nothing runs
+    assert len(launched) == 1
+
+
 def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_path, monkeypatch):
     launched = []
     monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
