@@ -1,10 +1,11 @@
 """The frame a policy's end-effector observations and actions are expressed in (``frame=robot|camera``).
 
 The actions (robosuite's OSC_POSE: the end effector's translation and axis-angle rotation, then the gripper;
-Pick's: its translation, then the gripper) and the proprioception's end-effector pose are in the world frame. A camera-randomised policy must then infer from
-the background how its image's directions map to the world's. With ``frame=camera`` they are expressed in
-the frame of its third-person camera, whose pose ``camera_input`` gives (the true extrinsics, or the camera
-solved from the arm): a motion to the image's right is the same action whichever camera saw it. At
+Pick's: its translation, then the gripper) and the proprioception's end-effector pose are in the world frame.
+A camera-randomised policy must then infer from the background how its image's directions map to the world's.
+With ``frame=camera`` they are expressed in the frame of its third-person camera, whose pose ``camera_input``
+gives (the true extrinsics, or the camera solved from the arm): a motion to the image's right is the same
+action whichever camera saw it. At
 deployment the policy's actions are turned back into the world frame with the same pose; with
 ``camera_input=arm`` that needs no calibration.
 

@@ -128,8 +128,9 @@ def score_bins(args, row: str, seed: int, source: str) -> None:
         trained = json.load(f)
     unscored = unscored_bins(args, row, seed)
     tested = None if own else trained["rollouts"].get("cam0")
-    same_test = (tested is not None and config.get("rollouts") == args.rollouts and config.get("horizon") == args.horizon)
-    reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} if same_test and "train" in unscored else {}
+    same_test = tested is not None and (config.get("rollouts"), config.get("horizon")) == (args.rollouts, args.horizon)
+    reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} \
+        if same_test and "train" in unscored else {}
     scored_bins = [b for b in unscored if b not in reused]
     before = policy_table.result(args, row, seed)
     if before is not None:  # bins added to a recorded run must share its budget

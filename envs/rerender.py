@@ -32,7 +32,8 @@ DEFAULTS = {"image_size": 128, "first_person": True, "seed": 0}
 def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, image_size: Optional[int] = None,
                      first_person: Optional[bool] = None, seed: Optional[int] = None,
                      rig_overrides: Optional[dict] = None, render: Optional[str] = None,
-                     progress: bool = True, shard: int = 0, num_shards: int = 1, masks: bool = True) -> Dict[str, float]:
+                     progress: bool = True, shard: int = 0, num_shards: int = 1,
+                     masks: bool = True) -> Dict[str, float]:
     """Re-render ``input``'s demos (this shard's share) into ``out``, resuming what ``out`` holds; SIGTERM and
     Ctrl-C keep every finished demo. ``masks=False`` leaves out the robot and object masks (a render pass of
     their own, read only by alignment training, not by policies). Returns the output path and the frames
