@@ -48,7 +48,7 @@ def check_frame(frame: str, camera_input: str) -> None:
 def camera_frames(poses: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """``(T, 3, 3)`` camera -> world rotations and ``(T, 3)`` centres of ``(T, 10)`` camera pose vectors; an
     unsolved pose gives the world frame (identity, origin)."""
-    poses = np.asarray(poses, dtype=np.float64).reshape(-1, poses.shape[-1])
+    poses = np.atleast_2d(np.asarray(poses, dtype=np.float64))  # one pose or (T, 10)
     rotations, centres = np.tile(np.eye(3), (len(poses), 1, 1)), np.zeros((len(poses), 3))
     for t, pose in enumerate(poses):
         if pose[-1] > 0.5:
@@ -68,7 +68,7 @@ def actions_to_camera(actions: np.ndarray, poses: np.ndarray) -> np.ndarray:
 
 def action_to_world(action: np.ndarray, pose: np.ndarray) -> np.ndarray:
     """A camera-frame action of the policy back in the world frame, for the env."""
-    rotation = camera_frames(np.asarray(pose)[None])[0][0]
+    rotation = camera_frames(pose)[0][0]
     out = np.array(action, dtype=np.float64)
     for part in motion_parts(out.shape[-1]):
         out[part] = rotation @ out[part] * ACTION_SCALE
