@@ -55,10 +55,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import policy_table  # noqa: E402  (the same runs, records and budget checks)
 from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402
-from alignment.policy import FIXED_CAMERA  # noqa: E402
+from alignment.policy import FIXED_CAMERA, finished_views  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
 from envs.eval_cameras import EVAL_BINS  # noqa: E402
-from poseaware.runs import atomic_write_text  # noqa: E402
+from poseaware.runs import atomic_write_text, file_sha256  # noqa: E402
 
 BINS = list(EVAL_BINS)
 IMAGE = ["obs=image", "cameras=[cam0]"]
@@ -132,9 +132,14 @@ def score_bins(args, row: str, seed: int, source: str) -> None:
     reused = {"train": {**tested, "same_as": "cam0 (the run's test rollouts)"}} \
         if same_test and "train" in unscored else {}
     scored_bins = [b for b in unscored if b not in reused]
+    if not own:  # trained by the policy table: under this table's budget (its rollouts are set here)
+        policy_table.check_budget(args, row, seed, True, ROWS[row][1], config_dir=source, skip=("rollouts", "horizon"))
+    identity = {"kept_epoch": trained.get("kept_epoch"), "policy_sha256": file_sha256(os.path.join(source, "policy.pt")),
+                "evaluated_from": None if own else source}
     before = policy_table.result(args, row, seed)
-    if before is not None:  # bins added to a recorded run must share its budget
+    if before is not None:  # bins added to a recorded run must share its budget and its policy
         policy_table.check_budget(args, row, seed, True, ROWS[row][1])
+        check_same_policy(target, before, identity)
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source} in "
           f"{', '.join(unscored)}", flush=True)
     scored = {**(before["rollouts"] if before else {}), **reused}
@@ -142,18 +147,33 @@ def score_bins(args, row: str, seed: int, source: str) -> None:
         run_logged([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
                     f"eval_views=[{','.join(scored_bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
                     f"out={evaluation}", "hydra/job_logging=disabled"], target, args.threads)
-        with open(evaluation) as g:
-            scored.update(json.load(g)["rollouts"])
-    bins = {b: scored[b] for b in BINS if b in scored}  # each finished
+        with open(evaluation) as g:  # a bin an earlier call left unfinished is not scored
+            scored.update(finished_views(json.load(g)["rollouts"]))
+    bins = {b: scored[b] for b in BINS if b in scored}
     if not own:
         config.rollouts, config.horizon, config.eval_views = args.rollouts, args.horizon, list(bins)
         atomic_write_text(os.path.join(target, "config.yaml"), OmegaConf.to_yaml(config))
         with open(os.path.join(source, "training.json")) as f:
             atomic_write_text(os.path.join(target, "training.json"), f.read())
     atomic_write_text(os.path.join(target, "rollouts.json"), json.dumps(
-        {**trained, "rollouts": bins, "horizon": args.horizon, **({} if own else {"evaluated_from": source})},
-        indent=2))
+        {**trained, "rollouts": bins, "horizon": args.horizon, "policy_sha256": identity["policy_sha256"],
+         **({} if own else {"evaluated_from": source})}, indent=2))
     policy_table.record(args, row, seed)
+
+
+def check_same_policy(target: str, before: dict, identity: Dict[str, object]) -> None:
+    """A record's bins all score one policy: one trained elsewhere (``evaluated_from``) or here, at the same kept
+    epoch, the same file (records older than the hash are matched by the rest)."""
+    def norm(key: str, value):
+        return os.path.normpath(value) if key == "evaluated_from" and value else value
+
+    differ = {k: (before.get(k), v) for k, v in identity.items()
+              if (k in before or k == "evaluated_from") and norm(k, before.get(k)) != norm(k, v)}
+    if differ:
+        raise ValueError(f"{target} holds bins scored with another policy ("
+                         + ", ".join(f"{k}: {a} there, {b} now" for k, (a, b) in differ.items())
+                         + "); move it (and its record) aside, e.g. under runs/superseded/, to score this policy "
+                           "from the start")
 
 
 def unscored_bins(args, row: str, seed: int) -> List[str]:
@@ -167,7 +187,8 @@ def run(args, data: Dict[str, str], row: str, seed: int) -> None:
     wrist = "cameras=[first_person]" in overrides  # tested once, from its own camera
     own = policy_table.run_dir(args, row, seed)
     finished_here = all(os.path.exists(os.path.join(own, n)) for n in ("policy.pt", "rollouts.json"))
-    source = trained_fixed_policy(args, row, seed) or (own if finished_here else None)
+    # a policy trained here is scored as itself, before any policy-table run of the same training
+    source = (own if finished_here else None) or trained_fixed_policy(args, row, seed)
     if source and not wrist and unscored_bins(args, row, seed):
         score_bins(args, row, seed, source)
         return
@@ -198,7 +219,8 @@ def table(args) -> str:
              f"{args.views} cameras per demo drawn from the training sector; {args.image_epochs} epochs × "
              f"{args.image_steps} steps of batch 16, the kept epoch the best of {args.val_rollouts} validation "
              f"rollouts every {args.val_every_image} epochs (from the training camera, or a camera of the training "
-             f"sector); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
+             f"sector), unless the row sets its own (a fixed_<row> or random_<row> trains as the policy table's "
+             f"<row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
              f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Success (%) per camera bin, mean "
              f"± std over the seeds (n); the wrist row sees no third-person camera, so its one rate stands in "
              f"every bin.", "",

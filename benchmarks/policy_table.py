@@ -159,15 +159,19 @@ def budget(args, image: bool, overrides: Sequence[str] = ()) -> Dict[str, object
     return {k: v for k, v in table.items() if k not in own}
 
 
-def check_budget(args, row: str, seed: int, image: bool, overrides: Sequence[str] = ()) -> None:
-    """A finished run made with another budget is named rather than mixed into this table."""
+def check_budget(args, row: str, seed: int, image: bool, overrides: Sequence[str] = (),
+                 config_dir: Optional[str] = None, skip: Sequence[str] = ()) -> None:
+    """A finished run made with another budget is named rather than mixed into this table: the row's
+    finished run of ``seed``, or the run in ``config_dir`` about to be scored as it (less the ``skip``
+    settings, which the scoring sets itself)."""
     from omegaconf import OmegaConf
 
-    config = OmegaConf.load(os.path.join(finished_dir(args, row, seed), "config.yaml"))
+    folder = config_dir or finished_dir(args, row, seed)
+    config = OmegaConf.load(os.path.join(folder, "config.yaml"))
     differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, image, overrides).items()
-              if OmegaConf.select(config, k) != v}
+              if k not in skip and OmegaConf.select(config, k) != v}
     if differ:
-        raise ValueError(f"{run_dir(args, row, seed)} was run with another budget ("
+        raise ValueError(f"{config_dir or run_dir(args, row, seed)} was run with another budget ("
                          + ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in differ.items())
                          + "); move it aside (e.g. under runs/superseded/) or run the table with its budget")
 

@@ -3,6 +3,7 @@ checkpoint and weight reading, and the ``torchrun`` process group used before th
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import inspect
 import os
 import pickle
@@ -43,6 +44,15 @@ def atomic_write_text(path: str, text: str) -> None:
             f.write(text)
 
     atomic_write(path, write)
+
+
+def file_sha256(path: str) -> str:
+    """The file's SHA-256 (hex): which weights a score was made with, whatever the file's path."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:

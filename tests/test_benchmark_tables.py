@@ -247,6 +247,58 @@ def test_a_finished_randomised_run_is_scored_in_the_bins_it_lacks_and_keeps_the_
     assert len(launched) == 1
 
 
+def test_a_bin_an_earlier_evaluation_left_unfinished_is_neither_recorded_nor_taken_as_scored(tmp_path, monkeypatch):
+    source, args = finished_policy_table_run(
+        tmp_path, "resnet18", 0, {"rollouts": {"cam0": {"success_rate": 1.0}}, "kept_epoch": 40},
+        "bc: {epochs: 2, steps_per_epoch: 3}\nvalidation: {every: 1, rollouts: 2}\nhorizon: 400\nrollouts: 50\n")
+    evaluation = tmp_path / "runs" / "lift" / "fixed_resnet18" / "seed0" / "evaluation.json"
+    partial = {"partial": {"seeds": [1], "successes": [True]}}
+
+    def evaluate(cmd, **kw):  # as evaluate_policy, whose out file still holds a bin killed in an earlier call
+        launched.append(cmd)
+        views = next(o for o in cmd if o.startswith("eval_views=")).split("=", 1)[1].strip("[]").split(",")
+        write_json(str(evaluation), {"rollouts": {"beyond30": partial, **{b: {"success_rate": 0.5} for b in views}}})
+
+    launched = []
+    monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    args.bins = ["train", "elev+15"]
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_resnet18" / "seed0" / "rollouts.json"))
+    assert list(recorded["rollouts"]) == ["train", "elev+15"]
+    args.bins = ["train", "beyond30", "elev+15"]
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)  # so a later session scores it
+    assert "eval_views=[beyond30]" in launched[-1]
+
+
+def test_a_policy_tables_run_of_another_budget_is_refused_before_it_is_scored(tmp_path, monkeypatch):
+    source, args = finished_policy_table_run(
+        tmp_path, "resnet18", 0, {"rollouts": {"cam0": {"success_rate": 1.0}}, "kept_epoch": 40},
+        "bc: {epochs: 7, steps_per_epoch: 3}\nvalidation: {every: 1, rollouts: 2}\nhorizon: 400\nrollouts: 50\n")
+    launched = fake_evaluations(monkeypatch, 0.5)
+    with pytest.raises(ValueError, match="another budget \\(bc.epochs: 7 there, 2 here\\)"):
+        camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    assert not launched and not os.path.exists(tmp_path / "record" / "lift" / "fixed_resnet18")
+
+
+def test_bins_of_another_policy_are_not_merged_into_a_rows_record(tmp_path, monkeypatch):
+    source, args = finished_policy_table_run(
+        tmp_path, "resnet18", 0, {"rollouts": {"cam0": {"success_rate": 1.0}}, "kept_epoch": 40},
+        "bc: {epochs: 2, steps_per_epoch: 3}\nvalidation: {every: 1, rollouts: 2}\nhorizon: 400\nrollouts: 50\n")
+    launched = fake_evaluations(monkeypatch, 0.5)
+    args.bins = ["train"]
+    camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    (source / "policy.pt").write_bytes(b"weights trained again")  # the policy table's run trained again
+    args.bins = ["train", "beyond30"]
+    with pytest.raises(ValueError, match="another policy \\(policy_sha256"):
+        camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    # a policy trained here (camera_table --fixed-from '') is scored as itself, not beside the policy table's
+    own = tmp_path / "runs" / "lift" / "fixed_resnet18" / "seed0"
+    (own / "policy.pt").write_bytes(b"weights trained here")
+    with pytest.raises(ValueError, match="another policy \\(.*evaluated_from: .*policy_table.* there, None now"):
+        camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    assert len(launched) == 1
+
+
 def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_path, monkeypatch):
     launched = []
     monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))

@@ -284,6 +284,18 @@ def test_a_trained_policy_is_scored_again_by_angle_and_an_interrupted_evaluation
     assert resumed["episodes"] == 2 and all(c["bin"] == "elev+15" for c in resumed["cameras"])
     with pytest.raises(ValueError, match="other rollouts_per_view"):
         evaluation("eval_views=[beyond60]", "rollouts=3")
+    weights = (run / "policy.pt").read_bytes()
+    policy_file = torch.load(run / "policy.pt", weights_only=False)  # the policy trained again in place
+    torch.save({**policy_file, "retrained": True}, run / "policy.pt")
+    evaluation("eval_views=[train]", f"out={tmp_path / 'fresh.json'}")  # it still loads
+    with pytest.raises(ValueError, match="other policy_sha256"):
+        evaluation("eval_views=[train]")
+    (run / "policy.pt").write_bytes(weights)
+    saved = json.load(open(run / "evaluation.json"))
+    del saved["policy_sha256"]  # as an evaluation written before the hash was kept: it resumes
+    (run / "evaluation.json").write_text(json.dumps(saved))
+    calls.clear()
+    assert evaluation("eval_views=[train]") == {"train": first["train"]} and not calls
     with pytest.raises(FileNotFoundError, match="finished alignment.policy run"):
         evaluation("eval_views=[train]", f"out={tmp_path / 'x.json'}", "run_dir=" + str(tmp_path / "nothing"))
 
