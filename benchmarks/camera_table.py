@@ -222,8 +222,8 @@ def table(args) -> str:
              f"sector), unless the row sets its own (a fixed_<row> or random_<row> trains as the policy table's "
              f"<row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
              f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Success (%) per camera bin, mean "
-             f"± std over the seeds (n); the wrist row sees no third-person camera, so its one rate stands in "
-             f"every bin.", "",
+             f"± std over the seeds (n, a range where the bins have different numbers of seeds); the wrist row sees "
+             f"no third-person camera, so its one rate stands in every bin.", "",
              "| env | row | n | " + " | ".join(args.bins) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in args.bins) + " |"]
     means = {}
     envs = policy_table.envs_on_disk(args)
@@ -231,7 +231,8 @@ def table(args) -> str:
         found = rates_by_bin(env_args, row)
         if not found:
             continue
-        n = max(len(v) for v in found.values())
+        counts = sorted({len(v) for v in found.values()})  # bins come in stages: say when they differ
+        n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
         cells = [f"{np.mean(found[b]):.0f} ± {np.std(found[b]):.0f}" if b in found else "–" for b in args.bins]
         lines.append(f"| {env_args.env} | {row} | {n} | " + " | ".join(cells) + " |")
         means[row if len(envs) == 1 else f"{env_args.env} {row}"] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
