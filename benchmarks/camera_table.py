@@ -134,8 +134,8 @@ def score_bins(args, row: str, seed: int, source: str) -> None:
     scored_bins = [b for b in unscored if b not in reused]
     if not own:  # trained by the policy table: under this table's budget (its rollouts are set here)
         policy_table.check_budget(args, row, seed, True, ROWS[row][1], config_dir=source, skip=("rollouts", "horizon"))
-    identity = {"kept_epoch": trained.get("kept_epoch"), "policy_sha256": file_sha256(os.path.join(source, "policy.pt")),
-                "evaluated_from": None if own else source}
+    identity = {"kept_epoch": trained.get("kept_epoch"), "evaluated_from": None if own else source,
+                "policy_sha256": file_sha256(os.path.join(source, "policy.pt"))}
     before = policy_table.result(args, row, seed)
     if before is not None:  # bins added to a recorded run must share its budget and its policy
         policy_table.check_budget(args, row, seed, True, ROWS[row][1])
