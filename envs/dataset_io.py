@@ -287,6 +287,18 @@ def settings_differences(existing: dict, asked: dict) -> str:
     return ", ".join(f"{k}: file has {existing.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
 
 
+def landed_demos(path: str, settings: dict) -> Optional[set]:
+    """The demo indices ``path`` holds, read without taking its lock; None where it does not exist or was made
+    with other settings (the writer then refuses it, naming them). Safe beside a writer, which lands whole
+    files by rename: a command whose demos are all here is finished, and need neither lock nor copy."""
+    if not os.path.isfile(path):
+        return None
+    with EpisodeFile(path) as existing:
+        if settings_differences(existing.settings, json.loads(json.dumps(settings))):
+            return None
+        return {demo_index(n) for n in existing.demos}
+
+
 # Ctrl-C and SIGTERM stop a run as a KeyboardInterrupt. Raised in the middle of an HDF5 write or a commit, it
 # can leave h5py's objects half made (a file closed but not reopened), and the cleanup that keeps the finished
 # demos then fails ("Invalid identifier type"). Writes and commits hold these signals back until they end.

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .cameras import RigConfig
 from .commands import demos_in, one_line_reports, shard_output, sigterm_as_interrupt, whole_number
-from .dataset_io import Episode, EpisodeWriter, demo_name, iter_demo_indices, shard_path
+from .dataset_io import Episode, EpisodeWriter, demo_name, iter_demo_indices, landed_demos, shard_path
 from .output_lock import OutputNotWritable
 from .recorder import episode_seed, planned_views, record_episode, rig_for
 from .registry import simulator_class, simulator_options
@@ -146,12 +146,16 @@ def generate_dataset(
     }
     if sim_cls.keypoints_note:
         file_attrs["keypoints_note"] = sim_cls.keypoints_note
+    wanted = len(iter_demo_indices((), episodes, shard, num_shards))
+    landed = landed_demos(path, settings)
+    if landed is not None and not iter_demo_indices(landed, episodes, shard, num_shards):
+        return summary_of(path, 0, 0, 0, 0.0, wanted)  # finished (read unlocked): grids started together stop here
     start = time.time()
     successes = frames = made = 0
     try:
         with sigterm_as_interrupt(), EpisodeWriter(path, settings, file_attrs, commit_seconds=commit_seconds) as writer:
             todo = iter_demo_indices(writer.done, episodes, shard, num_shards)
-            skipped = len(iter_demo_indices((), episodes, shard, num_shards)) - len(todo)
+            skipped = wanted - len(todo)
             check_disk_space(path, sim_cls, len(views), image_size, len(todo))
             jobs = [(i, episode_seed(seed, i), rig.to_json(), image_size, first_person, store_views) for i in todo]
             num_workers = min(num_workers, max(1, len(jobs)))
@@ -183,10 +187,12 @@ def generate_dataset(
     except WorkerDied as err:  # raised once the writer has landed every finished demo
         raise WorkerDied(f"{err}; {path} keeps the {demos_in(path)} demos finished so far: run the same command "
                          f"again to resume") from None
-    seconds = time.time() - start
-    summary = {"path": path, "episodes": made, "success_rate": successes / made if made else float("nan"),
-               "frames": frames, "seconds": seconds, "skipped_existing": skipped}
-    return summary
+    return summary_of(path, made, successes, frames, time.time() - start, skipped)
+
+
+def summary_of(path: str, made: int, successes: int, frames: int, seconds: float, skipped: int) -> Dict[str, float]:
+    return {"path": path, "episodes": made, "success_rate": successes / made if made else float("nan"),
+            "frames": frames, "seconds": seconds, "skipped_existing": skipped}
 
 
 def print_summary(summary: Dict[str, float]) -> None:

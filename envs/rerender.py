@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from .cameras import make_rig
 from .commands import one_line_reports, shard_output, sigterm_as_interrupt, whole_number
-from .dataset_io import Episode, EpisodeFile, EpisodeWriter, demo_index, iter_demo_indices, shard_path
+from .dataset_io import (Episode, EpisodeFile, EpisodeWriter, demo_index, iter_demo_indices, landed_demos,
+                         shard_path)
 from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
                        terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
@@ -70,6 +71,10 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                  "views": planned_views(type(sim), rig_cfg, first_person)}
         frames_total = 0
         try:
+            landed = landed_demos(out, settings)
+            if landed is not None and not {demo_index(d) for d in src.demos} & mine - landed:
+                # finished, seen unlocked: no lock to race for, no copy of the output
+                return {"path": out, "frames": 0}
             with sigterm_as_interrupt(), EpisodeWriter(out, settings, attrs) as writer:
                 writer.set_env_args(src.file["data"].attrs.get("env_args", "{}"))
                 for name in tqdm([d for d in src.demos if demo_index(d) in mine], desc="re-render", unit="demo",

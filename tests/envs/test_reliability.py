@@ -127,6 +127,20 @@ def test_rerender_and_merge_are_refused_while_their_output_is_written(tmp_path, 
     assert not os.path.exists(out) and not temps(tmp_path)
 
 
+def test_a_finished_output_is_found_finished_while_another_run_holds_its_lock(tmp_path, shards):
+    # Grids started together each ask for the same finished demo file: none may be refused for the lock.
+    out, rerendered = str(tmp_path / "pick.hdf5"), str(tmp_path / "rerendered.hdf5")
+    generate_dataset(out=out, episodes=2, **SMALL)
+    rerender_dataset(shards[0], rerendered, progress=False)
+    landed = os.path.getmtime(out), os.path.getmtime(rerendered)
+    with held_lock(out), held_lock(rerendered):
+        assert generate_dataset(out=out, episodes=2, **SMALL)["skipped_existing"] == 2
+        assert rerender_dataset(shards[0], rerendered, progress=False)["frames"] == 0
+        with pytest.raises(OutputLocked):  # one demo more to make: a writer, and refused
+            generate_dataset(out=out, episodes=3, **SMALL)
+    assert (os.path.getmtime(out), os.path.getmtime(rerendered)) == landed
+
+
 def test_the_lock_is_taken_before_stale_temp_files_are_cleaned(tmp_path, monkeypatch):
     out = str(tmp_path / "x.hdf5")
     cleaned = []
