@@ -69,12 +69,12 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
         out = shard_path(out, shard, num_shards)
         attrs = {"keypoint_names": list(sim.keypoint_names),
                  "views": planned_views(type(sim), rig_cfg, first_person)}
-        frames_total = 0
+        frames_total, made = 0, 0
         try:
             landed = landed_demos(out, settings)
             if landed is not None and not {demo_index(d) for d in src.demos} & mine - landed:
                 # finished, seen unlocked: no lock to race for, no copy of the output
-                return {"path": out, "frames": 0}
+                return {"path": out, "demos": 0, "frames": 0, "skipped_existing": len(mine & landed)}
             with sigterm_as_interrupt(), EpisodeWriter(out, settings, attrs) as writer:
                 writer.set_env_args(src.file["data"].attrs.get("env_args", "{}"))
                 for name in tqdm([d for d in src.demos if demo_index(d) in mine], desc="re-render", unit="demo",
@@ -122,10 +122,11 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                         obs=obs, model_file=model_file, next_obs=next_obs,
                         cameras=cameras_of(views_now(sim, rig, first_person, image_size)),
                     ))
-                    frames_total += n
+                    frames_total, made = frames_total + n, made + 1
+                skipped = len(mine & writer.done) - made  # landed before this call
         finally:
             sim.close()
-    return {"path": out, "frames": frames_total}
+    return {"path": out, "demos": made, "frames": frames_total, "skipped_existing": skipped}
 
 
 @hydra.main(config_path="pkg://configs", config_name="rerender", version_base="1.3")
@@ -134,7 +135,10 @@ def main(cfg: DictConfig) -> None:
         summary = rerender_dataset(cfg.input, cfg.out, cfg.num_views, cfg.image_size, cfg.first_person, cfg.seed,
                                    OmegaConf.to_container(cfg.rig), cfg.render,
                                    shard=cfg.shard, num_shards=cfg.num_shards, masks=cfg.masks)
-    print(f"wrote {summary['path']}: {summary['frames']} frames re-rendered")
+    if summary["demos"]:
+        print(f"wrote {summary['path']}: {summary['demos']} demos, {summary['frames']} frames re-rendered")
+    else:
+        print(f"nothing to re-render: {summary['path']} already holds its {summary['skipped_existing']} demos")
 
 
 if __name__ == "__main__":

@@ -131,11 +131,13 @@ def test_a_finished_output_is_found_finished_while_another_run_holds_its_lock(tm
     # Grids started together each ask for the same finished demo file: none may be refused for the lock.
     out, rerendered = str(tmp_path / "pick.hdf5"), str(tmp_path / "rerendered.hdf5")
     generate_dataset(out=out, episodes=2, **SMALL)
-    rerender_dataset(shards[0], rerendered, progress=False)
+    first = rerender_dataset(shards[0], rerendered, progress=False)
+    assert first["demos"] > 0 and first["skipped_existing"] == 0
     landed = os.path.getmtime(out), os.path.getmtime(rerendered)
     with held_lock(out), held_lock(rerendered):
         assert generate_dataset(out=out, episodes=2, **SMALL)["skipped_existing"] == 2
-        assert rerender_dataset(shards[0], rerendered, progress=False)["frames"] == 0
+        again = rerender_dataset(shards[0], rerendered, progress=False)
+        assert (again["demos"], again["frames"], again["skipped_existing"]) == (0, 0, first["demos"])
         with pytest.raises(OutputLocked):  # one demo more to make: a writer, and refused
             generate_dataset(out=out, episodes=3, **SMALL)
     assert (os.path.getmtime(out), os.path.getmtime(rerendered)) == landed
