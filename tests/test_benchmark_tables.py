@@ -382,3 +382,24 @@ def test_a_table_with_fewer_runs_than_the_committed_one_does_not_replace_it(tmp_
     alignment_table.write_table(more, args)
     assert results.read_text() == f"intro\n<!-- t:start -->\n{more}\n<!-- t:end -->\nafter\n"
     assert out.read_text() == more + "\n"
+
+
+def test_every_policy_and_camera_table_row_composes_into_the_policy_command_config():
+    """A row's overrides reach ``alignment.policy`` only hours into a grid: a misspelt key must fail here."""
+    from hydra import compose, initialize_config_module
+    import yaml
+    from omegaconf import OmegaConf
+
+    rows = {**policy_table.ROWS, **{name: overrides for name, (_, overrides) in camera_table.ROWS.items()}}
+    placeholders = {"ENCODER": "runs/encoder.pt", "DETECTOR": "runs/detector.pt"}
+    with initialize_config_module("configs", version_base="1.3"):
+        for name, overrides in rows.items():
+            filled = ["train_views=[cam0,cam1]" if o == camera_table.RANDOM else o for o in overrides]
+            for placeholder, path in placeholders.items():
+                filled = [o.replace(placeholder, path) for o in filled]
+            cfg = compose("policy", overrides=["env=lift", "data=d.hdf5", "run_dir=r", *filled])
+            for override in filled:  # each value set where the row says
+                key, value = override.lstrip("+").split("=", 1)
+                found = OmegaConf.select(cfg, key)
+                found = OmegaConf.to_container(found) if OmegaConf.is_config(found) else found
+                assert found == yaml.safe_load(value), (name, override)
