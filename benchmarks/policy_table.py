@@ -47,6 +47,15 @@ from poseaware.runs import atomic_write_text  # noqa: E402
 
 IMAGE = ["obs=image"]
 DECAY = "+bc.robomimic.algo.optim_params.policy.learning_rate.epoch_schedule=[{}]"  # lr ×0.1 at that epoch
+
+
+def conv_both(backbone: str, epochs: int, every: int, decay: int) -> List[str]:
+    """The DeiT with the conv stem on both cameras from scratch, ``epochs`` long, validated every ``every``,
+    the learning rate cut tenfold at ``decay``."""
+    return IMAGE + [f"backbone={backbone}", "cameras=[cam0,first_person]", "encoder.stem=conv", f"bc.epochs={epochs}",
+                    f"validation.every={every}", DECAY.format(decay)]
+
+
 ROWS: Dict[str, List[str]] = {
     "state": ["obs=state"],
     "proprio": ["obs=proprio"],
@@ -72,13 +81,10 @@ ROWS: Dict[str, List[str]] = {
                                            "validation.every=20", DECAY.format(50)] for m in ("baseline", "paat")},
     # the DeiT fits BC more slowly than ResNet18 (training loss 0.022 at epoch 40 against 0.010): its patchify
     # stem swapped for stride-2 convolutions (poseaware.stem), the remedy for ViTs on small data; else as _decay
-    **{f"{m}_conv_both": IMAGE + [f"backbone={m}", "cameras=[cam0,first_person]", "encoder.stem=conv", "bc.epochs=80",
-                                  "validation.every=20", DECAY.format(50)] for m in ("baseline", "paat")},
+    **{f"{m}_conv_both": conv_both(m, epochs=80, every=20, decay=50) for m in ("baseline", "paat")},
     # conv PAAT's validations still rose at epoch 80 in two seeds of three (100%, 90%), and at 20-epoch spacing a tie
     # kept epoch 40 in the third (test 68%): half as long again, the decay as late in proportion, validated every 10
-    **{f"{m}_conv_both_120": IMAGE + [f"backbone={m}", "cameras=[cam0,first_person]", "encoder.stem=conv",
-                                      "bc.epochs=120", "validation.every=10", DECAY.format(80)]
-       for m in ("baseline", "paat")},
+    **{f"{m}_conv_both_120": conv_both(m, epochs=120, every=10, decay=80) for m in ("baseline", "paat")},
     "frozen_paat": ["obs=embedding", "checkpoint=ENCODER", "train_views=[cam0]"],
     # robomimic's remedies for the epoch-to-epoch swings of plain BC (state validation 5-100%), tried on state
     # first: its GMM action head, and its learning rate cut tenfold at half the training
