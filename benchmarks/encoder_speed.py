@@ -1,7 +1,8 @@
 """Training-step and inference throughput (images/s) of each method, as a ratio to baseline.
 
-python benchmarks/encoder_speed.py [--sizes 128 224] [--batch 32] [--iters 5]
-All methods are measured in one process, interleaved round by round, so load affects all alike.
+python benchmarks/encoder_speed.py [--sizes 128 224] [--batch 32] [--iters 5] [--precision 32|bf16]
+``--precision bf16`` runs under bf16 autocast, as ``poseaware.engine`` trains on a GPU. All methods are
+measured in one process, interleaved round by round, so load affects all alike.
 """
 import argparse
 import time
@@ -29,9 +30,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--precision", choices=("32", "bf16"), default="32")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}")
+    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, "
+          f"precision {args.precision}")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
     for size in args.sizes:
         torch.manual_seed(0)
         images = torch.randn(args.batch, 3, size, size, device=device)
@@ -44,7 +48,8 @@ def main() -> None:
 
         def step(m):
             model = models[m].train()
-            out = model(images, kp)
+            with autocast:
+                out = model(images, kp)
             loss = out.embedding.pow(2).mean() + (out.aux_loss if out.aux_loss is not None else 0)
             opts[m].zero_grad()
             loss.backward()
@@ -52,7 +57,8 @@ def main() -> None:
 
         @torch.no_grad()
         def infer(m):
-            models[m].eval()(images, kp if "paab" in m else None)
+            with autocast:
+                models[m].eval()(images, kp if "paab" in m else None)
 
         for i in range(args.iters + 1):  # round 0 warms up
             for m in METHODS:

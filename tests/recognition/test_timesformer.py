@@ -124,3 +124,23 @@ def test_bad_inputs():
         model(torch.randn(1, 4, 3, 32, 32), torch.zeros(1, 4, 2, 2))
     with pytest.raises(FileNotFoundError):
         model.load_pretrained("/nonexistent.pyth")
+
+
+@pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat"])
+@pytest.mark.parametrize("variant", ["spatial", "joint", "factorized"])
+def test_the_device_gives_what_the_cpu_gives_and_bf16_stays_finite(method, variant, device):
+    torch.manual_seed(0)
+    cpu = PoseAwareTimeSformer(method=method, paab_variant=variant, num_classes=5, **SMALL).train()
+    moved = PoseAwareTimeSformer(method=method, paab_variant=variant, num_classes=5, **SMALL).train()
+    moved.load_state_dict(cpu.state_dict())
+    moved.to(device)
+    video, kp = torch.randn(2, 3, 3, 32, 32), torch.rand(2, 3, 2, 2) * 32
+    kp[1, 0] = float("nan")  # a frame with no visible keypoint
+    want = cpu(video, kp).logits
+    torch.testing.assert_close(moved(video.to(device), kp.to(device)).logits.cpu(), want, atol=1e-4, rtol=1e-4)
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        out = moved(video.to(device), kp.to(device))
+    out.logits.float().sum().backward()
+    assert torch.isfinite(out.logits).all()
+    assert all(torch.isfinite(p.grad).all() for p in moved.parameters() if p.grad is not None)
+    torch.testing.assert_close(out.logits.float().cpu(), want, atol=0.1, rtol=0.1)
