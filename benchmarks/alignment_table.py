@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -47,8 +48,8 @@ def score(scores: dict, key: str) -> Optional[float]:
 def generate(env: str, episodes: int, image_size: int, path: str, overrides: Sequence[str] = ()) -> str:
     """``envs.generate`` into ``path``, with the env's default rig unless ``overrides`` change it (it
     resumes, and skips a finished file)."""
-    subprocess.run([sys.executable, "-m", "envs.generate", f"env={env}", f"episodes={episodes}",
-                    f"image_size={image_size}", f"out={path}", "hydra/job_logging=disabled", *overrides], check=True)
+    run_child([sys.executable, "-m", "envs.generate", f"env={env}", f"episodes={episodes}",
+               f"image_size={image_size}", f"out={path}", "hydra/job_logging=disabled", *overrides])
     return path
 
 
@@ -60,6 +61,22 @@ def run_dir(env: str, method: str, seed: int, args) -> str:
     return os.path.join(args.runs, env, method, f"seed{seed}")
 
 
+def exit_on_sigterm(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_child(cmd: Sequence[str], **kwargs) -> None:
+    """``subprocess.run(cmd, check=True)``, stopped with the grid: a grid stopped with SIGTERM (``kill``, a
+    cluster's time limit) does not leave its run or generation going on as an orphan. The signal becomes
+    ``SystemExit``, on which ``subprocess.run`` kills its child; the child's work resumes when the grid is
+    started again."""
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        subprocess.run(list(cmd), check=True, **kwargs)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_logged(cmd: Sequence[str], run_path: str, threads: int) -> None:
     """Run ``cmd`` with ``threads`` OpenMP threads, its output appended to ``<run_path>.log`` beside the run
     directory (not inside it, which a run may clear): grids launched side by side keep separate logs."""
@@ -68,8 +85,7 @@ def run_logged(cmd: Sequence[str], run_path: str, threads: int) -> None:
     with open(log_path, "a") as log:
         log.write(f"[{datetime.datetime.now():%Y-%m-%d %H:%M}] " + " ".join(cmd) + "\n")
         log.flush()
-        subprocess.run(list(cmd), check=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)},
-                       stdout=log, stderr=subprocess.STDOUT)
+        run_child(cmd, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, stdout=log, stderr=subprocess.STDOUT)
 
 
 def load_metrics(path: str) -> Optional[dict]:

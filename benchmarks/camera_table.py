@@ -46,7 +46,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -54,7 +53,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import policy_table  # noqa: E402  (the same runs, records and budget checks)
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_child, run_grid, run_logged  # noqa: E402
 from alignment.policy import FIXED_CAMERA, finished_views  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
 from envs.eval_cameras import EVAL_BINS  # noqa: E402
@@ -94,9 +93,9 @@ def randomised(args, fixed: str) -> str:
     wrist camera for the both-camera rows and without the masks no policy reads (the same states;
     ``envs.rerender`` resumes and skips a finished file)."""
     out = os.path.join(args.data, f"{args.env}_policy{args.image_size}_sector{args.views}.hdf5")
-    subprocess.run([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={args.views}",
-                    "first_person=true", "masks=false", "rig.sampling=sectors", "rig.heldout_views=0",
-                    "hydra/job_logging=disabled"], check=True)
+    run_child([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={args.views}",
+               "first_person=true", "masks=false", "rig.sampling=sectors", "rig.heldout_views=0",
+               "hydra/job_logging=disabled"])
     return out
 
 

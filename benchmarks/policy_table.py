@@ -33,7 +33,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 from collections import Counter
 from typing import Dict, List, Optional, Sequence
@@ -41,7 +40,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402  (same mechanisms)
+from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_child, run_grid, run_logged  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from poseaware.runs import atomic_write_text  # noqa: E402
 
@@ -152,10 +151,10 @@ def encoder_checkpoint(args, method: str, seed: int) -> str:
     if not os.path.exists(path):
         # its table goes beside the encoders, not into RESULTS.md: rewritten from the runs on this machine,
         # it would replace the committed alignment grid with these few runs
-        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "alignment_table.py"),
-                        "--envs", args.env, "--methods", method, "--seeds", str(seed), "--runs", args.encoders,
-                        "--threads", str(args.threads), "--out", os.path.join(args.encoders, "alignment_table.md"),
-                        "--results", os.path.join(args.encoders, "RESULTS.md")], check=True)
+        run_child([sys.executable, os.path.join(os.path.dirname(__file__), "alignment_table.py"),
+                   "--envs", args.env, "--methods", method, "--seeds", str(seed), "--runs", args.encoders,
+                   "--threads", str(args.threads), "--out", os.path.join(args.encoders, "alignment_table.md"),
+                   "--results", os.path.join(args.encoders, "RESULTS.md")])
     return path
 
 

@@ -134,7 +134,7 @@ def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_
 
 def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(tmp_path, monkeypatch):
     launched = []
-    monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
+    monkeypatch.setattr(alignment_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
     monkeypatch.setattr(policy_table, "record", lambda *a: None)
     args = camera_table_args(tmp_path, table_only=False)
     os.makedirs(args.runs)
@@ -156,7 +156,7 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
                      "encoder.stem=conv", "eval_views=[train,beyond30,elev+15]"):
         assert expected in launched[-1], expected
     rendered = []
-    monkeypatch.setattr(camera_table.subprocess, "run", lambda cmd, **kw: rendered.append(cmd))
+    monkeypatch.setattr(alignment_table.subprocess, "run", lambda cmd, **kw: rendered.append(cmd))
     args.data = str(tmp_path)
     camera_table.randomised(args, "fixed.hdf5")  # the wrist camera is rendered for the both-camera rows
     assert "first_person=true" in rendered[0] and "num_views=3" in rendered[0]
@@ -185,7 +185,7 @@ def fake_evaluations(monkeypatch, rate: float) -> list:
         views = next(o for o in cmd if o.startswith("eval_views=")).split("=", 1)[1].strip("[]").split(",")
         write_json(out, {"rollouts": {b: {"success_rate": rate} for b in views}})
 
-    monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    monkeypatch.setattr(alignment_table.subprocess, "run", evaluate)
     return launched
 
 
@@ -264,7 +264,7 @@ def test_a_bin_an_earlier_evaluation_left_unfinished_is_neither_recorded_nor_tak
         write_json(str(evaluation), {"rollouts": {"beyond30": partial, **{b: {"success_rate": 0.5} for b in views}}})
 
     launched = []
-    monkeypatch.setattr(camera_table.subprocess, "run", evaluate)
+    monkeypatch.setattr(alignment_table.subprocess, "run", evaluate)
     args.bins = ["train", "elev+15"]
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
     recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_resnet18" / "seed0" / "rollouts.json"))
@@ -305,7 +305,7 @@ def test_bins_of_another_policy_are_not_merged_into_a_rows_record(tmp_path, monk
 
 def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_path, monkeypatch):
     launched = []
-    monkeypatch.setattr(policy_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
+    monkeypatch.setattr(alignment_table.subprocess, "run", lambda cmd, **kw: launched.append(cmd))
     monkeypatch.setattr(policy_table, "record", lambda *a: None)
     monkeypatch.setattr(policy_table, "encoder_checkpoint", lambda args, method, seed: "enc.pt")
     args = camera_table_args(tmp_path, table_only=False)
@@ -328,7 +328,7 @@ def test_runs_of_a_grid_each_log_beside_their_run_directory_not_into_one_shared_
     def speak(cmd, stdout, **kw):  # the run's own output, as a child process writes it
         stdout.write("output of " + next(o for o in cmd if o.startswith("run_dir=")) + "\n")
 
-    monkeypatch.setattr(policy_table.subprocess, "run", speak)
+    monkeypatch.setattr(alignment_table.subprocess, "run", speak)
     monkeypatch.setattr(policy_table, "record", lambda *a: None)
     args = camera_table_args(tmp_path, table_only=False)
     for row in ("resnet18", "state"):
@@ -403,3 +403,33 @@ def test_every_policy_and_camera_table_row_composes_into_the_policy_command_conf
                 found = OmegaConf.select(cfg, key)
                 found = OmegaConf.to_container(found) if OmegaConf.is_config(found) else found
                 assert found == yaml.safe_load(value), (name, override)
+
+
+def test_a_grid_stopped_with_sigterm_stops_the_run_it_started(tmp_path):
+    """``kill <grid>`` must not leave its training run going on alone, holding the run directory's lock
+    (``run_logged`` starts runs through ``run_child``, as the grids start generation)."""
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    grid = (f"import sys; sys.path.insert(0, {os.path.join(os.path.dirname(__file__), '..', 'benchmarks')!r}); "
+            f"import alignment_table; alignment_table.run_logged([sys.executable, '-c', {child!r}], "
+            f"{str(tmp_path / 'run')!r}, 1)")
+    parent = subprocess.Popen([sys.executable, "-c", grid])
+    for _ in range(300):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    child_pid = int(pid_file.read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 128 + signal.SIGTERM
+    for _ in range(100):
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child_pid, signal.SIGKILL)
+    pytest.fail("the run the grid started outlived the grid")
