@@ -16,6 +16,7 @@ many seeds each row holds. Scores are the test split's, in the centred geometry;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -23,7 +24,7 @@ import platform
 import signal
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -65,16 +66,22 @@ def exit_on_sigterm(signum: int, frame) -> None:
     raise SystemExit(128 + signum)
 
 
-def run_child(cmd: Sequence[str], **kwargs) -> None:
-    """``subprocess.run(cmd, check=True)``, stopped with the grid: a grid stopped with SIGTERM (``kill``, a
-    cluster's time limit) does not leave its run or generation going on as an orphan. The signal becomes
-    ``SystemExit``, on which ``subprocess.run`` kills its child; the child's work resumes when the grid is
-    started again."""
+@contextlib.contextmanager
+def stopped_with_the_grid() -> Iterator[None]:
+    """While inside, SIGTERM (``kill``, a cluster's time limit) raises ``SystemExit``, so that the children the
+    grid started are killed on the way out (``subprocess.run`` does so itself) rather than left working on as
+    orphans; their work resumes when the grid is started again."""
     previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
-        subprocess.run(list(cmd), check=True, **kwargs)
+        yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def run_child(cmd: Sequence[str], **kwargs) -> None:
+    """``subprocess.run(cmd, check=True)``, stopped with the grid."""
+    with stopped_with_the_grid():
+        subprocess.run(list(cmd), check=True, **kwargs)
 
 
 def run_logged(cmd: Sequence[str], run_path: str, threads: int) -> None:

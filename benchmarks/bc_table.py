@@ -29,7 +29,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged  # noqa: E402  (same mechanisms)
+from alignment_table import THREADS, add_grid_arguments, command_lines, found_seeds, generate, run_grid, run_logged, stopped_with_the_grid  # noqa: E402  (same mechanisms)
 from alignment.policy import FIXED_CAMERA  # noqa: E402  (the policy's own advice for its demos)
 from envs.dataset_io import merge_files, shard_path  # noqa: E402
 from envs.registry import simulator_class  # noqa: E402
@@ -79,11 +79,18 @@ def training_sector_copy(env: str, fixed: str, views: int) -> str:
     rig = ["rig.sampling=sectors", f"rig.jitter_azimuth={default.jitter_azimuth}",
            f"rig.jitter_elevation={default.jitter_elevation}", f"rig.jitter_radius={default.jitter_radius}"]
     shards = os.cpu_count() or 1
-    jobs = [subprocess.Popen([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}",
-                              f"num_views={views}", *rig, f"shard={i}", f"num_shards={shards}",
-                              "hydra/job_logging=disabled"], env={**os.environ, "OMP_NUM_THREADS": "1"})
-            for i in range(shards)]
-    if any(job.wait() for job in jobs):
+    with stopped_with_the_grid():
+        jobs = [subprocess.Popen([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}",
+                                  f"num_views={views}", *rig, f"shard={i}", f"num_shards={shards}",
+                                  "hydra/job_logging=disabled"], env={**os.environ, "OMP_NUM_THREADS": "1"})
+                for i in range(shards)]
+        try:
+            failed = [job.wait() for job in jobs]
+        except BaseException:  # stopped: the shards resume when the table is run again
+            for job in jobs:
+                job.kill()
+            raise
+    if any(failed):
         raise RuntimeError(f"re-rendering {fixed} failed; run the same command again to resume")
     parts = [shard_path(out, i, shards) for i in range(shards)]
     merge_files(parts, out)
