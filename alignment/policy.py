@@ -345,8 +345,8 @@ def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_a
             r = run_rollouts(policy, view=view, count=count, seed=seed, progress=True, video_dir=video_dir,
                              videos=videos, done=partial, after_episode=save_episode if after_each else None,
                              **rollout_args)
-            results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "steps": r.steps,
-                             "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
+            results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "successes": r.successes,
+                             "steps": r.steps, "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
                              **({"cameras": r.cameras} if r.cameras else {})}
             print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
         if after_each is not None:

@@ -65,6 +65,8 @@ def test_the_policy_file_holds_the_pose_of_the_camera_that_fills_its_slot(pick, 
     saved = json.load(open(run / "rollouts.json"))
     assert key in saved["keys"] and saved["camera_input"] == source
     assert all(r["episodes"] == 1 for r in results.values())
+    # each episode's outcome is kept (benchmarks/paired_rollouts.py pairs them across rows)
+    assert all(r["successes"] == [r["success_rate"] == 1.0] for r in saved["rollouts"].values())
 
 
 def test_with_the_wrist_camera_too_only_the_third_person_camera_is_randomised_and_posed(pick, tmp_path):
