@@ -1,9 +1,8 @@
 import os
 
+import pytest
+
 os.environ.setdefault("MUJOCO_GL", "egl")
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture(params=["cpu", "cuda"])
