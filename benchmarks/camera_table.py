@@ -10,9 +10,9 @@ per run, ``benchmarks/camera_table.png`` for the table. Demos:
 
 - ``fixed``: the policy table's demos, one fixed third-person camera ``cam0`` (its "training sector" is
   that camera);
-- ``random``: the same demos (the same states) re-rendered by ``envs.rerender`` from ``--views`` cameras
-  drawn per demo from the env's training sector; the policy sees one of them per sample
-  (``train_views``), camera-randomised training.
+- ``random``: the same demos (the same states) re-rendered by ``envs.rerender`` from k cameras
+  drawn per demo from the env's training sector (4, or the k of a row named ``_k<k>``); the policy sees one
+  of them per sample (``train_views``), camera-randomised training.
 
 Rows: ``fixed_resnet18`` (today's protocol; ``fixed_resnet18_both`` and ``fixed_<DeiT row>`` with the wrist
 camera too) and ``random_<backbone>`` (robomimic's ResNet18, or the
@@ -25,7 +25,8 @@ at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle
 success is the same in every bin; it is tested once, from its own camera); ``random_resnet18_both``,
 ``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist), each trained as its
 fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its actions and end-effector
-pose in the frame of the camera solved from the arm, ``frame=camera``).
+pose in the frame of the camera solved from the arm, ``frame=camera``); ``random_baseline_conv_both_k<k>``: the
+conv baseline on demos seen from k = 1, 2 or 8 cameras each, against 4, to choose k by measurement.
 
 Each row's bins are measured from its own training cameras: the fixed rows' "sector" is their one camera
 (−37.5° on Lift), the random rows' the whole sector (−90…15°). So a column is the same distance past what
@@ -46,6 +47,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -62,6 +64,7 @@ from poseaware.runs import atomic_write_text, file_sha256  # noqa: E402
 BINS = list(EVAL_BINS)
 IMAGE = ["obs=image", "cameras=[cam0]"]
 RANDOM = "RANDOM_VIEWS"  # replaced by train_views=[cam0,...] of the randomised file
+CAMERAS_PER_DEMO = 4  # of a random row, unless its name ends in _k<k>
 # fixed-camera rows trained exactly as the policy table's row of the same name less ``fixed_`` (so its finished
 # run of the seed is scored rather than trained again): robomimic's ResNet18 from cam0, and with the wrist camera
 # too, against the both-camera DeiTs with and without PAAT
@@ -83,17 +86,32 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
        for r in ("resnet18_both", "baseline_conv_both", "paat_conv_both")
        for arm, extra in (("", []), ("_arm", ["camera_input=arm"]),
                           ("_arm_camera_frame", ["camera_input=arm", "frame=camera"]))},
+    # the number of cameras per demo, measured: the same training on demos seen from k cameras each
+    **{f"random_baseline_conv_both_k{k}": ("random", policy_table.ROWS["baseline_conv_both"] + [RANDOM])
+       for k in (1, 2, 8)},
 }
 DEFAULT_ROWS = ["fixed_resnet18", "random_resnet18", "random_resnet18_arm", "random_paat_ft", "random_paat_ft_arm",
                 "wrist_resnet18"]
 
 
-def randomised(args, fixed: str) -> str:
-    """The fixed demos re-rendered from ``--views`` cameras drawn per demo from the training sector, with the
+def cameras_per_demo(row: str) -> int:
+    """k, the cameras each demo of a random row's data is seen from."""
+    found = re.search(r"_k(\d+)$", row)
+    return int(found.group(1)) if found else CAMERAS_PER_DEMO
+
+
+def data_key(row: str) -> str:
+    """Which demos the row trains on: ``fixed``, or ``random<k>``."""
+    kind = ROWS[row][0]
+    return f"random{cameras_per_demo(row)}" if kind == "random" else kind
+
+
+def randomised(args, fixed: str, views: int) -> str:
+    """The fixed demos re-rendered from ``views`` cameras drawn per demo from the training sector, with the
     wrist camera for the both-camera rows and without the masks no policy reads (the same states;
     ``envs.rerender`` resumes and skips a finished file)."""
-    out = os.path.join(args.data, f"{args.env}_policy{args.image_size}_sector{args.views}.hdf5")
-    run_child([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={args.views}",
+    out = os.path.join(args.data, f"{args.env}_policy{args.image_size}_sector{views}.hdf5")
+    run_child([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={views}",
                "first_person=true", "masks=false", "rig.sampling=sectors", "rig.heldout_views=0",
                "hydra/job_logging=disabled"])
     return out
@@ -191,9 +209,10 @@ def run(args, data: Dict[str, str], row: str, seed: int) -> None:
     if source and not wrist and unscored_bins(args, row, seed):
         score_bins(args, row, seed, source)
         return
-    views = "train_views=[" + ",".join(f"cam{i}" for i in range(args.views)) + "]"
+    views = "train_views=[" + ",".join(f"cam{i}" for i in range(cameras_per_demo(row))) + "]"
     overrides = [views if o == RANDOM else o for o in overrides]
-    policy_table.train_and_test(args, data[kind], row, seed, overrides, ["first_person"] if wrist else args.bins)
+    policy_table.train_and_test(args, data[data_key(row)], row, seed, overrides,
+                                ["first_person"] if wrist else args.bins)
 
 
 def rates_by_bin(args, row: str) -> Dict[str, List[float]]:
@@ -215,7 +234,7 @@ def rates_by_bin(args, row: str) -> Dict[str, List[float]]:
 def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px; random rows: the same demos re-rendered from "
-             f"{args.views} cameras per demo drawn from the training sector; {args.image_epochs} epochs × "
+             f"{CAMERAS_PER_DEMO} cameras per demo (k of a row named _k<k>) drawn from the training sector; {args.image_epochs} epochs × "
              f"{args.image_steps} steps of batch 16, the kept epoch the best of {args.val_rollouts} validation "
              f"rollouts every {args.val_every_image} epochs (from the training camera, or a camera of the training "
              f"sector), unless the row sets its own (a fixed_<row> or random_<row> trains as the policy table's "
@@ -245,7 +264,6 @@ def table(args) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     policy_table.add_budget_arguments(p)
-    p.add_argument("--views", type=int, default=4, help="cameras per demo in the randomised demos")
     p.add_argument("--rows", nargs="+", default=DEFAULT_ROWS, choices=list(ROWS))
     p.add_argument("--bins", nargs="+", default=BINS, choices=BINS)
     p.add_argument("--record", default="benchmarks/camera_table_runs",
@@ -263,8 +281,9 @@ def main() -> None:
     if not args.table_only:
         fixed = generate(args.env, args.episodes, args.image_size,
                          os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
-        data = {"fixed": fixed, "random": randomised(args, fixed) if any(ROWS[r][0] == "random" for r in args.rows)
-                else None}
+        data = {"fixed": fixed}
+        for k in sorted({cameras_per_demo(r) for r in args.rows if ROWS[r][0] == "random"}):
+            data[f"random{k}"] = randomised(args, fixed, k)
     run_grid(args, data, run, table)
 
 

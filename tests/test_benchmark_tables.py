@@ -102,7 +102,7 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
 
 def camera_table_args(tmp_path, **changes) -> argparse.Namespace:
     values = dict(runs=str(tmp_path / "runs"), record=str(tmp_path / "record"), encoders=str(tmp_path / "encoders"),
-                  env="lift", episodes=10, image_size=84, views=3, bins=["train", "beyond30", "elev+15"],
+                  env="lift", episodes=10, image_size=84, bins=["train", "beyond30", "elev+15"],
                   image_epochs=2, image_steps=3, state_epochs=None, state_steps=None, val_every_state=None,
                   val_rollouts=2, val_every_image=1, horizon=9, rollouts=4, threads=1, table_only=True,
                   plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"), fixed_from="")
@@ -138,28 +138,33 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     monkeypatch.setattr(policy_table, "record", lambda *a: None)
     args = camera_table_args(tmp_path, table_only=False)
     os.makedirs(args.runs)
-    data = {"fixed": "fixed.hdf5", "random": "random.hdf5"}
+    data = {"fixed": "fixed.hdf5", "random4": "random.hdf5", "random2": "random2.hdf5"}
     camera_table.run(args, data, "random_paat_ft_paatcam", 1)
     train_encoder, train_detector, policy = launched
     assert "alignment_table.py" in train_encoder[1] and "paat" in train_encoder
     assert "alignment_table.py" in train_detector[1] and "paat_detector" in train_detector
     encoder = os.path.join(args.encoders, "lift", "paat", "seed1", "checkpoints", "best.pt")
     detector = os.path.join(args.encoders, "lift", "paat_detector", "seed1", "checkpoints", "best.pt")
-    for expected in ("data=random.hdf5", "train_views=[cam0,cam1,cam2]", "eval_views=[train,beyond30,elev+15]",
+    for expected in ("data=random.hdf5", "train_views=[cam0,cam1,cam2,cam3]", "eval_views=[train,beyond30,elev+15]",
                      f"init={encoder}", f"keypoint_detector={detector}", "camera_input=paat", "seed=1"):
         assert expected in policy, expected
     camera_table.run(args, data, "wrist_resnet18", 0)
     assert "data=fixed.hdf5" in launched[-1] and "eval_views=[first_person]" in launched[-1]
     assert not [o for o in launched[-1] if o.startswith("train_views")]
     camera_table.run(args, data, "random_paat_conv_both", 0)  # third-person + wrist, the third-person randomised
-    for expected in ("data=random.hdf5", "cameras=[cam0,first_person]", "train_views=[cam0,cam1,cam2]",
+    for expected in ("data=random.hdf5", "cameras=[cam0,first_person]", "train_views=[cam0,cam1,cam2,cam3]",
                      "encoder.stem=conv", "eval_views=[train,beyond30,elev+15]"):
         assert expected in launched[-1], expected
+    # the cameras-per-demo measurement: the same training on demos seen from k = 2 cameras each
+    camera_table.run(args, data, "random_baseline_conv_both_k2", 0)
+    assert "data=random2.hdf5" in launched[-1] and "train_views=[cam0,cam1]" in launched[-1]
+    assert os.path.dirname(policy_table.run_dir(args, "random_baseline_conv_both_k2", 0)).endswith("_k2")
     rendered = []
     monkeypatch.setattr(alignment_table.subprocess, "run", lambda cmd, **kw: rendered.append(cmd))
     args.data = str(tmp_path)
-    camera_table.randomised(args, "fixed.hdf5")  # the wrist camera is rendered for the both-camera rows
-    assert "first_person=true" in rendered[0] and "num_views=3" in rendered[0]
+    camera_table.randomised(args, "fixed.hdf5", 2)  # the wrist camera is rendered for the both-camera rows
+    assert "first_person=true" in rendered[0] and "num_views=2" in rendered[0]
+    assert any(o.endswith("lift_policy84_sector2.hdf5") for o in rendered[0])
 
 
 def finished_policy_table_run(tmp_path, row: str, seed: int, rollouts: dict, config: str):
