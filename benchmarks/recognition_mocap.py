@@ -6,9 +6,7 @@ Train on cameras 1-2, test on unseen cameras 3-4 (protocol ``mocap``), the defau
 Training throughput (clips/s) of each method is measured in this process on the same batches.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -17,15 +15,19 @@ import torch
 
 from recognition.timesformer import PoseAwareTimeSformer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from alignment_table import load_metrics, run_logged  # noqa: E402  (stopped with this script, logged beside the run)
+
 
 def accuracy(method: str, seed: int, args) -> float:
     run = os.path.join(args.runs, method, f"seed{seed}")
-    metrics = os.path.join(run, "metrics.json")
-    if not os.path.exists(metrics) or json.load(open(metrics)).get("test") is None:
+    found = load_metrics(run)
+    if found is None:  # not tested yet
         cmd = [sys.executable, "-m", "recognition.train", f"method={method}", f"seed={seed}", f"run_dir={run}",
                f"optim.epochs={args.epochs}", "hydra/job_logging=disabled", *args.overrides]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return json.load(open(metrics))["test"]["metric"]
+        run_logged(cmd, run, args.threads)
+        found = load_metrics(run)
+    return found["test"]["metric"]
 
 
 def throughput(methods, batch: int = 8, frames: int = 8, size: int = 64, iters: int = 5) -> dict:
@@ -55,6 +57,7 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--runs", default="runs/recognition_mocap")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="OpenMP threads of each training run")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
     speed = throughput(args.methods)
