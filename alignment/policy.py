@@ -55,8 +55,11 @@ FIXED_CAMERA = ("num_views=1", "rig.sampling=ring", "rig.jitter_azimuth=0", "rig
                 "rig.jitter_radius=0")
 
 
-def warn_if_training_camera_moves(f: EpisodeFile, view: str, demos: int = 5) -> None:
-    """A sector-rig file draws ``cam<i>`` anew each episode; a policy trained on it sees many cameras."""
+def warn_if_training_camera_moves(f: EpisodeFile, view: str, train_views: Sequence[str], demos: int = 5) -> None:
+    """A sector-rig file draws ``cam<i>`` anew each episode; a policy trained on it sees many cameras. Said only
+    where that is not the point: several ``train_views`` are camera-randomised training, on purpose."""
+    if len(train_views) > 1:
+        return
     poses = [f.view_obs(d, view, "extrinsics", 0) for d in f.demos[:demos] if f.has_view_obs(d, view, "extrinsics")]
     if len(poses) > 1 and max(np.abs(p - poses[0]).max() for p in poses) > 1e-4:
         warnings.warn(f"{f.path}: camera {view} moves between demos (a sector rig draws it per episode), so the "
@@ -169,7 +172,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         watched = cameras if cfg.obs == "image" else train_views
         third = [v for v in watched if v != FIRST_PERSON]
         if len(third) == 1 and third[0] in views:
-            warn_if_training_camera_moves(f, third[0])
+            warn_if_training_camera_moves(f, third[0], train_views)
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
     check_views_exist(cfg.data, views, [*cameras, *train_views, *cfg.eval_views])
     if settings.get("seed") in (ROLLOUT_SEED + cfg.seed, VALIDATION_SEED + cfg.seed):

@@ -128,13 +128,16 @@ def test_bad_policy_input_is_named(pick, tmp_path):
 def test_a_training_camera_that_moves_between_demos_is_named(pick, tmp_path):
     data, _ = pick  # the default sector rig draws cam0 anew each episode
     with EpisodeFile(data) as f, pytest.warns(UserWarning, match="camera cam0 moves between demos"):
-        warn_if_training_camera_moves(f, "cam0")
+        warn_if_training_camera_moves(f, "cam0", ["cam0"])
+    with EpisodeFile(data) as f, warnings.catch_warnings():  # camera-randomised training: many cameras on purpose
+        warnings.simplefilter("error")
+        warn_if_training_camera_moves(f, "cam0", ["cam0", "cam1"])
     fixed = str(tmp_path / "fixed.hdf5")
     generate_dataset("pick", fixed, episodes=2, image_size=32, num_views=1, progress=False,
                      rig_overrides={"sampling": "ring", "jitter_azimuth": 0, "jitter_elevation": 0, "jitter_radius": 0})
     with EpisodeFile(fixed) as f, warnings.catch_warnings():
         warnings.simplefilter("error")
-        warn_if_training_camera_moves(f, "cam0")
+        warn_if_training_camera_moves(f, "cam0", ["cam0"])
 
 
 # -- image policies: the project's encoders as robomimic's vision backbone, trained end to end -------------
