@@ -22,9 +22,10 @@ camera's pose solved from the arm (PnP of the projected keypoints against forwar
 table's ``paat_detector`` encoder, the head trained to find keypoints; no simulator
 at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle for that input);
 ``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
-success is the same in every bin; it is tested once, from its own camera); ``random_resnet18_both``,
-``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist), each trained as its
-fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its actions and end-effector
+success is the same in every bin; it is tested once, from its own camera), and ``wrist_baseline_conv``, the
+conv DeiT trained so (the reference for the both-camera DeiTs: how much of them is the wrist camera);
+``random_resnet18_both``, ``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist),
+each trained as its fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its actions and end-effector
 pose in the frame of the camera solved from the arm, ``frame=camera``); ``random_baseline_conv_both_k<k>``: the
 conv baseline on demos seen from k = 1, 2 or 8 cameras each, against 4, to choose k by measurement.
 
@@ -64,6 +65,7 @@ from poseaware.runs import atomic_write_text, file_sha256  # noqa: E402
 BINS = list(EVAL_BINS)
 IMAGE = ["obs=image", "cameras=[cam0]"]
 RANDOM = "RANDOM_VIEWS"  # replaced by train_views=[cam0,...] of the randomised file
+BOTH, WRIST_ONLY = "cameras=[cam0,first_person]", "cameras=[first_person]"
 CAMERAS_PER_DEMO = 4  # of a random row, unless its name ends in _k<k>
 # fixed-camera rows trained exactly as the policy table's row of the same name less ``fixed_`` (so its finished
 # run of the seed is scored rather than trained again): robomimic's ResNet18 from cam0, and with the wrist camera
@@ -81,6 +83,8 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
     "random_paat_ft_paatcam": ("random", IMAGE + ["backbone=paat", "init=ENCODER", RANDOM, "camera_input=paat",
                                                   "keypoint_detector=DETECTOR"]),
     "wrist_resnet18": ("fixed", ["obs=image", "cameras=[first_person]", "backbone=resnet18"]),
+    # the reference for the both-camera DeiTs: the same training with the wrist camera alone
+    "wrist_baseline_conv": ("fixed", [WRIST_ONLY if o == BOTH else o for o in policy_table.ROWS["baseline_conv_both"]]),
     # robomimic's own setting (third-person + wrist) trained on the randomised demos, each as its fixed row
     **{f"random_{r}{arm}": ("random", policy_table.ROWS[r] + [RANDOM] + extra)
        for r in ("resnet18_both", "baseline_conv_both", "paat_conv_both")
@@ -201,7 +205,7 @@ def unscored_bins(args, row: str, seed: int) -> List[str]:
 
 def run(args, data: Dict[str, str], row: str, seed: int) -> None:
     kind, overrides = ROWS[row]
-    wrist = "cameras=[first_person]" in overrides  # tested once, from its own camera
+    wrist = WRIST_ONLY in overrides  # tested once, from its own camera
     own = policy_table.run_dir(args, row, seed)
     finished_here = all(os.path.exists(os.path.join(own, n)) for n in ("policy.pt", "rollouts.json"))
     # a policy trained here is scored as itself, before any policy-table run of the same training

@@ -151,6 +151,9 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     camera_table.run(args, data, "wrist_resnet18", 0)
     assert "data=fixed.hdf5" in launched[-1] and "eval_views=[first_person]" in launched[-1]
     assert not [o for o in launched[-1] if o.startswith("train_views")]
+    camera_table.run(args, data, "wrist_baseline_conv", 0)  # the both-camera DeiT's training, the wrist camera alone
+    for expected in ("data=fixed.hdf5", "cameras=[first_person]", "encoder.stem=conv", "eval_views=[first_person]"):
+        assert expected in launched[-1], expected
     camera_table.run(args, data, "random_paat_conv_both", 0)  # third-person + wrist, the third-person randomised
     for expected in ("data=random.hdf5", "cameras=[cam0,first_person]", "train_views=[cam0,cam1,cam2,cam3]",
                      "encoder.stem=conv", "eval_views=[train,beyond30,elev+15]"):
