@@ -25,8 +25,8 @@ at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle
 success is the same in every bin; it is tested once, from its own camera), and ``wrist_baseline_conv``, the
 conv DeiT trained so (the reference for the both-camera DeiTs: how much of them is the wrist camera);
 ``random_resnet18_both``, ``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist),
-each trained as its fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its actions and end-effector
-pose in the frame of the camera solved from the arm, ``frame=camera``); ``random_baseline_conv_both_k<k>``: the
+each trained as its fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its
+actions and end-effector pose in the frame of the camera solved from the arm, ``frame=camera``); ``random_baseline_conv_both_k<k>``: the
 conv baseline on demos seen from k = 1, 2 or 8 cameras each, against 4, to choose k by measurement.
 
 Each row's bins are measured from its own training cameras: the fixed rows' "sector" is their one camera
