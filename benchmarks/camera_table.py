@@ -26,8 +26,9 @@ success is the same in every bin; it is tested once, from its own camera), and `
 conv DeiT trained so (the reference for the both-camera DeiTs: how much of them is the wrist camera);
 ``random_resnet18_both``, ``random_<baseline|paat>_conv_both``: robomimic's own setting (third-person + wrist),
 each trained as its fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its
-actions and end-effector pose in the frame of the camera solved from the arm, ``frame=camera``); ``random_baseline_conv_both_k<k>``: the
-conv baseline on demos seen from k = 1, 2 or 8 cameras each, against 4, to choose k by measurement.
+actions and end-effector pose in the frame of the camera solved from the arm, ``frame=camera``);
+``random_baseline_conv_both_k<k>``: the conv baseline on demos seen from k = 1, 2 or 8 cameras each, against 4,
+to choose k by measurement.
 
 Each row's bins are measured from its own training cameras: the fixed rows' "sector" is their one camera
 (−37.5° on Lift), the random rows' the whole sector (−90…15°). So a column is the same distance past what
@@ -238,8 +239,8 @@ def rates_by_bin(args, row: str) -> Dict[str, List[float]]:
 def table(args) -> str:
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px; random rows: the same demos re-rendered from "
-             f"{CAMERAS_PER_DEMO} cameras per demo (k of a row named _k<k>) drawn from the training sector; {args.image_epochs} epochs × "
-             f"{args.image_steps} steps of batch 16, the kept epoch the best of {args.val_rollouts} validation "
+             f"{CAMERAS_PER_DEMO} cameras per demo (k of a row named _k<k>) drawn from the training sector; "
+             f"{args.image_epochs} epochs × {args.image_steps} steps of batch 16, the kept epoch the best of {args.val_rollouts} validation "
              f"rollouts every {args.val_every_image} epochs (from the training camera, or a camera of the training "
              f"sector), unless the row sets its own (a fixed_<row> or random_<row> trains as the policy table's "
              f"<row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
