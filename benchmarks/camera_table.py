@@ -59,6 +59,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import policy_table  # noqa: E402  (the same runs, records and budget checks)
 from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_child, run_grid, run_logged  # noqa: E402
 from alignment.policy import FIXED_CAMERA, finished_views  # noqa: E402
+from envs.cameras import FIRST_PERSON  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
 from envs.eval_cameras import EVAL_BINS  # noqa: E402
 from poseaware.runs import atomic_write_text, file_sha256  # noqa: E402
@@ -221,42 +222,45 @@ def run(args, data: Dict[str, str], row: str, seed: int) -> None:
 
 
 def rates_by_bin(args, row: str) -> Dict[str, List[float]]:
-    """Each bin's test success (%) over the row's finished seeds; the wrist row's one rate in every bin."""
+    """Each bin's test success (%) over the row's finished seeds, in every bin it was scored in (a wrist row's
+    one rate under ``first_person``)."""
     found: Dict[str, List[float]] = {}
     seeds = set(found_seeds(os.path.join(args.runs, args.env, row))) | set(found_seeds(os.path.join(args.record, args.env, row)))
     for seed in sorted(seeds):
         r = policy_table.result(args, row, seed)
         if r is None:
             continue
-        rollouts = r["rollouts"]
-        for b in args.bins:
-            rate = rollouts.get(b, rollouts.get("first_person"))
-            if rate is not None:
+        for b, rate in r["rollouts"].items():
+            if b in BINS or b == FIRST_PERSON:
                 found.setdefault(b, []).append(100 * rate["success_rate"])
     return found
 
 
 def table(args) -> str:
+    """Every row with a finished run, in every bin any run was scored in (not only this call's ``--bins``, which
+    says what to score: a run adding bins rewrites the whole table)."""
+    envs = policy_table.envs_on_disk(args)
+    rates = [(env_args, row, rates_by_bin(env_args, row)) for env_args in envs for row in ROWS]
+    rates = [(env_args, row, found) for env_args, row, found in rates if found]
+    shown = [b for b in BINS if any(b in found for *_, found in rates)] or list(args.bins)
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px; random rows: the same demos re-rendered from "
              f"{CAMERAS_PER_DEMO} cameras per demo (k of a row named _k<k>) drawn from the training sector; "
-             f"{args.image_epochs} epochs × {args.image_steps} steps of batch 16, the kept epoch the best of {args.val_rollouts} validation "
-             f"rollouts every {args.val_every_image} epochs (from the training camera, or a camera of the training "
-             f"sector), unless the row sets its own (a fixed_<row> or random_<row> trains as the policy table's "
-             f"<row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
+             f"{args.image_epochs} epochs × {args.image_steps} steps of batch 16, the kept epoch the best of "
+             f"{args.val_rollouts} validation rollouts every {args.val_every_image} epochs (from the training camera, "
+             f"or a camera of the training sector), unless the row sets its own (a fixed_<row> or random_<row> trains "
+             f"as the policy table's <row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
              f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Success (%) per camera bin, mean "
-             f"± std over the seeds (n, a range where the bins have different numbers of seeds); the wrist row sees "
-             f"no third-person camera, so its one rate stands in every bin.", "",
-             "| env | row | n | " + " | ".join(args.bins) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in args.bins) + " |"]
+             f"± std over the seeds (n, a range where the bins have different numbers of seeds; – where a row was not "
+             f"scored in the bin); the wrist row sees no third-person camera, so its one rate stands in every bin.", "",
+             "| env | row | n | " + " | ".join(shown) + " |", "| --- | --- | --- | " + " | ".join("---" for _ in shown) + " |"]
     means = {}
-    envs = policy_table.envs_on_disk(args)
-    for env_args, row in [(a, row) for a in envs for row in ROWS]:
-        found = rates_by_bin(env_args, row)
-        if not found:
-            continue
+    for env_args, row, found in rates:
+        if FIRST_PERSON in found:  # the wrist camera's one rate stands in every bin
+            found = {b: found[FIRST_PERSON] for b in shown}
         counts = sorted({len(v) for v in found.values()})  # bins come in stages: say when they differ
         n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
-        cells = [f"{np.mean(found[b]):.0f} ± {np.std(found[b]):.0f}" if b in found else "–" for b in args.bins]
+        cells = [f"{np.mean(found[b]):.0f} ± {np.std(found[b]):.0f}" if b in found else "–" for b in shown]
         lines.append(f"| {env_args.env} | {row} | {n} | " + " | ".join(cells) + " |")
         means[row if len(envs) == 1 else f"{env_args.env} {row}"] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
     if means:

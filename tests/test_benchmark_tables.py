@@ -120,11 +120,14 @@ def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_
                {"rollouts": {"first_person": {"success_rate": 0.75}}})
     write_json(str(tmp_path / "record" / "can" / "fixed_resnet18" / "seed0" / "rollouts.json"),
                {"rollouts": {"train": {"success_rate": 0.5}}})
-    for seed, bins in ((0, ["train", "beyond30"]), (1, ["train"])):  # a second seed scored in one bin so far
+    for seed, bins in ((0, ["train", "beyond30", "elev+15"]), (1, ["train"])):  # a second seed scored in one bin so far
         write_json(str(tmp_path / "runs" / "lift" / "random_resnet18" / f"seed{seed}" / "rollouts.json"),
                    {"rollouts": {b: {"success_rate": 0.5} for b in bins}})
     text = camera_table.table(args)
-    assert row(text, "random_resnet18")[2:] == ["1–2", "50 ± 0", "50 ± 0", "–"]
+    # the columns are the bins any run was scored in, in their order, whatever this call's --bins scores
+    assert "| env | row | n | train | beyond30 | elev+15 |" in text.splitlines()
+    assert camera_table.table(camera_table_args(tmp_path, bins=["beyond60"])) == text
+    assert row(text, "random_resnet18")[2:] == ["1–2", "50 ± 0", "50 ± 0", "50 ± 0"]
     assert row(text, "fixed_resnet18")[:2] == ["lift", "fixed_resnet18"]  # the lift row comes first
     assert [line for line in text.splitlines() if line.startswith("| can |")] == ["| can | fixed_resnet18 | 1 | 50 ± 0 | – | – |"]
     assert row(text, "fixed_resnet18")[2:] == ["2", "100 ± 0", "25 ± 25", "–"]
