@@ -250,7 +250,7 @@ def test_a_finished_randomised_run_is_scored_in_the_bins_it_lacks_and_keeps_the_
               "validation: {every: 20, rollouts: 2}\neval_views: [train]\n")
     (run / "config.yaml").write_text(config)
     launched = fake_evaluations(monkeypatch, 0.25)
-    camera_table.run(args, {"random": "random.hdf5"}, "random_paat_conv_both", 1)
+    camera_table.run(args, {"random4": "random.hdf5"}, "random_paat_conv_both", 1)
     (cmd,) = launched
     assert cmd[2] == "alignment.evaluate_policy" and f"run_dir={run}" in cmd and "eval_views=[beyond30,elev+15]" in cmd
     saved = json.load(open(run / "rollouts.json"))
@@ -258,7 +258,7 @@ def test_a_finished_randomised_run_is_scored_in_the_bins_it_lacks_and_keeps_the_
     assert list(saved["rollouts"]) == ["train", "beyond30", "elev+15"] and "evaluated_from" not in saved
     assert (run / "config.yaml").read_text() == config  # the run's own record of its training is left alone
     assert row(camera_table.table(args), "random_paat_conv_both")[2:] == ["1", "50 ± 0", "25 ± 0", "25 ± 0"]
-    camera_table.run(args, {"random": "random.hdf5"}, "random_paat_conv_both", 1)  # every bin: nothing runs
+    camera_table.run(args, {"random4": "random.hdf5"}, "random_paat_conv_both", 1)  # every bin: nothing runs
     assert len(launched) == 1
 
 
