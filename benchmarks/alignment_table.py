@@ -220,21 +220,29 @@ def lost_rows(old: str, new: str) -> List[str]:
             if now.get((a, b), 0) < n]
 
 
+def read_text(path: str) -> str:
+    if not os.path.exists(path):
+        return ""
+    with open(path) as f:
+        return f.read()
+
+
+def dropped_rows(text: str, args) -> List[str]:
+    """The rows of the written table (``args.out``, and between the markers of ``args.results``) that ``text``
+    would drop: a table is rebuilt from the runs on this machine, and a fresh clone (or a grid run with another
+    ``--runs``) holds fewer than the committed table."""
+    START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
+    results = read_text(args.results)
+    section = results.split(START, 1)[1].split(END, 1)[0] if START in results and END in results else ""
+    return lost_rows(section, text) + lost_rows(read_text(args.out), text)
+
+
 def write_table(text: str, args) -> None:
     """The table into ``args.out`` and between the markers of ``args.results``, unless that would drop runs
-    they hold: a table is rebuilt from the runs on this machine, and a fresh clone (or a grid run with
-    another ``--runs``) holds fewer than the committed table. Then it goes to ``<runs>/<out's name>`` only."""
+    they hold (``dropped_rows``). Then it goes to ``<runs>/<out's name>`` only."""
     START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
-    results = ""
-    if os.path.exists(args.results):
-        with open(args.results) as f:
-            results = f.read()
-    section = results.split(START, 1)[1].split(END, 1)[0] if START in results and END in results else ""
-    previous = ""
-    if os.path.exists(args.out):
-        with open(args.out) as f:
-            previous = f.read()
-    lost = lost_rows(section, text) + lost_rows(previous, text)
+    results = read_text(args.results)
+    lost = dropped_rows(text, args)
     if lost:
         aside = os.path.join(args.runs, os.path.basename(args.out))
         atomic_write_text(aside, text + "\n")

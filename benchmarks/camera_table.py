@@ -57,7 +57,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import policy_table  # noqa: E402  (the same runs, records and budget checks)
-from alignment_table import add_grid_arguments, command_lines, found_seeds, generate, run_child, run_grid, run_logged  # noqa: E402
+from alignment_table import (add_grid_arguments, command_lines, dropped_rows, found_seeds, generate, run_child,  # noqa: E402
+                             run_grid, run_logged)
 from alignment.policy import FIXED_CAMERA, finished_views  # noqa: E402
 from envs.cameras import FIRST_PERSON  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
@@ -263,9 +264,11 @@ def table(args) -> str:
         cells = [f"{np.mean(found[b]):.0f} ± {np.std(found[b]):.0f}" if b in found else "–" for b in shown]
         lines.append(f"| {env_args.env} | {row} | {n} | " + " | ".join(cells) + " |")
         means[row if len(envs) == 1 else f"{env_args.env} {row}"] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
-    if means:
+    # the plot beside the table it draws: not over the committed one where this table would not replace it
+    if means and not dropped_rows("\n".join(lines), args):
         names = ", ".join(a.env for a in envs)
         plot_success_by_angle(means, args.plot, title=f"{names}: success by camera angle (mean over seeds)")
+    if means:
         lines.append(f"\n![success by angle]({os.path.relpath(args.plot, os.path.dirname(args.results))})")
     return "\n".join(lines)
 

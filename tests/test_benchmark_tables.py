@@ -105,7 +105,8 @@ def camera_table_args(tmp_path, **changes) -> argparse.Namespace:
                   env="lift", episodes=10, image_size=84, bins=["train", "beyond30", "elev+15"],
                   image_epochs=2, image_steps=3, state_epochs=None, state_steps=None, val_every_state=None,
                   val_rollouts=2, val_every_image=1, horizon=9, rollouts=4, threads=1, table_only=True,
-                  plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"), fixed_from="")
+                  plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"), fixed_from="",
+                  out=str(tmp_path / "camera_table.md"), marker="camera_table")
     values.update(changes)
     return argparse.Namespace(**values)
 
@@ -133,6 +134,11 @@ def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_
     assert row(text, "fixed_resnet18")[2:] == ["2", "100 ± 0", "25 ± 25", "–"]
     assert row(text, "wrist_resnet18")[2:] == ["1", "75 ± 0", "75 ± 0", "75 ± 0"]
     assert os.path.getsize(tmp_path / "angle.png") > 1000 and "angle.png" in text
+    # a table that would drop committed runs not on this machine is not written, nor is its plot drawn over theirs
+    (tmp_path / "camera_table.md").write_text("| lift | fixed_paat_conv_both | 3 | 87 ± 14 |\n")
+    (tmp_path / "angle.png").write_bytes(b"committed")
+    assert "angle.png" in camera_table.table(args)
+    assert (tmp_path / "angle.png").read_bytes() == b"committed"
 
 
 def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(tmp_path, monkeypatch):
