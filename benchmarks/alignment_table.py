@@ -227,11 +227,16 @@ def read_text(path: str) -> str:
         return f.read()
 
 
+def markers(args) -> Tuple[str, str]:
+    """The comments around a grid's table in ``args.results``."""
+    return f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
+
+
 def dropped_rows(text: str, args) -> List[str]:
     """The rows of the written table (``args.out``, and between the markers of ``args.results``) that ``text``
     would drop: a table is rebuilt from the runs on this machine, and a fresh clone (or a grid run with another
     ``--runs``) holds fewer than the committed table."""
-    START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
+    START, END = markers(args)
     results = read_text(args.results)
     section = results.split(START, 1)[1].split(END, 1)[0] if START in results and END in results else ""
     return lost_rows(section, text) + lost_rows(read_text(args.out), text)
@@ -240,7 +245,7 @@ def dropped_rows(text: str, args) -> List[str]:
 def write_table(text: str, args) -> None:
     """The table into ``args.out`` and between the markers of ``args.results``, unless that would drop runs
     they hold (``dropped_rows``). Then it goes to ``<runs>/<out's name>`` only."""
-    START, END = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
+    START, END = markers(args)
     results = read_text(args.results)
     lost = dropped_rows(text, args)
     if lost:

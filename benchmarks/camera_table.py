@@ -60,8 +60,8 @@ import policy_table  # noqa: E402  (the same runs, records and budget checks)
 from alignment_table import (add_grid_arguments, command_lines, dropped_rows, found_seeds, generate, run_child,  # noqa: E402
                              run_grid, run_logged)
 from alignment.policy import FIXED_CAMERA, finished_views  # noqa: E402
-from envs.cameras import FIRST_PERSON  # noqa: E402
 from alignment.policy_plots import plot_success_by_angle  # noqa: E402
+from envs.cameras import FIRST_PERSON  # noqa: E402
 from envs.eval_cameras import EVAL_BINS  # noqa: E402
 from poseaware.runs import atomic_write_text, file_sha256  # noqa: E402
 
@@ -111,6 +111,17 @@ def data_key(row: str) -> str:
     """Which demos the row trains on: ``fixed``, or ``random<k>``."""
     kind = ROWS[row][0]
     return f"random{cameras_per_demo(row)}" if kind == "random" else kind
+
+
+def demos(args, rows: List[str]) -> Dict[str, str]:
+    """The demos ``rows`` train on, by ``data_key``: the fixed-camera demos (generated where missing), and their
+    re-rendering from k cameras each for every k a random row of ``rows`` asks for."""
+    fixed = generate(args.env, args.episodes, args.image_size,
+                     os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
+    found = {"fixed": fixed}
+    for k in sorted({cameras_per_demo(r) for r in rows if ROWS[r][0] == "random"}):
+        found[f"random{k}"] = randomised(args, fixed, k)
+    return found
 
 
 def randomised(args, fixed: str, views: int) -> str:
@@ -219,7 +230,7 @@ def run(args, data: Dict[str, str], row: str, seed: int) -> None:
     views = "train_views=[" + ",".join(f"cam{i}" for i in range(cameras_per_demo(row))) + "]"
     overrides = [views if o == RANDOM else o for o in overrides]
     policy_table.train_and_test(args, data[data_key(row)], row, seed, overrides,
-                                ["first_person"] if wrist else args.bins)
+                                [FIRST_PERSON] if wrist else args.bins)
 
 
 def rates_by_bin(args, row: str) -> Dict[str, List[float]]:
@@ -289,14 +300,7 @@ def main() -> None:
     # the low-dim budget is policy_table's interface; no row here is low-dim
     args.state_epochs = args.state_steps = args.val_every_state = None
     os.makedirs(args.runs, exist_ok=True)
-    data = None
-    if not args.table_only:
-        fixed = generate(args.env, args.episodes, args.image_size,
-                         os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
-        data = {"fixed": fixed}
-        for k in sorted({cameras_per_demo(r) for r in args.rows if ROWS[r][0] == "random"}):
-            data[f"random{k}"] = randomised(args, fixed, k)
-    run_grid(args, data, run, table)
+    run_grid(args, None if args.table_only else demos(args, args.rows), run, table)
 
 
 if __name__ == "__main__":

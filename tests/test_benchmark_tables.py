@@ -170,13 +170,18 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     # the cameras-per-demo measurement: the same training on demos seen from k = 2 cameras each
     camera_table.run(args, data, "random_baseline_conv_both_k2", 0)
     assert "data=random2.hdf5" in launched[-1] and "train_views=[cam0,cam1]" in launched[-1]
-    assert os.path.dirname(policy_table.run_dir(args, "random_baseline_conv_both_k2", 0)).endswith("_k2")
     rendered = []
     monkeypatch.setattr(alignment_table.subprocess, "run", lambda cmd, **kw: rendered.append(cmd))
     args.data = str(tmp_path)
-    camera_table.randomised(args, "fixed.hdf5", 2)  # the wrist camera is rendered for the both-camera rows
-    assert "first_person=true" in rendered[0] and "num_views=2" in rendered[0]
-    assert any(o.endswith("lift_policy84_sector2.hdf5") for o in rendered[0])
+    # one re-rendered file for each k the rows ask for (the both-camera rows with the wrist camera)
+    found = camera_table.demos(args, ["fixed_resnet18", "random_paat_conv_both", "random_baseline_conv_both_k2"])
+    assert sorted(found) == ["fixed", "random2", "random4"]
+    assert found["random2"] == str(tmp_path / "lift_policy84_sector2.hdf5")
+    assert found["random4"] == str(tmp_path / "lift_policy84_sector4.hdf5")
+    generated, *rerendered = rendered
+    assert "envs.generate" in generated and f"out={found['fixed']}" in generated
+    assert [[o for o in cmd if o.startswith("num_views=")] for cmd in rerendered] == [["num_views=2"], ["num_views=4"]]
+    assert all("first_person=true" in cmd and f"input={found['fixed']}" in cmd for cmd in rerendered)
 
 
 def finished_policy_table_run(tmp_path, row: str, seed: int, rollouts: dict, config: str):
