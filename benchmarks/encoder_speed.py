@@ -1,8 +1,9 @@
 """Training-step and inference throughput (images/s) of each method, as a ratio to baseline.
 
-python benchmarks/encoder_speed.py [--sizes 128 224] [--batch 32] [--iters 5] [--precision 32|bf16]
+python benchmarks/encoder_speed.py [--sizes 128 224] [--batch 32] [--iters 5] [--steps 1] [--precision 32|bf16]
 ``--precision bf16`` runs under bf16 autocast, as ``poseaware.engine`` trains on a GPU. All methods are
-measured in one process, interleaved round by round, so load affects all alike.
+measured in one process, interleaved round by round, so load affects all alike; each round times ``--steps``
+steps (a GPU step of DeiT-Tiny takes milliseconds, too short to time alone).
 """
 import argparse
 import time
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=1, help="steps timed together in each round")
     parser.add_argument("--precision", choices=("32", "bf16"), default="32")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -62,7 +64,8 @@ def main() -> None:
 
         for i in range(args.iters + 1):  # round 0 warms up
             for m in METHODS:
-                t, s = timed(lambda: step(m), device), timed(lambda: infer(m), device)
+                t = timed(lambda: [step(m) for _ in range(args.steps)], device) / args.steps
+                s = timed(lambda: [infer(m) for _ in range(args.steps)], device) / args.steps
                 if i:
                     train_t[m].append(t)
                     infer_t[m].append(s)

@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from typing import Iterable, Iterator
 
 import torch
 
@@ -22,6 +23,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from alignment.bc import bc_config, build_model, default_crop, policy_inputs, vit_core_kwargs  # noqa: E402
 from alignment.policy_data import write_policy_images  # noqa: E402
 from envs.dataset_io import EpisodeFile  # noqa: E402
+
+
+def endless(loader: Iterable) -> Iterator:
+    """The loader's batches, again and again: a small demos file runs out before the timed steps do."""
+    while True:
+        yield from loader
 
 
 def step_ms(config, steps: int, warmup: int = 3) -> float:
@@ -33,7 +40,7 @@ def step_ms(config, steps: int, warmup: int = 3) -> float:
     meta = FileUtils.get_shape_metadata_from_dataset(config.train.data, all_obs_keys=config.all_obs_keys)
     model = build_model(config, meta)
     trainset, _ = TrainUtils.load_data_for_training(config, obs_keys=meta["all_obs_keys"])
-    loader = iter(torch.utils.data.DataLoader(trainset, batch_size=config.train.batch_size, shuffle=True))
+    loader = endless(torch.utils.data.DataLoader(trainset, batch_size=config.train.batch_size, shuffle=True))
     model.set_train()
     times = []
     for step in range(warmup + steps):
@@ -41,6 +48,8 @@ def step_ms(config, steps: int, warmup: int = 3) -> float:
         batch = model.postprocess_batch_for_training(model.process_batch_for_training(next(loader)),
                                                      obs_normalization_stats=None)
         model.train_on_batch(batch, epoch=1)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     return 1000 * sum(times[warmup:]) / steps
 
@@ -78,7 +87,8 @@ def main() -> None:
                                    core_kwargs=vit_core_kwargs(encoder, "tokens", None, False))
             rows[name] = step_ms(config, args.steps)
             print(f"{name}: {rows[name]:.0f} ms/step ({rows[name] / rows['resnet18']:.2f}x ResNet18)", flush=True)
-    print(f"\n{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, batch {args.batch} x "
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    print(f"\n{device}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}, batch {args.batch} x "
           f"{len(args.cameras)} camera(s), {size} px demos")
 
 

@@ -13,3 +13,15 @@ def device(request):
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("no CUDA device here")
     return torch.device(request.param)
+
+
+@pytest.fixture
+def full_fp32():
+    """cuDNN runs fp32 convolutions (the patch embedding) in TF32 by default on Ampere and later GPUs, about
+    1e-3 off; comparing a device's arithmetic with the CPU's needs full fp32 there."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

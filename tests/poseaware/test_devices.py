@@ -34,7 +34,7 @@ def test_paab_block_on_the_device_matches_the_naive_masked_softmax(device):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_encoder_on_the_device_matches_the_cpu_and_trains(method, device):
+def test_encoder_on_the_device_matches_the_cpu_and_trains(method, device, full_fp32):
     torch.manual_seed(0)
     cpu = PoseAwareEncoder(method=method, **SMALL).train()
     moved = PoseAwareEncoder(method=method, **SMALL).train()

@@ -128,7 +128,7 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("method", ["baseline", "paab", "paat", "paab+paat"])
 @pytest.mark.parametrize("variant", ["spatial", "joint", "factorized"])
-def test_the_device_gives_what_the_cpu_gives_and_bf16_stays_finite(method, variant, device):
+def test_the_device_gives_what_the_cpu_gives_and_bf16_stays_finite(method, variant, device, full_fp32):
     torch.manual_seed(0)
     cpu = PoseAwareTimeSformer(method=method, paab_variant=variant, num_classes=5, **SMALL).train()
     moved = PoseAwareTimeSformer(method=method, paab_variant=variant, num_classes=5, **SMALL).train()
