@@ -80,7 +80,7 @@ ROWS: Dict[str, List[str]] = {
                                            "validation.every=20", DECAY.format(50)] for m in ("baseline", "paat")},
     # the DeiT fits BC more slowly than ResNet18 (training loss 0.022 at epoch 40 against 0.010): its patchify
     # stem swapped for stride-2 convolutions (poseaware.stem), the remedy for ViTs on small data; else as _decay
-    **{f"{m}_conv_both": conv_both(m, epochs=80, every=20, decay=50) for m in ("baseline", "paat")},
+    **{f"{m}_conv_both": conv_both(m, epochs=80, every=20, decay=50) for m in ("baseline", "paab", "paat")},
     # conv PAAT's validations still rose at epoch 80 in two seeds of three (100%, 90%), and at 20-epoch spacing a tie
     # kept epoch 40 in the third (test 68%): half as long again, the decay as late in proportion, validated every 10
     **{f"{m}_conv_both_120": conv_both(m, epochs=120, every=10, decay=80) for m in ("baseline", "paat")},
