@@ -114,9 +114,9 @@ def camera_table_args(tmp_path, **changes) -> argparse.Namespace:
 def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_bin(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["camera_table.py", "--table-only"])
     args = camera_table_args(tmp_path)
-    for seed, far in ((0, 0.0), (1, 0.5)):
+    for seed, near, far in ((0, 1.0, 0.0), (1, 0.5, 0.5)):
         write_json(str(tmp_path / "runs" / "lift" / "fixed_resnet18" / f"seed{seed}" / "rollouts.json"),
-                   {"rollouts": {"train": {"success_rate": 1.0}, "beyond30": {"success_rate": far}}})
+                   {"rollouts": {"train": {"success_rate": near}, "beyond30": {"success_rate": far}}})
     write_json(str(tmp_path / "runs" / "lift" / "wrist_resnet18" / "seed0" / "rollouts.json"),
                {"rollouts": {"first_person": {"success_rate": 0.75}}})
     write_json(str(tmp_path / "record" / "can" / "fixed_resnet18" / "seed0" / "rollouts.json"),
@@ -126,13 +126,15 @@ def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_
                    {"rollouts": {b: {"success_rate": 0.5} for b in bins}})
     text = camera_table.table(args)
     # the columns are the bins any run was scored in, in their order, whatever this call's --bins scores
-    assert "| env | row | n | train | beyond30 | elev+15 |" in text.splitlines()
+    # and the goal's angle shown also as the share of each seed's training-sector success kept there
+    assert "| env | row | n | train | beyond30 | elev+15 | kept beyond30 |" in text.splitlines()
     assert camera_table.table(camera_table_args(tmp_path, bins=["beyond60"])) == text
-    assert row(text, "random_resnet18")[2:] == ["1–2", "50 ± 0", "50 ± 0", "50 ± 0"]
+    assert row(text, "random_resnet18")[2:] == ["1–2", "50 ± 0", "50 ± 0", "50 ± 0", "100 ± 0"]
     assert row(text, "fixed_resnet18")[:2] == ["lift", "fixed_resnet18"]  # the lift row comes first
-    assert [line for line in text.splitlines() if line.startswith("| can |")] == ["| can | fixed_resnet18 | 1 | 50 ± 0 | – | – |"]
-    assert row(text, "fixed_resnet18")[2:] == ["2", "100 ± 0", "25 ± 25", "–"]
-    assert row(text, "wrist_resnet18")[2:] == ["1", "75 ± 0", "75 ± 0", "75 ± 0"]
+    assert [line for line in text.splitlines() if line.startswith("| can |")] == [
+        "| can | fixed_resnet18 | 1 | 50 ± 0 | – | – | – |"]
+    assert row(text, "fixed_resnet18")[2:] == ["2", "75 ± 25", "25 ± 25", "–", "50 ± 50"]  # 0 of 100, 50 of 50
+    assert row(text, "wrist_resnet18")[2:] == ["1", "75 ± 0", "75 ± 0", "75 ± 0", "100 ± 0"]
     assert os.path.getsize(tmp_path / "angle.png") > 1000 and "angle.png" in text
     # a table that would drop committed runs not on this machine is not written, nor is its plot drawn over theirs
     (tmp_path / "camera_table.md").write_text("| lift | fixed_paat_conv_both | 3 | 87 ± 14 |\n")
@@ -220,7 +222,7 @@ def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_o
     assert launched[0][2] == "alignment.evaluate_policy" and f"run_dir={source}" in launched[0]
     assert "rollouts=4" in launched[0] and "horizon=9" in launched[0]
     cells = row(camera_table.table(args), "fixed_resnet18")
-    assert cells[2:] == ["1", "50 ± 0", "50 ± 0", "50 ± 0"]
+    assert cells[2:] == ["1", "50 ± 0", "50 ± 0", "50 ± 0", "100 ± 0"]
     recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_resnet18" / "seed0" / "rollouts.json"))
     assert recorded["kept_epoch"] == 40 and recorded["evaluated_from"] == str(source)
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)  # finished: nothing launched again
@@ -245,7 +247,7 @@ def test_a_both_camera_fixed_row_takes_its_train_bin_from_the_runs_own_test_roll
     assert len(launched) == 2 and "eval_views=[beyond30]" in launched[1]
     recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_paat_conv_both" / "seed2" / "rollouts.json"))
     assert list(recorded["rollouts"]) == ["train", "beyond30", "elev+15"]
-    assert row(camera_table.table(args), "fixed_paat_conv_both")[2:] == ["1", "75 ± 0", "25 ± 0", "25 ± 0"]
+    assert row(camera_table.table(args), "fixed_paat_conv_both")[2:] == ["1", "75 ± 0", "25 ± 0", "25 ± 0", "33 ± 0"]
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_paat_conv_both", 2)  # every bin scored: nothing runs
     assert len(launched) == 2
     assert camera_table.ROWS["fixed_paat_conv_both"][1] == policy_table.ROWS["paat_conv_both"]  # trained alike
@@ -268,7 +270,7 @@ def test_a_finished_randomised_run_is_scored_in_the_bins_it_lacks_and_keeps_the_
     assert saved["rollouts"]["train"]["success_rate"] == 0.5 and saved["kept_epoch"] == 60  # its own test kept
     assert list(saved["rollouts"]) == ["train", "beyond30", "elev+15"] and "evaluated_from" not in saved
     assert (run / "config.yaml").read_text() == config  # the run's own record of its training is left alone
-    assert row(camera_table.table(args), "random_paat_conv_both")[2:] == ["1", "50 ± 0", "25 ± 0", "25 ± 0"]
+    assert row(camera_table.table(args), "random_paat_conv_both")[2:] == ["1", "50 ± 0", "25 ± 0", "25 ± 0", "50 ± 0"]
     camera_table.run(args, {"random4": "random.hdf5"}, "random_paat_conv_both", 1)  # every bin: nothing runs
     assert len(launched) == 1
 
