@@ -19,7 +19,8 @@ def save_figure(fig, path: str) -> None:
     """Write ``fig`` to ``path`` atomically (its format from the extension, png without one) and close it."""
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", dpi=120))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png", dpi=120,
+                                               bbox_inches="tight"))  # a legend beside the axes included
     plt.close(fig)
 
 
@@ -29,26 +30,33 @@ def bin_distance(name: str) -> float:
     return b.azimuth_past if b.azimuth_past is not None else abs(b.elevation_past)
 
 
+def elevation_marker(name: str) -> str:
+    return "^" if EVAL_BINS[name].elevation_past > 0 else "v"
+
+
 def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, title: str = "") -> None:
     """``rows``: ``{row: {bin: success rate}}`` -> one line per row over the azimuth bins (``train``,
     ``beyond15`` …), the elevation bins as separate markers at their distance; written atomically."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    elevations = set()
     for index, (row, rates) in enumerate(rows.items()):
-        color = f"C{index}"
+        color = f"C{index % 10}"
         azimuth = sorted((bin_distance(b), 100 * r) for b, r in rates.items()
                          if b in EVAL_BINS and EVAL_BINS[b].elevation_past == 0)
-        if azimuth:
-            ax.plot(*zip(*azimuth), "o-", color=color, label=row)
+        ax.plot(*zip(*azimuth) if azimuth else ([], []), "o-", color=color, label=row)
         for b, r in rates.items():
             if b in EVAL_BINS and EVAL_BINS[b].elevation_past:
-                ax.plot(bin_distance(b), 100 * r, "^" if EVAL_BINS[b].elevation_past > 0 else "v", color=color,
-                        fillstyle="none", markersize=9, label=f"{row} ({b})")
+                ax.plot(bin_distance(b), 100 * r, elevation_marker(b), color=color, fillstyle="none", markersize=9)
+                elevations.add(b)
+    for b in sorted(elevations):  # one key entry per elevation bin, in the rows' own colours on the plot
+        ax.plot([], [], elevation_marker(b), color="black", fillstyle="none", markersize=9,
+                label=f"{b}: {abs(EVAL_BINS[b].elevation_past):g}° {'above' if EVAL_BINS[b].elevation_past > 0 else 'below'}")
     ax.set_xlabel("evaluation camera: degrees past the training cameras")
     ax.set_ylabel("success (%)")
     ax.set_ylim(-3, 103)
     ax.set_xticks([0, 15, 30, 45, 60])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the lines, never over them
     if title:
         ax.set_title(title, fontsize=9)
     save_figure(fig, path)
