@@ -204,12 +204,14 @@ def table(args) -> str:
 
 def seeds_per_row(text: str) -> Dict[Tuple[str, str], int]:
     """``(first cell, second cell) -> seeds`` for a table's rows whose third cell is a seed count (every grid's
-    ``| env | row | seeds | ...`` layout); other lines are ignored."""
+    ``| env | row | seeds | ...`` layout; a range ``1–2``, where a row's bins have different numbers of seeds,
+    counts its most); other lines are ignored."""
     found = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.lstrip().startswith("|") else []
-        if len(cells) >= 3 and cells[2].isdigit():
-            found[(cells[0], cells[1])] = int(cells[2])
+        count = cells[2].split("–")[-1] if len(cells) >= 3 else ""
+        if count.isdigit():
+            found[(cells[0], cells[1])] = int(count)
     return found
 
 

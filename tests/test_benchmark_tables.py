@@ -402,6 +402,10 @@ def test_a_table_with_fewer_runs_than_the_committed_one_does_not_replace_it(tmp_
     assert (tmp_path / "runs" / "table.md").read_text() == fewer + "\n"
     assert "lift paat (3 seeds, 1 here)" in capsys.readouterr().err
 
+    # a row whose bins have 1 to 2 seeds (a new seed scored in some bins so far) holds the committed seed
+    assert alignment_table.lost_rows("| lift | paat | 1 | 0.2 |", "| lift | paat | 1–2 | 0.2 |") == []
+    assert alignment_table.lost_rows("| lift | paat | 3 | 0.2 |", "| lift | paat | 1–2 | 0.2 |") == [
+        "lift paat (3 seeds, 2 here)"]
     more = committed.replace("| lift | baseline | 2 |", "| lift | baseline | 3 |") + "\n| lift | paab | 1 | 0.1 |"
     alignment_table.write_table(more, args)
     assert results.read_text() == f"intro\n<!-- t:start -->\n{more}\n<!-- t:end -->\nafter\n"
