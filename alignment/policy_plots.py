@@ -30,8 +30,13 @@ def bin_distance(name: str) -> float:
     return b.azimuth_past if b.azimuth_past is not None else abs(b.elevation_past)
 
 
+def above(name: str) -> bool:
+    """Whether an elevation bin's cameras stand above the training cameras' elevations (else below)."""
+    return EVAL_BINS[name].elevation_past > 0
+
+
 def elevation_marker(name: str) -> str:
-    return "^" if EVAL_BINS[name].elevation_past > 0 else "v"
+    return "^" if above(name) else "v"
 
 
 def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, title: str = "") -> None:
@@ -50,7 +55,7 @@ def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, ti
                 elevations.add(b)
     for b in sorted(elevations):  # one key entry per elevation bin, in the rows' own colours on the plot
         ax.plot([], [], elevation_marker(b), color="black", fillstyle="none", markersize=9,
-                label=f"{b}: {abs(EVAL_BINS[b].elevation_past):g}° {'above' if EVAL_BINS[b].elevation_past > 0 else 'below'}")
+                label=f"{b}: {bin_distance(b):g}° {'above' if above(b) else 'below'}")
     ax.set_xlabel("evaluation camera: degrees past the training cameras")
     ax.set_ylabel("success (%)")
     ax.set_ylim(-3, 103)
