@@ -6,7 +6,8 @@ Every row is an image policy (``python -m alignment.policy``, robomimic's BC ins
 epoch kept, as ``benchmarks/policy_table.py``) on the same demos, seeds and rollout seeds, tested with
 ``--rollouts`` seeded rollouts in each camera bin of ``envs.eval_cameras`` (``train``, ``beyond15`` …
 ``beyond60`` past the training cameras' azimuths, ``elev+15``/``elev-15``); ``<row>/seed<N>/success_by_angle.png``
-per run, ``benchmarks/camera_table.png`` for the table. Demos:
+per run, ``benchmarks/camera_table.png`` for the table, and under it each pose-aware row's margin over the same
+row with the baseline backbone (``margin_lines``). Demos:
 
 - ``fixed``: the policy table's demos, one fixed third-person camera ``cam0`` (its "training sector" is
   that camera);
@@ -67,6 +68,9 @@ from poseaware.runs import atomic_write_text, file_sha256  # noqa: E402
 
 BINS = list(EVAL_BINS)
 GOAL_BINS = ["beyond30", "beyond60"]  # the camera goal's angles, each also shown as the share of training success kept
+MARGIN_BINS = ["beyond30", "beyond45", "beyond60"]  # the pose-aware goal's "30-60 degrees"
+POSE_AWARE_MARGIN = 15  # points over the same row without pose-awareness, the goal's
+GOAL_SEEDS = 3  # the headline's
 IMAGE = ["obs=image", "cameras=[cam0]"]
 RANDOM = "RANDOM_VIEWS"  # replaced by train_views=[cam0,...] of the randomised file
 BOTH, WRIST_ONLY = "cameras=[cam0,first_person]", "cameras=[first_person]"
@@ -259,6 +263,55 @@ def kept(by_seed: Dict[int, Dict[str, float]], far: str) -> List[float]:
             if far in rates and rates.get("train", 0) > 0]
 
 
+def without_pose_awareness(row: str) -> Optional[str]:
+    """The same row with the baseline backbone in place of PAAB or PAAT (``fixed_paat_conv_both`` ->
+    ``fixed_baseline_conv_both``), or None for a row that is not pose-aware."""
+    found = re.sub(r"(?<=_)(paab|paat)(?=_)", "baseline", row, count=1)
+    return found if found != row and found in ROWS else None
+
+
+def apart(high: List[float], low: List[float]) -> bool:
+    """The seed spreads apart: ``high``'s mean less its std above ``low``'s mean plus its std (one seed has no
+    spread to be apart by)."""
+    return len(high) > 1 and float(np.mean(high) - np.std(high)) > float(np.mean(low) + np.std(low))
+
+
+def margin_lines(rates: List[tuple]) -> List[str]:
+    """The pose-aware goal's table: each pose-aware row against the same row without pose-awareness, on the seeds
+    both have (paired: the same cameras and episodes), per bin 30-60 degrees past the training cameras the
+    difference in success (points, mean ± std over those seeds), and whether the goal is met: the margin with
+    the seed spreads apart in every such bin, the goal's two among them, over the headline's seeds. Empty where
+    no pair has a seed in common."""
+    by_row = {(env_args.env, row): by_seed for env_args, row, by_seed in rates}
+    pairs = {}
+    for (env, row), by_seed in by_row.items():
+        other = by_row.get((env, without_pose_awareness(row)))
+        seeds = sorted(set(by_seed) & set(other)) if other else []
+        if seeds:
+            pairs[(env, row)] = {b: [(by_seed[s][b], other[s][b]) for s in seeds if b in by_seed[s] and b in other[s]]
+                                 for b in MARGIN_BINS}
+    bins = [b for b in MARGIN_BINS if any(found[b] for found in pairs.values())]
+    lines = []
+    for (env, row), found in pairs.items():
+        cells, met = [], set(GOAL_BINS) <= {b for b in bins if found[b]}
+        for b in bins:
+            ours, theirs = [p for p, _ in found[b]], [q for _, q in found[b]]
+            cells.append(mean_std([p - q for p, q in found[b]]) + (" apart" if apart(ours, theirs) else ""))
+            met = met and (not found[b] or (len(ours) >= GOAL_SEEDS and apart(ours, theirs)
+                                            and np.mean(ours) - np.mean(theirs) >= POSE_AWARE_MARGIN))
+        seeds = max(len(v) for v in found.values())
+        lines.append(f"| {env} | {row} | {without_pose_awareness(row)} | {seeds} | " + " | ".join(cells)
+                     + f" | {'yes' if met else 'no'} |")
+    if not lines or not bins:
+        return []
+    return ["", f"Pose-aware margin: each pose-aware row's success less the same row's without pose-awareness, in "
+                f"points, mean ± std over the seeds both have (paired episodes); apart: over two seeds or more, the "
+                f"pose-aware row's mean − std above the other's mean + std. The goal: ≥ {POSE_AWARE_MARGIN} points "
+                f"and apart at 30–60° over {GOAL_SEEDS} seeds.", "",
+            "| env | pose-aware row | without | seeds | " + " | ".join(bins) + " | goal |",
+            "| --- | --- | --- | --- | " + " | ".join("---" for _ in bins) + " | --- |", *lines]
+
+
 def table(args) -> str:
     """Every row with a finished run, in every bin any run was scored in (not only this call's ``--bins``, which
     says what to score: a run adding bins rewrites the whole table)."""
@@ -294,6 +347,7 @@ def table(args) -> str:
         cells = [mean_std(found.get(b, [])) for b in shown] + [mean_std(kept(by_seed, b)) for b in ratios]
         lines.append(f"| {env_args.env} | {row} | {n} | " + " | ".join(cells) + " |")
         means[row if len(envs) == 1 else f"{env_args.env} {row}"] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
+    lines += margin_lines(rates)
     # the plot beside the table it draws: not over the committed one where this table would not replace it
     if means and not dropped_rows("\n".join(lines), args):
         names = ", ".join(a.env for a in envs)

@@ -3,6 +3,7 @@ from run folders whose numbers are known."""
 import argparse
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -211,6 +212,62 @@ def fake_evaluations(monkeypatch, rate: float) -> list:
 
     monkeypatch.setattr(alignment_table.subprocess, "run", evaluate)
     return launched
+
+
+def test_camera_table_gives_the_pose_aware_margin_over_the_same_row_on_the_seeds_both_have(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["camera_table.py", "--table-only"])
+    args = camera_table_args(tmp_path, bins=["train", "beyond30", "beyond60"])
+
+    def scored(row, seed, near, far):
+        write_json(str(tmp_path / "runs" / "lift" / row / f"seed{seed}" / "rollouts.json"),
+                   {"rollouts": {"train": {"success_rate": 0.9}, "beyond30": {"success_rate": near},
+                                 "beyond60": {"success_rate": far}}})
+
+    # PAAT 20 points over the baseline at 30 degrees, the spreads apart; at 60 degrees 20 over, the spreads overlapping
+    for seed, (near, far, base_near, base_far) in enumerate(((0.7, 0.6, 0.5, 0.2), (0.8, 0.2, 0.6, 0.4),
+                                                              (0.75, 0.7, 0.55, 0.3))):
+        scored("random_paat_conv_both", seed, near, far)
+        scored("random_baseline_conv_both", seed, base_near, base_far)
+        # with the camera input: 40 and 70 points over and apart, over the goal's 3 seeds
+        scored("random_paat_conv_both_arm", seed, near, far + 0.2)
+        scored("random_baseline_conv_both_arm", seed, near - 0.4, 0.0)
+        # PAAB with the camera input as far over, but scored at 30 degrees only: the goal's 60 is not known
+        write_json(str(tmp_path / "runs" / "lift" / "random_paab_conv_both_arm" / f"seed{seed}" / "rollouts.json"),
+                   {"rollouts": {"train": {"success_rate": 0.9}, "beyond30": {"success_rate": near}}})
+    scored("random_paab_conv_both", 5, 0.9, 0.9)  # no seed in common with its baseline: no margin
+    for seed in range(3):  # on Can, PAAT 10 points over at every seed: apart, but short of the goal's 15
+        for run, rate in (("random_paat_conv_both", 0.6), ("random_baseline_conv_both", 0.5)):
+            write_json(str(tmp_path / "runs" / "can" / run / f"seed{seed}" / "rollouts.json"),
+                       {"rollouts": {b: {"success_rate": rate} for b in ("train", "beyond30", "beyond60")}})
+    # the fixed PAAT 40 points over on the one seed both have (its seed 1 unpaired): one seed has no spread
+    scored("fixed_paat_conv_both", 0, 0.8, 0.8)
+    scored("fixed_paat_conv_both", 1, 0.0, 0.0)
+    scored("fixed_baseline_conv_both", 0, 0.4, 0.4)
+    def margin_rows(text, env="lift"):  # pose-aware row -> the rest of its margin table row
+        return {cells[1].strip(): [c.strip() for c in cells[2:]] for cells in
+                (line.strip("|").split("|") for line in text.splitlines())
+                if len(cells) > 3 and "baseline" in cells[2] and cells[0].strip() == env}
+
+    lines = camera_table.table(args).splitlines()
+    assert "| env | pose-aware row | without | seeds | beyond30 | beyond60 | goal |" in lines
+    margins = margin_rows("\n".join(lines))
+    assert margins["random_paat_conv_both"] == ["random_baseline_conv_both", "3", "20 ± 0 apart", "20 ± 28", "no"]
+    assert margins["random_paat_conv_both_arm"] == ["random_baseline_conv_both_arm", "3", "40 ± 0 apart",
+                                                    "70 ± 22 apart", "yes"]
+    assert margins["fixed_paat_conv_both"] == ["fixed_baseline_conv_both", "1", "40 ± 0", "40 ± 0", "no"]
+    assert margins["random_paab_conv_both_arm"] == ["random_baseline_conv_both_arm", "3", "40 ± 0 apart", "–", "no"]
+    assert "random_paab_conv_both" not in margins
+    assert margin_rows("\n".join(lines), "can")["random_paat_conv_both"][1:] == ["3", "10 ± 0 apart", "10 ± 0 apart",
+                                                                                 "no"]
+    for run in ("random_paat_conv_both_arm", "random_baseline_conv_both_arm"):  # two seeds are short of the goal's 3
+        shutil.rmtree(tmp_path / "runs" / "lift" / run / "seed2")
+    assert margin_rows(camera_table.table(args))["random_paat_conv_both_arm"][1:] == ["2", "40 ± 0 apart",
+                                                                                       "60 ± 20 apart", "no"]
+    assert camera_table.without_pose_awareness("random_paat_ft_paatcam") is None  # no such baseline row
+    assert camera_table.without_pose_awareness("random_paab_conv_both_arm") == "random_baseline_conv_both_arm"
+    assert camera_table.without_pose_awareness("fixed_resnet18_both") is None
+    # the main table still counts each row's seeds (the margin table's third cell is a row, not a count)
+    assert row("\n".join(lines), "random_paat_conv_both")[2] == "3"
 
 
 def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_of_training_it(tmp_path, monkeypatch):
