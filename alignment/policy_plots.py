@@ -3,9 +3,10 @@ the training cameras."""
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -39,23 +40,35 @@ def elevation_marker(name: str) -> str:
     return "^" if above(name) else "v"
 
 
-def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, title: str = "") -> None:
+def dodge(index: int, count: int, width: float = 6.0) -> float:
+    """Degrees row ``index`` of ``count`` is drawn beside its bins' distances, so that rows' error bars at one
+    distance stand side by side within ``width`` degrees rather than over each other."""
+    return (index - (count - 1) / 2) * min(1.0, width / max(count, 1))
+
+
+def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, title: str = "",
+                          spread: Optional[Mapping[str, Mapping[str, float]]] = None) -> None:
     """``rows``: ``{row: {bin: success rate}}`` -> one line per row over the azimuth bins (``train``,
-    ``beyond15`` …), the elevation bins as separate markers at their distance; written atomically."""
+    ``beyond15`` …), the elevation bins as separate markers at their distance, each row shifted by ``dodge``;
+    ``spread``: the same layout's error bars (the std over seeds, as a rate), where a row has several; written
+    atomically."""
     fig, ax = plt.subplots(figsize=(8, 4))
     elevations = set()
     for index, (row, rates) in enumerate(rows.items()):
-        color = f"C{index % 10}"
-        azimuth = sorted((bin_distance(b), 100 * r) for b, r in rates.items()
+        color, bars = f"C{index % 10}", (spread or {}).get(row, {})
+        shift = dodge(index, len(rows))
+        azimuth = sorted((bin_distance(b), 100 * r, 100 * bars.get(b, 0.0)) for b, r in rates.items()
                          if b in EVAL_BINS and EVAL_BINS[b].elevation_past == 0)
-        ax.plot(*zip(*azimuth) if azimuth else ([], []), "o-", color=color, label=row)
+        x, y, err = np.array(azimuth, dtype=float).reshape(-1, 3).T
+        ax.errorbar(x + shift, y, yerr=err if bars else None, fmt="o-", color=color, label=row, capsize=3)
         for b, r in rates.items():
             if b in EVAL_BINS and EVAL_BINS[b].elevation_past:
-                ax.plot(bin_distance(b), 100 * r, elevation_marker(b), color=color, fillstyle="none", markersize=9)
+                ax.errorbar(bin_distance(b) + shift, 100 * r, yerr=100 * bars[b] if b in bars else None,
+                            fmt=elevation_marker(b), color=color, fillstyle="none", markersize=9, capsize=3)
                 elevations.add(b)
     for b in sorted(elevations):  # one key entry per elevation bin, in the rows' own colours on the plot
-        ax.plot([], [], elevation_marker(b), color="black", fillstyle="none", markersize=9,
-                label=f"{b}: {bin_distance(b):g}° {'above' if above(b) else 'below'}")
+        ax.errorbar([], [], fmt=elevation_marker(b), color="black", fillstyle="none", markersize=9,
+                    label=f"{b}: {bin_distance(b):g}° {'above' if above(b) else 'below'}")
     ax.set_xlabel("evaluation camera: degrees past the training cameras")
     ax.set_ylabel("success (%)")
     ax.set_ylim(-3, 103)

@@ -334,7 +334,7 @@ def table(args) -> str:
              f"seeds (the goal: ≥ 80 at beyond30, ≥ 50 at beyond60).", "",
              "| env | row | n | " + " | ".join(shown + [f"kept {b}" for b in ratios]) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in shown + ratios) + " |"]
-    means = {}
+    means, spread = {}, {}
     for env_args, row, by_seed in rates:
         # the wrist camera's one rate stands in every bin
         by_seed = {s: {b: r[FIRST_PERSON] for b in shown} if FIRST_PERSON in r else r for s, r in by_seed.items()}
@@ -346,12 +346,15 @@ def table(args) -> str:
         n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
         cells = [mean_std(found.get(b, [])) for b in shown] + [mean_std(kept(by_seed, b)) for b in ratios]
         lines.append(f"| {env_args.env} | {row} | {n} | " + " | ".join(cells) + " |")
-        means[row if len(envs) == 1 else f"{env_args.env} {row}"] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
+        label = f"{row if len(envs) == 1 else f'{env_args.env} {row}'} (n={n})"
+        means[label] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
+        spread[label] = {b: float(np.std(v)) / 100 for b, v in found.items() if len(v) > 1}
     lines += margin_lines(rates)
     # the plot beside the table it draws: not over the committed one where this table would not replace it
     if means and not dropped_rows("\n".join(lines), args):
         names = ", ".join(a.env for a in envs)
-        plot_success_by_angle(means, args.plot, title=f"{names}: success by camera angle (mean over seeds)")
+        plot_success_by_angle(means, args.plot, title=f"{names}: success by camera angle (mean ± std over n seeds)",
+                              spread=spread)
     if means:
         lines.append(f"\n![success by angle]({os.path.relpath(args.plot, os.path.dirname(args.results))})")
     return "\n".join(lines)
