@@ -353,7 +353,7 @@ def demo_step(data: str, keys, step: int = 3) -> dict:
         return {k: ObsUtils.process_obs(obs=f[f"data/demo_0/obs/{k}"][step], obs_key=k) for k in keys}
 
 
-@pytest.mark.parametrize("method, stem", [("paab", "patch"), ("paat", "patch"), ("paat", "conv")])
+@pytest.mark.parametrize("method, stem", [("paab", "patch"), ("paab", "conv"), ("paat", "patch"), ("paat", "conv")])
 def test_a_saved_policy_acts_as_the_policy_did_before_it_was_saved(pick, tmp_path, method, stem):
     from alignment.bc import load_bc, train_bc
 
