@@ -80,7 +80,8 @@ RESUME_KEYS = ("data", "obs", "checkpoint", "train_views", "cameras", "backbone"
                "encoder", "validation", "horizon", "camera_input", "keypoint_detector", "frame")
 # keys (dotted paths) added after runs were made, with the values those runs had: an older run's config.yaml
 # lacks them, and its resume key must not change while they keep these values
-LATER_KEYS = {"camera_input": "none", "keypoint_detector": None, "encoder.stem": "patch", "frame": "robot"}
+LATER_KEYS = {"camera_input": "none", "keypoint_detector": None, "encoder.stem": "patch", "frame": "robot",
+              "encoder.paat_after": 1, "encoder.paat_target": "p3d"}
 
 
 def resume_key(cfg: DictConfig) -> Dict[str, object]:
@@ -109,6 +110,12 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
         raise ValueError(f"crop={cfg.crop} does not fit the demos' {image_size} px images: a random crop must be "
                          f"smaller than the image; choose 0 < crop < {image_size}, or crop=null "
                          f"({image_size} - 8, as robomimic's 84 -> 76)")
+    head = {key: cfg.encoder[key] for key in ("paat_after", "paat_target")
+            if cfg.encoder[key] != LATER_KEYS[f"encoder.{key}"]}  # PAAT's head settings the user changed
+    if head and ("paat" not in cfg.backbone or cfg.init != "scratch"):
+        raise ValueError(f"encoder.{' and encoder.'.join(head)} set PAAT's head, which only a PAAT backbone trained "
+                         f"from scratch takes (backbone=paat or paab+paat, init=scratch; a checkpoint brings its "
+                         f"own head); got backbone={cfg.backbone}, init={cfg.init}: drop them")
     if cfg.backbone == "resnet18":
         if cfg.init != "scratch":
             raise ValueError("init=<checkpoint> fine-tunes the project's DeiT; backbone=resnet18 trains from scratch "
@@ -120,7 +127,8 @@ def image_backbone(cfg: DictConfig, image_size: int, keypoint_names: Sequence[st
         config = {"method": cfg.backbone, "img_size": crop, "patch_size": cfg.encoder.patch_size,
                   "preset": cfg.encoder.preset, "depth": cfg.encoder.depth, "stem": cfg.encoder.stem,
                   "paat_lambda": cfg.encoder.paat_lambda,
-                  "num_keypoints": len(keypoint_names) if needs else None}
+                  "num_keypoints": len(keypoint_names) if needs else None,
+                  **head}  # only where changed, so runs made before they could be set keep their config (and resume)
         init = None
     else:
         init = os.path.abspath(cfg.init)

@@ -25,9 +25,10 @@ at deployment); ``random_resnet18_extrinsics``: the true camera pose (the oracle
 ``wrist_resnet18``: the wrist camera alone, invariant to the third-person camera by construction (its
 success is the same in every bin; it is tested once, from its own camera), and ``wrist_baseline_conv``, the
 conv DeiT trained so (the reference for the both-camera DeiTs: how much of them is the wrist camera);
-``random_resnet18_both``, ``random_<baseline|paab|paat>_conv_both``: robomimic's own setting (third-person + wrist),
-each trained as its fixed row but on the randomised demos, each also ``_arm`` and ``_arm_camera_frame`` (its
-actions and end-effector pose in the frame of the camera solved from the arm, ``frame=camera``);
+``random_resnet18_both``, ``random_<baseline|paab|paat|paat_detector>_conv_both``: robomimic's own setting
+(third-person + wrist), each trained as its fixed row but on the randomised demos, each also ``_arm`` and
+``_arm_camera_frame`` (its actions and end-effector pose in the frame of the camera solved from the arm,
+``frame=camera``); ``paat_detector`` is conv PAAT with ``method=paat_detector``'s head (where each keypoint is);
 ``random_baseline_conv_both_k<k>``: the conv baseline on demos seen from k = 1, 2 or 8 cameras each, against 4,
 to choose k by measurement.
 
@@ -79,7 +80,7 @@ CAMERAS_PER_DEMO = 4  # of a random row, unless its name ends in _k<k>
 # run of the seed is scored rather than trained again): robomimic's ResNet18 from cam0, and with the wrist camera
 # too, against the both-camera DeiTs with and without PAAT
 FROM_POLICY_TABLE = ["resnet18", "resnet18_both", "baseline_scratch_both_decay", "paat_scratch_both_decay",
-                     "baseline_conv_both", "paab_conv_both", "paat_conv_both"]
+                     "baseline_conv_both", "paab_conv_both", "paat_conv_both", "paat_detector_conv_both"]
 ROWS: Dict[str, Tuple[str, List[str]]] = {
     **{f"fixed_{r}": ("fixed", policy_table.ROWS[r]) for r in FROM_POLICY_TABLE},
     "random_resnet18": ("random", IMAGE + ["backbone=resnet18", RANDOM]),
@@ -95,7 +96,7 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
     "wrist_baseline_conv": ("fixed", [WRIST_ONLY if o == BOTH else o for o in policy_table.ROWS["baseline_conv_both"]]),
     # robomimic's own setting (third-person + wrist) trained on the randomised demos, each as its fixed row
     **{f"random_{r}{arm}": ("random", policy_table.ROWS[r] + [RANDOM] + extra)
-       for r in ("resnet18_both", "baseline_conv_both", "paab_conv_both", "paat_conv_both")
+       for r in ("resnet18_both", "baseline_conv_both", "paab_conv_both", "paat_conv_both", "paat_detector_conv_both")
        for arm, extra in (("", []), ("_arm", ["camera_input=arm"]),
                           ("_arm_camera_frame", ["camera_input=arm", "frame=camera"]))},
     # the number of cameras per demo, measured: the same training on demos seen from k cameras each
@@ -264,9 +265,9 @@ def kept(by_seed: Dict[int, Dict[str, float]], far: str) -> List[float]:
 
 
 def without_pose_awareness(row: str) -> Optional[str]:
-    """The same row with the baseline backbone in place of PAAB or PAAT (``fixed_paat_conv_both`` ->
-    ``fixed_baseline_conv_both``), or None for a row that is not pose-aware."""
-    found = re.sub(r"(?<=_)(paab|paat)(?=_)", "baseline", row, count=1)
+    """The same row with the baseline backbone in place of PAAB or PAAT, either head (``fixed_paat_conv_both``,
+    ``fixed_paat_detector_conv_both`` -> ``fixed_baseline_conv_both``), or None for a row that is not pose-aware."""
+    found = re.sub(r"(?<=_)(paab|paat_detector|paat)(?=_)", "baseline", row, count=1)
     return found if found != row and found in ROWS else None
 
 

@@ -20,7 +20,8 @@ held-out cameras. Rows:
 - ``frozen_paat``: today's policy on the frozen PAAT embeddings;
 - ``state_gmm``, ``state_decay``: state BC with robomimic's GMM head, or its learning rate cut tenfold at
   epoch 100 (``bc.robomimic``); ``<method>_scratch_both_decay``: the both-camera DeiT, 80 epochs, its learning
-  rate cut tenfold at epoch 50; ``<method>_conv_both``: the same with a convolutional stem (``encoder.stem=conv``).
+  rate cut tenfold at epoch 50; ``<method>_conv_both``: the same with a convolutional stem (``encoder.stem=conv``);
+  ``paat_detector_conv_both``: conv PAAT with the keypoint-finding head of ``method=paat_detector``.
 
 Finished runs are skipped; an interrupted run continues from its ``training_state.pt`` (the same command
 resumes it, on the machine that holds ``runs/``). A finished run's summary is copied into
@@ -46,6 +47,8 @@ from poseaware.runs import atomic_write_text  # noqa: E402
 
 IMAGE = ["obs=image"]
 DECAY = "+bc.robomimic.algo.optim_params.policy.learning_rate.epoch_schedule=[{}]"  # lr ×0.1 at that epoch
+# configs/method/paat_detector.yaml's head (where each keypoint is, over the tokens), after the policy DeiT's 4 blocks
+PAAT_DETECTOR = ["encoder.paat_after=4", "encoder.paat_target=p3d_softmax", "encoder.paat_lambda=1.0"]
 
 
 def conv_both(backbone: str, epochs: int, every: int, decay: int) -> List[str]:
@@ -81,6 +84,9 @@ ROWS: Dict[str, List[str]] = {
     # the DeiT fits BC more slowly than ResNet18 (training loss 0.022 at epoch 40 against 0.010): its patchify
     # stem swapped for stride-2 convolutions (poseaware.stem), the remedy for ViTs on small data; else as _decay
     **{f"{m}_conv_both": conv_both(m, epochs=80, every=20, decay=50) for m in ("baseline", "paab", "paat")},
+    # the paper's PAAT (BCE after block 1) was measured not to find keypoints (RESULTS, "camera from the arm"); the
+    # head that does (method=paat_detector's: where each keypoint is, over the last block's tokens) as the policy's
+    "paat_detector_conv_both": conv_both("paat", epochs=80, every=20, decay=50) + PAAT_DETECTOR,
     # conv PAAT's validations still rose at epoch 80 in two seeds of three (100%, 90%), and at 20-epoch spacing a tie
     # kept epoch 40 in the third (test 68%): half as long again, the decay as late in proportion, validated every 10
     **{f"{m}_conv_both_120": conv_both(m, epochs=120, every=10, decay=80) for m in ("baseline", "paat")},

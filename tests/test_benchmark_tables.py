@@ -266,6 +266,7 @@ def test_camera_table_gives_the_pose_aware_margin_over_the_same_row_on_the_seeds
     assert camera_table.without_pose_awareness("random_paat_ft_paatcam") is None  # no such baseline row
     assert camera_table.without_pose_awareness("random_paab_conv_both_arm") == "random_baseline_conv_both_arm"
     assert camera_table.without_pose_awareness("fixed_resnet18_both") is None
+    assert camera_table.without_pose_awareness("random_paat_detector_conv_both_arm") == "random_baseline_conv_both_arm"
     # the main table still counts each row's seeds (the margin table's third cell is a row, not a count)
     assert row("\n".join(lines), "random_paat_conv_both")[2] == "3"
 

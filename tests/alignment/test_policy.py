@@ -230,7 +230,7 @@ def one_training_step(config):
     return model, batch
 
 
-def pose_policy_config(pick, tmp_path, method, init=None, freeze=False, stem="patch"):
+def pose_policy_config(pick, tmp_path, method, init=None, freeze=False, stem="patch", target="p3d"):
     from poseaware.runs import read_checkpoint
     from alignment.bc import bc_config, policy_inputs, vit_core_kwargs
     from alignment.policy_data import write_policy_images
@@ -241,7 +241,8 @@ def pose_policy_config(pick, tmp_path, method, init=None, freeze=False, stem="pa
     pose = str(tmp_path / "pose.hdf5")
     write_policy_images(data, pose, ["cam0"], low_dim, pose=True)
     encoder = dict(read_checkpoint(init)["model_config"], img_size=24) if init else {
-        "method": method, "img_size": 24, "patch_size": 8, "depth": 1, "num_keypoints": k, "stem": stem}
+        "method": method, "img_size": 24, "patch_size": 8, "depth": 1, "num_keypoints": k, "stem": stem,
+        "paat_target": target}
     return bc_config(pose, policy_inputs("image", ["cam0"], method), 1, 1, 4, 0,
                      core_kwargs=vit_core_kwargs(encoder, "tokens", init, freeze), crop=24, filter_key=None)
 
@@ -292,10 +293,11 @@ def test_a_paat_policy_is_rolled_out_without_the_simulators_keypoints(pick, tmp_
     assert [found for training, found in seen if not training] == [0] * sum(not t for t, _ in seen) != []
 
 
-def test_paat_loss_is_added_to_the_bc_loss(pick, tmp_path):
+@pytest.mark.parametrize("target", ["p3d", "p3d_softmax"])  # the paper's head, and method=paat_detector's
+def test_paat_loss_is_added_to_the_bc_loss(pick, tmp_path, target):
     from robomimic.algo.bc import BC
 
-    model, batch = one_training_step(pose_policy_config(pick, tmp_path, "paab+paat"))
+    model, batch = one_training_step(pose_policy_config(pick, tmp_path, "paab+paat", target=target))
     assert type(model).__name__ == "PoseBC" and isinstance(model, BC)
     predictions = model._forward_training(batch)
     losses = model._compute_losses(predictions, batch)
@@ -481,6 +483,24 @@ def test_the_encoder_stem_option_reaches_the_backbone_robomimic_builds(tmp_path,
     core_kwargs, crop = image_backbone(cfg, 32, ["joint"], cfg.data)
     backbone = PoseAwareViTConv(**core_kwargs["backbone_kwargs"])
     assert isinstance(backbone.encoder.vit.patch_embed.proj, torch.nn.Sequential) == (stem == "conv")
+
+
+def test_paats_head_settings_reach_the_backbone_and_are_refused_where_no_paat_head_takes_them(tmp_path):
+    from alignment.policy import image_backbone
+
+    cfg = image_policy_config("unused.hdf5", tmp_path, "backbone=paat", "encoder.depth=2", "encoder.paat_after=2",
+                              "encoder.paat_target=p3d_softmax")
+    core_kwargs, _ = image_backbone(cfg, 32, ["joint", "hand"], cfg.data)
+    encoder = PoseAwareViTConv(input_channel=5, **core_kwargs["backbone_kwargs"]).encoder
+    assert (encoder.paat_after, encoder.paat.target) == (2, "p3d_softmax")  # method=paat_detector's head
+    # the defaults (the paper's head after block 1) stay out of the robomimic config, which runs made before
+    # these settings existed hold, so they resume unchanged
+    default, _ = image_backbone(image_policy_config("unused.hdf5", tmp_path, "backbone=paat"), 32, ["joint"], "x")
+    assert not {"paat_after", "paat_target"} & set(default["backbone_kwargs"]["encoder_config"])
+    for backbone in ("baseline", "paab", "resnet18"):
+        with pytest.raises(ValueError, match="encoder.paat_target set PAAT's head"):
+            image_backbone(image_policy_config("unused.hdf5", tmp_path, f"backbone={backbone}",
+                                               "encoder.paat_target=p3d_softmax"), 32, ["joint"], "x")
 
 
 def test_the_default_evaluation_views_suit_every_camera_setting():
