@@ -314,7 +314,8 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
     saved = OmegaConf.load(run / "config.yaml")
     for key in ("camera_input", "keypoint_detector", "frame"):  # as an older run's config.yaml
         del saved[key]
-    del saved.encoder.stem
+    for key in ("stem", "paat_after", "paat_target"):
+        del saved.encoder[key]
     (run / "config.yaml").write_text(OmegaConf.to_yaml(saved))
     with initialize_config_module("configs", version_base="1.3"):
         results = evaluate_policy(compose("evaluate_policy", overrides=[f"run_dir={run}", "rollouts=1",
@@ -325,6 +326,7 @@ def test_a_run_made_before_the_camera_input_existed_is_evaluated_and_resumed_as_
         config(data, run, "camera_input=arm"))
     assert resume_key(config(data, run))["encoder"] == dict(saved.encoder)
     assert resume_key(config(data, run, "encoder.stem=conv"))["encoder"]["stem"] == "conv"
+    assert resume_key(config(data, run, "encoder.paat_target=p3d_softmax"))["encoder"]["paat_target"] == "p3d_softmax"
     assert "frame" not in resume_key(config(data, run)) and resume_key(
         config(data, run, "camera_input=arm", "frame=camera"))["frame"] == "camera"
 
