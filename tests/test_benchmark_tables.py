@@ -243,6 +243,7 @@ def test_camera_table_gives_the_pose_aware_margin_over_the_same_row_on_the_seeds
     scored("fixed_paat_conv_both", 0, 0.8, 0.8)
     scored("fixed_paat_conv_both", 1, 0.0, 0.0)
     scored("fixed_baseline_conv_both", 0, 0.4, 0.4)
+
     def margin_rows(text, env="lift"):  # pose-aware row -> the rest of its margin table row
         return {cells[1].strip(): [c.strip() for c in cells[2:]] for cells in
                 (line.strip("|").split("|") for line in text.splitlines())
