@@ -284,16 +284,17 @@ def margin_lines(rates: List[tuple]) -> List[str]:
     the seed spreads apart in every such bin, the goal's two among them, over the headline's seeds. Empty where
     no pair has a seed in common."""
     by_row = {(env_args.env, row): by_seed for env_args, row, by_seed in rates}
-    pairs = {}
+    pairs = {}  # (env, pose-aware row, the row without) -> per bin, each common seed's (ours, theirs)
     for (env, row), by_seed in by_row.items():
-        other = by_row.get((env, without_pose_awareness(row)))
+        without = without_pose_awareness(row)
+        other = by_row.get((env, without))
         seeds = sorted(set(by_seed) & set(other)) if other else []
         if seeds:
-            pairs[(env, row)] = {b: [(by_seed[s][b], other[s][b]) for s in seeds if b in by_seed[s] and b in other[s]]
-                                 for b in MARGIN_BINS}
+            pairs[(env, row, without)] = {b: [(by_seed[s][b], other[s][b]) for s in seeds
+                                              if b in by_seed[s] and b in other[s]] for b in MARGIN_BINS}
     bins = [b for b in MARGIN_BINS if any(found[b] for found in pairs.values())]
     lines = []
-    for (env, row), found in pairs.items():
+    for (env, row, without), found in pairs.items():
         cells, met = [], set(GOAL_BINS) <= {b for b in bins if found[b]}
         for b in bins:
             ours, theirs = [p for p, _ in found[b]], [q for _, q in found[b]]
@@ -301,7 +302,7 @@ def margin_lines(rates: List[tuple]) -> List[str]:
             met = met and (not found[b] or (len(ours) >= GOAL_SEEDS and apart(ours, theirs)
                                             and np.mean(ours) - np.mean(theirs) >= POSE_AWARE_MARGIN))
         seeds = max(len(v) for v in found.values())
-        lines.append(f"| {env} | {row} | {without_pose_awareness(row)} | {seeds} | " + " | ".join(cells)
+        lines.append(f"| {env} | {row} | {without} | {seeds} | " + " | ".join(cells)
                      + f" | {'yes' if met else 'no'} |")
     if not lines or not bins:
         return []
