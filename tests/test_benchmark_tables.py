@@ -228,10 +228,11 @@ def test_camera_table_gives_the_pose_aware_margin_over_the_same_row_on_the_seeds
                                                               (0.75, 0.7, 0.55, 0.3))):
         scored("random_paat_conv_both", seed, near, far)
         scored("random_baseline_conv_both", seed, base_near, base_far)
-        # with the camera input: 40 and 70 points over and apart, over the goal's 3 seeds
-        scored("random_paat_conv_both_arm", seed, near, far + 0.2)
-        scored("random_baseline_conv_both_arm", seed, near - 0.4, 0.0)
-        # PAAB with the camera input as far over, but scored at 30 degrees only: the goal's 60 is not known
+        # PAAT with the camera from the arm, against the row with neither: 20 and 50 points over and apart, over
+        # the goal's 3 seeds; the camera from the arm alone 20 and 30 points under
+        scored("random_paat_conv_both_arm", seed, near, far + 0.3)
+        scored("random_baseline_conv_both_arm", seed, base_near - 0.2, 0.0)
+        # PAAB with the camera input 20 points over, but scored at 30 degrees only: the goal's 60 is not known
         write_json(str(tmp_path / "runs" / "lift" / "random_paab_conv_both_arm" / f"seed{seed}" / "rollouts.json"),
                    {"rollouts": {"train": {"success_rate": 0.9}, "beyond30": {"success_rate": near}}})
     scored("random_paab_conv_both", 5, 0.9, 0.9)  # no seed in common with its baseline: no margin
@@ -253,21 +254,25 @@ def test_camera_table_gives_the_pose_aware_margin_over_the_same_row_on_the_seeds
     assert "| env | pose-aware row | without | seeds | beyond30 | beyond60 | goal |" in lines
     margins = margin_rows("\n".join(lines))
     assert margins["random_paat_conv_both"] == ["random_baseline_conv_both", "3", "20 ± 0 apart", "20 ± 28", "no"]
-    assert margins["random_paat_conv_both_arm"] == ["random_baseline_conv_both_arm", "3", "40 ± 0 apart",
-                                                    "70 ± 22 apart", "yes"]
+    assert margins["random_paat_conv_both_arm"] == ["random_baseline_conv_both", "3", "20 ± 0 apart",
+                                                    "50 ± 28 apart", "yes"]
+    assert margins["random_baseline_conv_both_arm"] == ["random_baseline_conv_both", "3", "-20 ± 0", "-30 ± 8", "no"]
     assert margins["fixed_paat_conv_both"] == ["fixed_baseline_conv_both", "1", "40 ± 0", "40 ± 0", "no"]
-    assert margins["random_paab_conv_both_arm"] == ["random_baseline_conv_both_arm", "3", "40 ± 0 apart", "–", "no"]
+    assert margins["random_paab_conv_both_arm"] == ["random_baseline_conv_both", "3", "20 ± 0 apart", "–", "no"]
     assert "random_paab_conv_both" not in margins
     assert margin_rows("\n".join(lines), "can")["random_paat_conv_both"][1:] == ["3", "10 ± 0 apart", "10 ± 0 apart",
                                                                                  "no"]
-    for run in ("random_paat_conv_both_arm", "random_baseline_conv_both_arm"):  # two seeds are short of the goal's 3
-        shutil.rmtree(tmp_path / "runs" / "lift" / run / "seed2")
-    assert margin_rows(camera_table.table(args))["random_paat_conv_both_arm"][1:] == ["2", "40 ± 0 apart",
-                                                                                       "60 ± 20 apart", "no"]
-    assert camera_table.without_pose_awareness("random_paat_ft_paatcam") is None  # no such baseline row
-    assert camera_table.without_pose_awareness("random_paab_conv_both_arm") == "random_baseline_conv_both_arm"
-    assert camera_table.without_pose_awareness("fixed_resnet18_both") is None
-    assert camera_table.without_pose_awareness("random_paat_detector_conv_both_arm") == "random_baseline_conv_both_arm"
+    shutil.rmtree(tmp_path / "runs" / "lift" / "random_paat_conv_both_arm" / "seed2")  # two seeds: short of 3
+    assert margin_rows(camera_table.table(args))["random_paat_conv_both_arm"][1:] == ["2", "20 ± 0 apart",
+                                                                                       "40 ± 30 apart", "no"]
+    for row_name, without in (("random_paab_conv_both_arm", "random_baseline_conv_both"),
+                              ("random_paat_detector_conv_both_arm_camera_frame", "random_baseline_conv_both"),
+                              ("random_baseline_conv_both_arm_camera_frame", "random_baseline_conv_both"),
+                              ("random_paat_ft_paatcam", "random_baseline_ft"), ("random_resnet18_arm", "random_resnet18"),
+                              ("fixed_paat_conv_both", "fixed_baseline_conv_both"),
+                              ("random_resnet18_extrinsics", None),  # the true camera: not found from the pose
+                              ("fixed_resnet18_both", None), ("random_baseline_conv_both", None)):
+        assert camera_table.without_pose_awareness(row_name) == without, row_name
     # the main table still counts each row's seeds (the margin table's third cell is a row, not a count)
     assert row("\n".join(lines), "random_paat_conv_both")[2] == "3"
 
