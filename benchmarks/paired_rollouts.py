@@ -3,7 +3,8 @@
 python benchmarks/paired_rollouts.py benchmarks/camera_table_runs/lift fixed_paat_conv_both fixed_baseline_conv_both
 
 Runs of the same seed are tested on the same episodes (and, in a camera bin, from the same cameras), so the
-two rows' outcomes pair up. Episodes both solve or both fail say nothing about which row is better; the
+two rows' outcomes pair up; records that ran other episodes, other cameras (a fixed-camera row's bins lie past
+its one camera, a random row's past its sector) or another horizon are refused. Episodes both solve or both fail say nothing about which row is better; the
 discordant ones do: under "the rows are equally good" an episode solved by one row alone is as likely to be
 either's, so the count of row A's is Binomial(discordant, 1/2). Prints, per bin, each seed's counts and
 two-sided exact p, and all seeds pooled. Records older than per-episode ``successes`` give an episode's
@@ -42,13 +43,19 @@ class Paired:
 
 def episode_successes(view: dict, horizon: int, where: str) -> Dict[int, bool]:
     """Each episode's success by its seed, from one view's (or bin's) saved test rollouts."""
+    rescore = "score it again with the current alignment.evaluate_policy"
+    if "episode_seeds" not in view:
+        raise ValueError(f"{where}: holds no episode seeds, so its episodes cannot be paired; {rescore}")
     if "successes" in view:
         successes = [bool(s) for s in view["successes"]]
+    elif horizon is None:
+        raise ValueError(f"{where}: holds neither per-episode successes nor the horizon to read them from its "
+                         f"steps; {rescore}")
     else:
         successes = [steps < horizon for steps in view["steps"]]
         if abs(sum(successes) / len(successes) - view["success_rate"]) > 1e-9:
             raise ValueError(f"{where}: its steps do not give its success rate, and it holds no per-episode "
-                             f"successes; score it again with the current alignment.evaluate_policy")
+                             f"successes; {rescore}")
     return dict(zip(view["episode_seeds"], successes))
 
 
@@ -66,8 +73,25 @@ def load(runs: str, row: str) -> Dict[int, dict]:
     return found
 
 
+def cameras_by_episode(view: dict) -> Optional[Dict[int, tuple]]:
+    """Where each episode's camera stood (azimuth, elevation, radius, to a micro-degree) by its seed, or None
+    for a view of one fixed camera, whose record lists none."""
+    if not view.get("cameras"):
+        return None
+    return {seed: tuple(round(float(c[k]), 6) for k in ("azimuth", "elevation", "radius"))
+            for seed, c in zip(view["episode_seeds"], view["cameras"])}
+
+
 def pair(a: dict, b: dict, view: str, where: str) -> Paired:
-    """The two runs' outcomes on the episodes of ``view`` that both ran; they must be the same episodes."""
+    """The two runs' outcomes on the episodes of ``view`` that both ran; they must be the same episodes, seen
+    from the same cameras, with the same horizon."""
+    if a.get("horizon") != b.get("horizon"):
+        raise ValueError(f"{where}: the rows ran episodes of different horizons ({a.get('horizon')} and "
+                         f"{b.get('horizon')} steps); compare runs of the same rollout settings")
+    if cameras_by_episode(a["rollouts"][view]) != cameras_by_episode(b["rollouts"][view]):
+        raise ValueError(f"{where}: the two rows saw the episodes from different cameras (a fixed-camera row's "
+                         f"bins lie past its one camera, a camera-randomised row's past its sector); compare rows "
+                         f"trained on the same demos")
     ea = episode_successes(a["rollouts"][view], a["horizon"], f"{where} (A)")
     eb = episode_successes(b["rollouts"][view], b["horizon"], f"{where} (B)")
     if set(ea) != set(eb):

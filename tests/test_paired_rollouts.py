@@ -11,17 +11,21 @@ import paired_rollouts  # noqa: E402
 HORIZON = 400
 
 
-def record(root, row: str, seed: int, outcomes: dict, per_episode: bool = True) -> None:
-    """A run record whose views hold the given outcomes (a list of bools per view) on episode seeds 100, 101, ..."""
+def record(root, row: str, seed: int, outcomes: dict, per_episode: bool = True, azimuths=None,
+           horizon=HORIZON) -> None:
+    """A run record whose views hold the given outcomes (a list of bools per view) on episode seeds 100, 101, ...,
+    each episode's camera at ``azimuths[i]`` where given (a camera bin's record)."""
     views = {}
     for view, wins in outcomes.items():
         views[view] = {"success_rate": sum(wins) / len(wins), "episodes": len(wins),
                        "steps": [120 if w else HORIZON for w in wins], "episode_seeds": list(range(100, 100 + len(wins)))}
         if per_episode:
             views[view]["successes"] = list(wins)
+        if azimuths is not None:
+            views[view]["cameras"] = [{"bin": view, "azimuth": az, "elevation": 30.0, "radius": 1.0} for az in azimuths]
     path = root / row / f"seed{seed}" / "rollouts.json"
     os.makedirs(path.parent, exist_ok=True)
-    path.write_text(json.dumps({"rollouts": views, "horizon": HORIZON}))
+    path.write_text(json.dumps({"rollouts": views, "horizon": horizon}))
 
 
 def test_discordant_episodes_decide_and_seeds_pool(tmp_path):
@@ -70,3 +74,34 @@ def test_steps_that_contradict_the_success_rate_are_refused(tmp_path):
     record(tmp_path, "b", 0, {"cam0": [True, False]})
     with pytest.raises(ValueError, match="do not give its success rate"):
         paired_rollouts.compare(str(tmp_path), "a", "b")
+
+
+def test_records_from_other_cameras_or_horizons_are_refused(tmp_path):
+    # the same episodes and bin, but one row's cameras stood past a fixed camera, the other's past a sector
+    record(tmp_path, "fixed", 0, {"beyond30": [True, False]}, azimuths=[-61.6, 80.0])
+    record(tmp_path, "random", 0, {"beyond30": [True, True]}, azimuths=[-114.1, 80.0])
+    with pytest.raises(ValueError, match="different cameras"):
+        paired_rollouts.compare(str(tmp_path), "fixed", "random")
+    record(tmp_path, "same", 0, {"beyond30": [False, True]}, azimuths=[-61.6, 80.0 + 1e-9])  # JSON round-off
+    assert paired_rollouts.compare(str(tmp_path), "fixed", "same")["beyond30"]["all"].only_a == 1
+    record(tmp_path, "unlisted", 0, {"beyond30": [False, True]})  # a record without its cameras
+    with pytest.raises(ValueError, match="different cameras"):
+        paired_rollouts.compare(str(tmp_path), "fixed", "unlisted")
+    record(tmp_path, "short", 0, {"beyond30": [True, False]}, azimuths=[-61.6, 80.0], horizon=200)
+    with pytest.raises(ValueError, match="different horizons"):
+        paired_rollouts.compare(str(tmp_path), "fixed", "short")
+
+
+def test_old_records_that_cannot_be_paired_say_to_score_them_again(tmp_path):
+    record(tmp_path, "a", 0, {"cam0": [True, False]}, per_episode=False, horizon=None)
+    record(tmp_path, "b", 0, {"cam0": [True, False]}, per_episode=False, horizon=None)
+    with pytest.raises(ValueError, match="nor the horizon.*score it again"):
+        paired_rollouts.compare(str(tmp_path), "a", "b")
+    record(tmp_path, "c", 0, {"cam0": [True, False]})
+    path = tmp_path / "c" / "seed0" / "rollouts.json"
+    saved = json.loads(path.read_text())
+    del saved["rollouts"]["cam0"]["episode_seeds"]
+    path.write_text(json.dumps(saved))
+    record(tmp_path, "d", 0, {"cam0": [True, False]})
+    with pytest.raises(ValueError, match="no episode seeds.*score it again"):
+        paired_rollouts.compare(str(tmp_path), "c", "d")
