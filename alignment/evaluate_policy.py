@@ -25,7 +25,7 @@ from .bc import load_bc
 from .policy import (check_views_exist, finished_views, plot_by_angle, rollout_context, test_rollouts,
                      with_later_keys)
 
-ASKED_LATER = ("policy_sha256",)
+ASKED_LATER = ("policy_sha256", "keypoint_detector_sha256")
 
 
 def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
@@ -49,13 +49,15 @@ def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> D
     check_views_exist(run.data, views, cfg.eval_views)
     policy, saved = load_bc(policy_path)
     asked = {"policy": os.path.abspath(policy_path), "kept_epoch": saved["epoch"], "rollouts_per_view": cfg.rollouts,
-             "horizon": run.horizon, "seed": run.seed, "policy_sha256": file_sha256(policy_path)}
+             "horizon": run.horizon, "seed": run.seed, "policy_sha256": file_sha256(policy_path),
+             # a detector trained again in place reads other keypoints, so another camera input
+             "keypoint_detector_sha256": file_sha256(run.keypoint_detector) if run.keypoint_detector else None}
     done: Dict[str, dict] = {}
     if os.path.exists(out) and not cfg.overwrite:
         with open(out) as f:
             before = json.load(f)
-        # a policy trained again in place is not resumed from the old one's episodes (evaluations written
-        # before the file's hash was kept are matched by the rest)
+        # a policy (or its keypoint detector) trained again in place is not resumed from the old one's episodes
+        # (evaluations written before the files' hashes were kept are matched by the rest)
         differ = [k for k, v in asked.items() if before.get(k, v if k in ASKED_LATER else None) != v]
         if differ:
             raise ValueError(f"{out} holds an evaluation with other {', '.join(differ)}; give overwrite=true to start "

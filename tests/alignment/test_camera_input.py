@@ -1,6 +1,7 @@
 """The policy camera's pose as an input: the oracle, the camera solved from the arm, and from keypoints a
 PAAT head reads; in the policy's training file, at rollout, and refused where it cannot be given."""
 import json
+import shutil
 import warnings
 
 import h5py
@@ -209,12 +210,12 @@ def test_the_detector_reads_keypoints_where_its_head_puts_them_in_the_images_own
 
 def test_paat_keypoints_as_the_camera_source_run_end_to_end(pick, tmp_path):
     data, checkpoints = pick
-    run = tmp_path / "paat"
+    run, detector = tmp_path / "paat", tmp_path / "detector.pt"
+    shutil.copy(checkpoints["paat"], detector)  # this test trains it again in place
     # an untrained head: the run goes on, and says how little of the camera its input holds
     with pytest.warns(UserWarning, match=r"camera_input=paat gives the policy little of its camera: solved in "
                                          r"\d+/\d+ frames.*keypoint detector"):
-        run_policy(config(data, run, "camera_input=paat", f"keypoint_detector={checkpoints['paat']}",
-                          "eval_views=[cam0]"))
+        run_policy(config(data, run, "camera_input=paat", f"keypoint_detector={detector}", "eval_views=[cam0]"))
     with h5py.File(run / "policy_data.hdf5") as f:
         poses = f[f"data/demo_0/obs/{camera_pose_key('cam0')}"][()]
         assert poses.shape[1] == 10
@@ -224,6 +225,19 @@ def test_paat_keypoints_as_the_camera_source_run_end_to_end(pick, tmp_path):
         np.testing.assert_allclose(np.linalg.norm(poses[solved][:, 3:6], axis=1), 1, atol=1e-4)
         np.testing.assert_allclose(np.einsum("ij,ij->i", poses[solved][:, 3:6], poses[solved][:, 6:9]), 0, atol=1e-4)
         assert "paat:" in f.attrs["made_from"]
+    # scored again later: an evaluation does not resume across a detector trained again at the same path
+    from alignment.evaluate_policy import evaluate_policy
+
+    def evaluation():
+        with initialize_config_module("configs", version_base="1.3"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the untrained head's warning, said above
+            return evaluate_policy(compose("evaluate_policy", overrides=[f"run_dir={run}", "rollouts=1",
+                                                                         "eval_views=[cam0]", "horizon=2"]))
+
+    assert evaluation() == evaluation()  # the second call finds it finished
+    torch.save({**torch.load(detector, weights_only=False), "retrained": True}, detector)
+    with pytest.raises(ValueError, match="other keypoint_detector_sha256"):
+        evaluation()
 
 
 def test_an_oracle_input_needs_no_simulator_and_follows_the_extrinsics():
