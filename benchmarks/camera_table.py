@@ -149,11 +149,12 @@ def trained_fixed_policy(args, row: str, seed: int) -> Optional[str]:
     return source if all(os.path.exists(os.path.join(source, n)) for n in ("rollouts.json", "policy.pt")) else None
 
 
-def score_bins(args, row: str, seed: int, source: str) -> None:
+def score_bins(args, row: str, seed: int, source: str, data: str) -> None:
     """The row's finished policy of ``seed`` scored by ``alignment.evaluate_policy`` (resumable episode by
     episode) in the bins asked for that it lacks, added to its record under the same budget (``--bins`` may grow
     across sessions: the goal's angles first). ``source`` is the run's own directory, or for a ``fixed_<row>``
     the policy table's run, whose config and training record are then copied beside, so it is recorded as a run.
+    ``data`` is the demo file the row trains on, which the run must have been trained on.
 
     A fixed rig's training sector is its one camera, so a fixed row's ``train`` bin is its own test rollouts
     from ``cam0`` (the same seeds, the same camera: step for step the same episodes), taken from it where it
@@ -174,12 +175,13 @@ def score_bins(args, row: str, seed: int, source: str) -> None:
         if same_test and "train" in unscored else {}
     scored_bins = [b for b in unscored if b not in reused]
     if not own:  # trained by the policy table: under this table's budget (its rollouts are set here)
-        policy_table.check_budget(args, row, seed, True, ROWS[row][1], config_dir=source, skip=("rollouts", "horizon"))
+        policy_table.check_budget(args, row, seed, True, ROWS[row][1], config_dir=source, skip=("rollouts", "horizon"),
+                                  data=data)
     identity = {"kept_epoch": trained.get("kept_epoch"), "evaluated_from": None if own else source,
                 "policy_sha256": file_sha256(os.path.join(source, "policy.pt"))}
     before = policy_table.result(args, row, seed)
     if before is not None:  # bins added to a recorded run must share its budget and its policy
-        policy_table.check_budget(args, row, seed, True, ROWS[row][1])
+        policy_table.check_budget(args, row, seed, True, ROWS[row][1], data=data)
         check_same_policy(target, before, identity)
     print(f"[{datetime.datetime.now():%H:%M}] {args.env} {row} seed {seed}: scoring {source} in "
           f"{', '.join(unscored)}", flush=True)
@@ -231,7 +233,7 @@ def run(args, data: Dict[str, str], row: str, seed: int) -> None:
     # a policy trained here is scored as itself, before any policy-table run of the same training
     source = (own if finished_here else None) or trained_fixed_policy(args, row, seed)
     if source and not wrist and unscored_bins(args, row, seed):
-        score_bins(args, row, seed, source)
+        score_bins(args, row, seed, source, data[data_key(row)])
         return
     views = "train_views=[" + ",".join(f"cam{i}" for i in range(cameras_per_demo(row))) + "]"
     overrides = [views if o == RANDOM else o for o in overrides]

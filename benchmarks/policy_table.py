@@ -176,16 +176,20 @@ def budget(args, image: bool, overrides: Sequence[str] = ()) -> Dict[str, object
 
 
 def check_budget(args, row: str, seed: int, image: bool, overrides: Sequence[str] = (),
-                 config_dir: Optional[str] = None, skip: Sequence[str] = ()) -> None:
+                 config_dir: Optional[str] = None, skip: Sequence[str] = (), data: Optional[str] = None) -> None:
     """A finished run made with another budget is named rather than mixed into this table: the row's
     finished run of ``seed``, or the run in ``config_dir`` about to be scored as it (less the ``skip``
-    settings, which the scoring sets itself)."""
+    settings, which the scoring sets itself), and, where ``data`` is given, trained on other demos (another
+    ``--episodes`` or ``--image-size`` names another file)."""
     from omegaconf import OmegaConf
 
     folder = config_dir or finished_dir(args, row, seed)
     config = OmegaConf.load(os.path.join(folder, "config.yaml"))
     differ = {k: (OmegaConf.select(config, k), v) for k, v in budget(args, image, overrides).items()
               if k not in skip and OmegaConf.select(config, k) != v}
+    there = OmegaConf.select(config, "data")
+    if data is not None and (there is None or os.path.abspath(there) != os.path.abspath(data)):
+        differ["data"] = (there, data)
     if differ:
         raise ValueError(f"{config_dir or run_dir(args, row, seed)} was run with another budget ("
                          + ", ".join(f"{k}: {a} there, {b} here" for k, (a, b) in differ.items())
@@ -201,7 +205,7 @@ def train_and_test(args, data: str, row: str, seed: int, overrides: Sequence[str
     finished; its summary is then recorded under ``--record``."""
     image = "obs=image" in overrides
     if result(args, row, seed) is not None:
-        check_budget(args, row, seed, image, overrides)
+        check_budget(args, row, seed, image, overrides, data=data)
         if not os.path.exists(os.path.join(record_dir(args, row, seed), "rollouts.json")):
             record(args, row, seed)
         return

@@ -78,7 +78,8 @@ def test_policy_table_keeps_finished_runs_through_their_record_and_names_another
                                                 "wall_seconds": {"train": 60, "test_rollouts": 60},
                                                 **({"threads": 1} if seed == 0 else {})})  # seed 1: an older run
         write_json(str(run / "training.json"), {})
-        (run / "config.yaml").write_text("bc: {epochs: 4, steps_per_epoch: 5}\nvalidation: {every: 2, rollouts: 2}\n"
+        (run / "config.yaml").write_text("data: data.hdf5\nbc: {epochs: 4, steps_per_epoch: 5}\n"
+                                         "validation: {every: 2, rollouts: 2}\n"
                                          "horizon: 9\nrollouts: 4\n")
         policy_table.record(args, "state", seed)
     os.rename(tmp_path / "runs", tmp_path / "gone")  # a fresh clone: runs/ is not there, the record is
@@ -187,14 +188,14 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     assert all("first_person=true" in cmd and f"input={found['fixed']}" in cmd for cmd in rerendered)
 
 
-def finished_policy_table_run(tmp_path, row: str, seed: int, rollouts: dict, config: str):
-    """A policy table's finished run (its summary and a policy file) for camera_table to score, the table's
-    args pointing at it, and the commands its evaluations launch."""
+def finished_policy_table_run(tmp_path, row: str, seed: int, rollouts: dict, config: str, data: str = "fixed.hdf5"):
+    """A policy table's finished run (its summary and a policy file, trained on ``data``) for camera_table to
+    score, and the table's args pointing at it."""
     source = tmp_path / "policy_table" / "lift" / row / f"seed{seed}"
     write_json(str(source / "rollouts.json"), rollouts)
     write_json(str(source / "training.json"), {"epoch": 50})
     (source / "policy.pt").write_bytes(b"weights")
-    (source / "config.yaml").write_text(config)
+    (source / "config.yaml").write_text(f"data: {data}\n{config}")
     args = camera_table_args(tmp_path, table_only=False, fixed_from=str(tmp_path / "policy_table"))
     os.makedirs(args.runs)
     return source, args
@@ -323,7 +324,7 @@ def test_a_finished_randomised_run_is_scored_in_the_bins_it_lacks_and_keeps_the_
     write_json(str(run / "rollouts.json"), {"rollouts": {"train": {"success_rate": 0.5}}, "kept_epoch": 60})
     write_json(str(run / "training.json"), {"epoch": 80})
     (run / "policy.pt").write_bytes(b"weights")
-    config = ("horizon: 9\nrollouts: 4\nbc: {epochs: 80, steps_per_epoch: 3}\n"
+    config = ("data: random.hdf5\nhorizon: 9\nrollouts: 4\nbc: {epochs: 80, steps_per_epoch: 3}\n"
               "validation: {every: 20, rollouts: 2}\neval_views: [train]\n")
     (run / "config.yaml").write_text(config)
     launched = fake_evaluations(monkeypatch, 0.25)
@@ -369,6 +370,11 @@ def test_a_policy_tables_run_of_another_budget_is_refused_before_it_is_scored(tm
     launched = fake_evaluations(monkeypatch, 0.5)
     with pytest.raises(ValueError, match="another budget \\(bc.epochs: 7 there, 2 here\\)"):
         camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
+    # the same budget, trained on other demos (the table now run with another --image-size names another file)
+    (source / "config.yaml").write_text("data: fixed.hdf5\nbc: {epochs: 2, steps_per_epoch: 3}\n"
+                                        "validation: {every: 1, rollouts: 2}\nhorizon: 400\nrollouts: 50\n")
+    with pytest.raises(ValueError, match="another budget \\(data: fixed.hdf5 there, lift_policy64.hdf5 here\\)"):
+        camera_table.run(args, {"fixed": "lift_policy64.hdf5"}, "fixed_resnet18", 0)
     assert not launched and not os.path.exists(tmp_path / "record" / "lift" / "fixed_resnet18")
 
 
@@ -405,7 +411,8 @@ def test_a_row_that_sets_its_own_training_length_is_run_and_checked_with_it(tmp_
     assert "bc.steps_per_epoch=3" in policy and "init=enc.pt" in policy  # the table's budget otherwise
     run = tmp_path / "runs" / "lift" / "paat_ft_150" / "seed0"
     write_json(str(run / "rollouts.json"), {"rollouts": {"cam0": {"success_rate": 0.5}}})
-    (run / "config.yaml").write_text("bc: {epochs: 150, steps_per_epoch: 3}\nvalidation: {every: 25, rollouts: 2}\n"
+    (run / "config.yaml").write_text("data: data.hdf5\nbc: {epochs: 150, steps_per_epoch: 3}\n"
+                                     "validation: {every: 25, rollouts: 2}\n"
                                      "horizon: 9\nrollouts: 4\n")
     policy_table.run(args, "data.hdf5", "paat_ft_150", 0)  # finished with its own length: kept, nothing launched
     assert len(launched) == 1
