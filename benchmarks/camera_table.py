@@ -336,10 +336,10 @@ def table(args) -> str:
              f"or a camera of the training sector), unless the row sets its own (a fixed_<row> or random_<row> trains "
              f"as the policy table's <row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
              f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Success (%) per camera bin, mean "
-             f"± std over the seeds (n, a range where the bins have different numbers of seeds; – where a row was not "
-             f"scored in the bin); the wrist row sees no third-person camera, so its one rate stands in every bin. "
+             f"± std over the seeds (the population std, here and below; n, a range where the bins have different "
+             f"numbers of seeds; – where a row was not scored in the bin); the wrist row sees no third-person camera, so its one rate stands in every bin. "
              f"kept <bin>: the bin's success as a % of the same seed's training-sector success, mean ± std over the "
-             f"seeds (the goal: ≥ 80 at beyond30, ≥ 50 at beyond60).", "",
+             f"seeds with some success there (the goal: ≥ 80 at beyond30, ≥ 50 at beyond60).", "",
              "| env | row | n | " + " | ".join(shown + [f"kept {b}" for b in ratios]) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in shown + ratios) + " |"]
     means, spread = {}, {}

@@ -91,8 +91,8 @@ def extrinsics_from_keypoints(keypoints_2d: np.ndarray, keypoints_3d: np.ndarray
         found, _, _, inliers = cv2.solvePnPRansac(kp3[used], kp2[used], k, None, reprojectionError=ransac_threshold,
                                                   iterationsCount=200, confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
         if not found or inliers is None:
-            raise ValueError(f"RANSAC found no pose that {MIN_KEYPOINTS}+ of the {int(used.sum())} visible keypoints "
-                             f"agree with within {ransac_threshold} px; raise ransac_threshold")
+            raise ValueError(f"RANSAC found no pose that enough of the {int(used.sum())} visible keypoints agree "
+                             f"with within {ransac_threshold} px; raise ransac_threshold")
         keep = np.zeros(int(used.sum()), dtype=bool)
         keep[inliers.ravel()] = True
         used[np.flatnonzero(used)[~keep]] = False

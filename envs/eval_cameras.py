@@ -75,7 +75,7 @@ def check_eval_bin(config: RigConfig, name: str) -> EvalBin:
     lo, hi = config.training_sector()
     if spec.azimuth_past is not None:
         farthest = spec.azimuth_past + BAND / 2
-        if (hi - lo) + 2 * farthest > 360.0:
+        if (hi - lo) + 2 * farthest >= 360.0:  # at equality its far end is as near the other edge
             raise ValueError(f"bin {name!r} needs azimuths up to {farthest:g} degrees past both edges of the training "
                              f"sector {lo:g}..{hi:g}, which leaves only {max(360.0 - (hi - lo), 0):g} degrees outside "
                              f"it; narrow the rig's azimuth_range or leave the bin out")

@@ -109,6 +109,11 @@ def test_bins_a_rig_has_no_room_for_are_refused():
     with pytest.raises(ValueError, match=r"beyond60.*67.5 degrees past both edges.*-125..125.*110 degrees outside"):
         check_eval_bin(RIGS["ring"], "beyond60")
     check_eval_bin(RIGS["ring"], "beyond45")
+    # a 225-degree sector leaves 135 outside: beyond60's far end (67.5 past) would lie as near the other edge
+    edge = dict(sampling="sectors", heldout_views=0)
+    with pytest.raises(ValueError, match=r"beyond60.*135 degrees outside"):
+        check_eval_bin(RigConfig(azimuth_range=(-112.5, 112.5), **edge), "beyond60")
+    check_eval_bin(RigConfig(azimuth_range=(-112, 112), **edge), "beyond60")
     with pytest.raises(ValueError, match=r"elev\+15.*within \+-89"):
         check_eval_bin(RigConfig(sampling="sectors", elevation_range=(40, 70)), "elev+15")
     assert set(EVAL_BINS) == {"train", *BEYOND, "elev+15", "elev-15"}
