@@ -265,6 +265,24 @@ def _restore_training_state(model, state: dict) -> None:
 
 
 Validator = Callable[[object, int], float]  # (RolloutPolicy, epoch) -> success rate
+TRAINING_STATE = "training_state.pt"
+
+
+def resumable_state(config, out_dir: str, resume_key: Optional[Mapping] = None) -> Optional[dict]:
+    """The training state ``out_dir`` holds to resume (None where it holds none), refused where it was made with
+    another config or other inputs: a caller checks it before it rewrites anything else in ``out_dir``."""
+    state_path = os.path.join(out_dir, TRAINING_STATE)
+    if not os.path.exists(state_path):
+        return None
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    if state["config"] != config.dump() or state.get("resume_key") != _key_text(resume_key):
+        raise ValueError(f"{out_dir} holds a policy training with another config or other inputs; run with "
+                         f"overwrite=true to start again, or choose another run_dir")
+    return state
+
+
+def _key_text(resume_key: Optional[Mapping]) -> str:
+    return json.dumps(dict(resume_key or {}), sort_keys=True, default=str)
 
 
 def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] = None,
@@ -310,16 +328,13 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
         return {"format": POLICY_FORMAT, "model": weights, "config": config_json, "shape_meta": shapes,
                 "keys": list(shape_meta["all_obs_keys"]), "epoch": epoch, "obs_normalization": _stats_tensors(stats), **(extra or {})}
 
-    state_path, policy_path = os.path.join(out_dir, "training_state.pt"), os.path.join(out_dir, "policy.pt")
+    state_path, policy_path = os.path.join(out_dir, TRAINING_STATE), os.path.join(out_dir, "policy.pt")
     progress_path = os.path.join(out_dir, "training.json")
     record = {"epoch": 0, "validation": [], "best": None, "log": {}, "history": [], "seconds": 0.0}
-    key = json.dumps(dict(resume_key or {}), sort_keys=True, default=str)
+    key = _key_text(resume_key)
     best_policy: Optional[dict] = None  # the kept epoch's policy file, also in the state, so policy.pt follows it
-    if os.path.exists(state_path):
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["config"] != config_json or state.get("resume_key") != key:
-            raise ValueError(f"{out_dir} holds a policy training with another config or other inputs; run with "
-                             f"overwrite=true to start again, or choose another run_dir")
+    state = resumable_state(config, out_dir, resume_key)
+    if state is not None:
         _restore_training_state(model, state)
         record, best_policy = json.loads(state["record"]), state.get("best_policy")
         record.setdefault("history", [])  # a run started before per-epoch losses were kept

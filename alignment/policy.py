@@ -38,8 +38,8 @@ from poseaware.runs import atomic_write_text, clear_run_dir, read_checkpoint
 
 from .backbone import POSE_MODALITY
 from .camera_input import DemoCameraPoses, check_camera_input, load_camera_input
-from .bc import (PolicyInputs, backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs, train_bc,
-                 vit_core_kwargs)
+from .bc import (PolicyInputs, backbone_needs_keypoints, bc_config, default_crop, load_bc, policy_inputs,
+                 resumable_state, train_bc, vit_core_kwargs)
 from .embed import embed_file
 from .inference import check_encoder_fits, load_encoder
 from .policy_frame import check_frame
@@ -199,16 +199,25 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     if os.path.exists(run_dir) and cfg.overwrite:
         clear_run_dir(run_dir, POLICY_RUN_ENTRIES)
     os.makedirs(run_dir, exist_ok=True)
+    own_data = cfg.obs == "embedding" or bool(cameras and (POSE_MODALITY in inputs.images or pooled or posed))
+    if own_data:  # what the policy reads, made below from the demos
+        data = os.path.join(run_dir, "bc_data.hdf5" if cfg.obs == "embedding" else "policy_data.hdf5")
+    batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
+    config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
+                       cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key,
+                       OmegaConf.to_container(cfg.bc.robomimic, resolve=True) if cfg.bc.get("robomimic") else {})
+    # a run_dir holding another training is refused before its data file and config.yaml are rewritten
+    resumable_state(config, run_dir, resume_key(cfg))
     if cfg.obs == "embedding":
-        data, embedded = os.path.join(run_dir, "bc_data.hdf5"), os.path.join(run_dir, "embedded.hdf5")
+        embedded = os.path.join(run_dir, "embedded.hdf5")
         if os.path.exists(embedded):  # this run's own intermediate, left by a kill
             os.remove(embedded)
         # raw geometry: a live policy embeds one frame at a time
         embed_file(cfg.checkpoint, cfg.data, embedded, views=train_views, geometry="raw")
         pool_training_views(embedded, data, train_views, low_dim)
         os.remove(embedded)  # a copy of the demos' images; bc_data.hdf5 holds what the policy reads
-    elif cameras and (POSE_MODALITY in inputs.images or pooled or posed):
-        data, pose = os.path.join(run_dir, "policy_data.hdf5"), POSE_MODALITY in inputs.images
+    elif own_data:
+        pose = POSE_MODALITY in inputs.images
         described = f"{cfg.camera_input}:{os.path.abspath(cfg.keypoint_detector)}" if cfg.keypoint_detector \
             else cfg.camera_input
         made_from = image_file_settings(cfg.data, cameras, home, train_views if pooled else (), pose, described,
@@ -226,10 +235,6 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
                                          "(benchmarks/camera_from_arm.py --detector measures it)"
                                          if cfg.camera_input == "paat" else ""), stacklevel=2)
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
-    batch_size = cfg.bc.batch_size or (16 if inputs.images else 100)  # robomimic's image and low-dim templates
-    config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
-                       cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key,
-                       OmegaConf.to_container(cfg.bc.robomimic, resolve=True) if cfg.bc.get("robomimic") else {})
 
     # camera-randomised training is validated from cameras drawn across its training sector (the ``train`` bin),
     # as it is tested, not from the one camera whose name it trains under

@@ -1,5 +1,6 @@
 """robomimic BC policies rolled out live: on frozen embeddings, and image policies with the project's encoders inside robomimic
 (backbone, keypoint channels, PAAT in the loss, checkpoint selection, resume, camera bins), and their bad input."""
+import io
 import json
 import os
 import warnings
@@ -702,3 +703,23 @@ def test_robomimics_rnn_policy_trains_on_sequences_and_rolls_out_with_keypoints(
     assert results["cam0"]["episodes"] == 1
     policy, saved = load_bc(str(run / "policy.pt"))
     assert type(policy.policy).__name__ == "PoseBC_RNN" and json.loads(saved["config"])["train"]["seq_length"] == 5
+
+
+def test_a_run_dir_holding_another_training_is_refused_before_its_files_are_rewritten(pick, tmp_path):
+    data, _ = pick
+    run = tmp_path / "run"
+    first = image_policy_config(data, run, "backbone=paab", "horizon=3")
+    run_policy(first)
+    saved = {name: (run / name).read_bytes() for name in ("config.yaml", "policy_data.hdf5", "policy.pt")}
+    os.remove(run / "rollouts.json")  # as a run killed in its test rollouts: trained, not yet tested
+    assert run_policy(first)["cam0"]["episodes"] == 1  # the same settings resume: tested, not trained again
+    before, after = (torch.load(p, weights_only=True) for p in (io.BytesIO(saved["policy.pt"]), run / "policy.pt"))
+    assert before["epoch"] == after["epoch"] and all(torch.equal(v, after["model"][k]) for k, v in before["model"].items())
+    saved = {name: (run / name).read_bytes() for name in saved}
+    os.remove(run / "rollouts.json")
+    # other inputs (the camera's pose beside the image: another policy file) and another robomimic config
+    for change in ("camera_input=extrinsics", "bc.steps_per_epoch=3"):
+        with pytest.raises(ValueError, match="another config or other inputs"):
+            run_policy(image_policy_config(data, run, "backbone=paab", "horizon=3", change))
+        for name, content in saved.items():  # the finished run's record still describes its policy
+            assert (run / name).read_bytes() == content, (change, name)
