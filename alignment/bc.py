@@ -179,6 +179,11 @@ def bc_config(data: str, inputs: PolicyInputs, epochs: int, steps_per_epoch: int
     ``robomimic``: any other robomimic config values, by path (``apply_robomimic_overrides``)."""
     from robomimic.config import config_factory
 
+    if normalize_obs and inputs.images:  # robomimic 0.3.0 would fail only after reading every frame
+        raise ValueError(f"bc.normalize_obs=true normalises every observation, images too: robomimic 0.3.0 takes "
+                         f"the image statistics channels-first but applies them to its frames channels-last, and "
+                         f"fails ({', '.join(k for keys in inputs.images.values() for k in keys)}); leave "
+                         f"bc.normalize_obs=false for image policies, as robomimic's image configs do")
     ours = bool(core_kwargs) and core_kwargs.get("backbone_class") == _backbone.PoseAwareViTConv.__name__
     algo = pose_bc.ALGO_NAME if ours else "bc"  # pose_bc adds the backbone's auxiliary (PAAT) loss
     config = config_factory(algo)

@@ -196,9 +196,6 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     core_kwargs, crop = None, None
     if cfg.obs == "image":
         core_kwargs, crop = image_backbone(cfg, settings["image_size"], keypoint_names, cfg.data)
-    if os.path.exists(run_dir) and cfg.overwrite:
-        clear_run_dir(run_dir, POLICY_RUN_ENTRIES)
-    os.makedirs(run_dir, exist_ok=True)
     own_data = cfg.obs == "embedding" or bool(cameras and (POSE_MODALITY in inputs.images or pooled or posed))
     if own_data:  # what the policy reads, made below from the demos
         data = os.path.join(run_dir, "bc_data.hdf5" if cfg.obs == "embedding" else "policy_data.hdf5")
@@ -206,6 +203,9 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     config = bc_config(data, inputs, cfg.bc.epochs, cfg.bc.steps_per_epoch, batch_size, cfg.seed,
                        cfg.bc.normalize_obs, core_kwargs, crop, cfg.bc.filter_key,
                        OmegaConf.to_container(cfg.bc.robomimic, resolve=True) if cfg.bc.get("robomimic") else {})
+    if os.path.exists(run_dir) and cfg.overwrite:
+        clear_run_dir(run_dir, POLICY_RUN_ENTRIES)
+    os.makedirs(run_dir, exist_ok=True)
     # a run_dir holding another training is refused before its data file and config.yaml are rewritten
     resumable_state(config, run_dir, resume_key(cfg))
     if cfg.obs == "embedding":

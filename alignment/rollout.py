@@ -181,10 +181,11 @@ def run_rollouts(policy, env_name: str, settings: dict, view: str, keys: Sequenc
                     result.frames_encoded += 1
                 if video and index < videos:  # the overview is rendered for these episodes only
                     frames.append(np.concatenate([obs[f"{v}_image"] for v in rendered] + [env.overview_image()], axis=1))
+                camera_pose = ob[pose_key].copy() if frame == "camera" else None  # the policy may normalise ob
                 with torch.no_grad():  # robomimic's get_action keeps autograd on: no graph at deployment
                     action = policy(ob)
                 if frame == "camera":
-                    action = action_to_world(action, ob[pose_key])
+                    action = action_to_world(action, camera_pose)
                 obs, _, success, truncated, _ = env.step(action)
                 if success or truncated:
                     break

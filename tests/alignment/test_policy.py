@@ -467,6 +467,9 @@ def test_bad_image_policy_input_is_named(pick, tmp_path):
         run_policy(image_policy_config(data, tmp_path / "d", f"init={checkpoints['paab']}"))
     with pytest.raises(ValueError, match="unknown backbone"):
         run_policy(image_policy_config(data, tmp_path / "e", "backbone=vit"))
+    # robomimic 0.3.0 cannot normalise images (it would fail only after reading every frame's statistics)
+    with pytest.raises(ValueError, match="bc.normalize_obs=true normalises every observation, images too.*cam0_image"):
+        run_policy(image_policy_config(data, tmp_path / "f", "bc.normalize_obs=true"))
     # evaluation cameras that cannot fill the policy's cameras are refused before training
     with pytest.raises(ValueError, match="first-person policy is evaluated from first_person only"):
         run_policy(image_policy_config(data, tmp_path / "g", "cameras=[first_person]", "eval_views=[cam0]"))
