@@ -130,6 +130,15 @@ class RigConfig:
         self.center = tuple(float(c) for c in self.center)
         if self.heldout_views < 0:
             raise ValueError(f"heldout_views must be >= 0, got {self.heldout_views}")
+        # cameras are drawn from lo up to hi: a reversed range would slip past the held-out overlap check
+        for name in ("azimuth_range", "elevation_range", "heldout_azimuth_range"):
+            lo, hi = getattr(self, name)
+            if hi < lo:
+                raise ValueError(f"{name} ({lo:g}, {hi:g}) runs backwards; give it low to high (a sector through "
+                                 f"180 degrees, e.g. ({lo:g}, {hi + 360:g}))")
+        for name in ("jitter_azimuth", "jitter_elevation", "jitter_radius"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (a jitter of j draws within +-j), got {getattr(self, name)}")
         if self.heldout_views and arcs_overlap(self.training_sector(), self.heldout_azimuth_range):
             raise ValueError(f"the held-out sector {self.heldout_azimuth_range} overlaps the training cameras' "
                              f"azimuths {self.training_sector()} (jitter included); unseen views must come from "

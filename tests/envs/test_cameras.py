@@ -70,6 +70,17 @@ def test_a_held_out_sector_that_overlaps_training_is_refused():
                   heldout_azimuth_range=(170, 220))
     with pytest.raises(ValueError, match="unknown rig sampling"):
         RigConfig(sampling="random")
+    # a range written high to low would draw through the training sector, past the overlap check
+    with pytest.raises(ValueError, match=r"heldout_azimuth_range \(100, -100\) runs backwards.*\(100, 260\)"):
+        RigConfig(num_views=4, sampling="sectors", azimuth_range=(-90, 15), heldout_views=2,
+                  heldout_azimuth_range=(100, -100))
+    RigConfig(num_views=4, sampling="sectors", azimuth_range=(-90, 15), heldout_views=2,
+              heldout_azimuth_range=(100, 260))  # the same sector, through 180: clear of training
+    with pytest.raises(ValueError, match="azimuth_range .* runs backwards"):
+        RigConfig(azimuth_range=(90, -90))
+    with pytest.raises(ValueError, match=r"jitter_azimuth must be >= 0.*-10"):  # it would shrink the sector checked
+        RigConfig(num_views=4, azimuth_range=(-90, 60), jitter_azimuth=-10, heldout_views=1,
+                  heldout_azimuth_range=(65, 100))
 
 
 def test_the_ring_rig_is_unchanged_by_the_sector_option():
