@@ -88,6 +88,11 @@ def project(points: np.ndarray, camera: Camera) -> np.ndarray:
 
 
 SAMPLINGS = ("ring", "sectors")
+# Where a rig's random draws come from. The scene (robot noise, object placement) is drawn from the episode seed;
+# "own": the cameras from a stream of their own; "scene": from the episode seed itself, the scene's very numbers,
+# so a camera's pose told where the object lay (files made before 2026-12-05, read as such, re-render exactly).
+RIG_DRAWS = ("own", "scene")
+RIG_SALT = 31
 HELDOUT_PREFIX = "held"
 FIRST_PERSON = "first_person"  # the view name of the camera the robot or avatar carries
 
@@ -117,12 +122,15 @@ class RigConfig:
     sampling: str = "ring"
     heldout_views: int = 0
     heldout_azimuth_range: Tuple[float, float] = (0.0, 0.0)
+    draws: str = "own"  # RIG_DRAWS
 
     def __post_init__(self) -> None:
         if int(self.num_views) < 1:
             raise ValueError(f"num_views must be at least 1, got {self.num_views}")
         if self.sampling not in SAMPLINGS:
             raise ValueError(f"unknown rig sampling {self.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
+        if self.draws not in RIG_DRAWS:
+            raise ValueError(f"unknown rig draws {self.draws!r}; choose one of {', '.join(RIG_DRAWS)}")
         self.num_views, self.heldout_views = int(self.num_views), int(self.heldout_views)
         self.azimuth_range = tuple(float(a) for a in self.azimuth_range)
         self.elevation_range = tuple(float(e) for e in self.elevation_range)
@@ -227,8 +235,9 @@ def orbit_camera(name: str, config: RigConfig, azimuth: float, elevation: float,
 
 
 def make_rig(config: RigConfig, width: int, height: int, seed: int) -> List[Camera]:
-    """The episode's third-person cameras (training rig, then held-out), drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
+    """The episode's third-person cameras (training rig, then held-out), drawn from ``seed`` (``config.draws``:
+    apart from the scene drawn from the same seed, or, as files made before, from its very numbers)."""
+    rng = np.random.default_rng(seed if config.draws == "scene" else np.random.SeedSequence([seed, RIG_SALT]))
     # Ring radii are drawn between the angles, as the rig always did, so old files re-render exactly.
     angles, radii = [], []
     if config.sampling == "ring":

@@ -144,7 +144,7 @@ class EpisodeFile:
         data = self.file["data"]
         self.demos: List[str] = sorted(data.keys(), key=demo_index)
         self.env_args: dict = _json_attr(data, "env_args", {})
-        self.settings: dict = _json_attr(self.file, "generation", {})
+        self.settings: dict = settings_as_made(_json_attr(self.file, "generation", {}))
         self.keypoint_names: List[str] = _json_attr(self.file, "keypoint_names", [])
         self.cameras: Dict[str, dict] = _json_attr(self.file, "cameras", {})
         first = data[self.demos[0]] if self.demos else None
@@ -279,6 +279,15 @@ def land_dir(tmp: str, path: str) -> None:
     os.rename(path, old)
     os.rename(tmp, path)
     shutil.rmtree(old) if os.path.isdir(old) and not os.path.islink(old) else os.remove(old)
+
+
+def settings_as_made(settings: dict) -> dict:
+    """A file's stored generation settings, with the keys added since at the values its making had: a rig
+    stored without ``draws`` drew its cameras from the scene's numbers (``envs.cameras.RIG_DRAWS``)."""
+    rig = settings.get("rig")
+    if isinstance(rig, dict) and "draws" not in rig:
+        return {**settings, "rig": {**rig, "draws": "scene"}}
+    return settings
 
 
 def settings_differences(existing: dict, asked: dict) -> str:

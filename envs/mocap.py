@@ -194,7 +194,8 @@ def generate_mocap(out_dir: str, config: MocapConfig, progress: bool = True) -> 
             origin = np.array([root[0], 0.0, root[2]])  # keep the subject near the rig's centre
             rig = make_rig(RigConfig(num_views=config.num_cameras, radius=3.2, azimuth_range=(-180, 180),
                                      elevation_range=(5, 25), fovy=55.0, center=(0.0, 0.0, 0.8),
-                                     jitter_azimuth=15.0, jitter_elevation=5.0, jitter_radius=0.1),
+                                     jitter_azimuth=15.0, jitter_elevation=5.0, jitter_radius=0.1,
+                                     draws="scene"),  # the set as its recorded results were measured on
                            width, height, seed)
             images = [[] for _ in rig]
             kps = [[] for _ in rig]

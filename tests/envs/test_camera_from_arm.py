@@ -80,13 +80,15 @@ def test_missing_keypoints_are_skipped_and_the_camera_still_recovered(demo):
 
 
 def test_too_few_keypoints_are_refused_naming_how_many(demo):
-    kp = demo.keypoints["cam1"][0].copy()
-    kp[[0, 3, 4, 7, 8, 9, 10]] = np.nan  # joint1 and joint2, joint5 and joint6 coincide: 4 visible, 2 positions
+    coinciding = [1, 2, 5, 6]  # joint1 and joint2, joint5 and joint6 coincide
+    view = next(v for v in THIRD_PERSON if np.isfinite(demo.keypoints[v][0][coinciding]).all())
+    kp = np.full_like(demo.keypoints[view][0], np.nan)
+    kp[coinciding] = demo.keypoints[view][0][coinciding]  # 4 visible, 2 positions
     with pytest.raises(ValueError, match=r"4 keypoints visible \(2 distinct 3D positions\).*at least 4"):
-        demo.fit("cam1", 0, keypoints=kp)
+        demo.fit(view, 0, keypoints=kp)
     kp = np.full_like(kp, np.nan)
     with pytest.raises(ValueError, match="0 keypoints visible"):
-        demo.fit("cam1", 0, keypoints=kp)
+        demo.fit(view, 0, keypoints=kp)
     with pytest.raises(ValueError, match="of the same frames"):
         extrinsics_from_arm(demo.sim, demo.keypoints["cam1"][:3], demo.joint_pos[:3], demo.gripper_qpos[:2],
                             demo.intrinsics["cam1"])

@@ -1,3 +1,6 @@
+import json
+
+import h5py
 import numpy as np
 import pytest
 
@@ -88,3 +91,40 @@ def test_the_ring_rig_is_unchanged_by_the_sector_option():
     cams = make_rig(RigConfig(num_views=3, azimuth_range=(-90, 90), jitter_azimuth=0, jitter_elevation=0,
                               jitter_radius=0), 32, 32, 0)
     np.testing.assert_allclose([azimuth_of(c, (0, 0, 0)) for c in cams], [-90, 0, 90], atol=1e-9)
+
+
+def test_a_rigs_cameras_are_drawn_apart_from_the_scene_of_the_same_seed():
+    from envs.pick import PickSimulator
+
+    sim = PickSimulator()
+    rig = dict(num_views=2, sampling="sectors", azimuth_range=(-120, 30), center=(0.35, 0.0, 0.15))
+    placed, own, shared = [], [], []
+    for seed in range(40):
+        sim.reset(seed)
+        placed.append(sim._object_pos()[0])  # the scene's first draw: where the object lies
+        for cameras, draws in ((own, "own"), (shared, "scene")):
+            centre = make_rig(RigConfig(**rig, draws=draws), 32, 32, seed)[0].position - np.array(rig["center"])
+            cameras.append(np.degrees(np.arctan2(centre[1], centre[0])))
+    sim.close()
+    # drawn from the scene's numbers (files made before), cam0's azimuth told where the object lay
+    assert np.corrcoef(placed, shared)[0, 1] > 0.99
+    assert abs(np.corrcoef(placed, own)[0, 1]) < 0.35
+    assert RigConfig().draws == "own"
+    with pytest.raises(ValueError, match="unknown rig draws 'mine'.*own, scene"):
+        RigConfig(draws="mine")
+
+
+def test_a_file_made_before_the_rigs_own_draws_reads_as_drawn_from_the_scene(tmp_path):
+    from envs.dataset_io import EpisodeFile, settings_as_made
+
+    old = {"env": "pick", "rig": {k: v for k, v in RigConfig(num_views=2).to_json().items() if k != "draws"}}
+    assert settings_as_made(old)["rig"]["draws"] == "scene"
+    assert RigConfig(**settings_as_made(old)["rig"]).draws == "scene"
+    made = {**old, "rig": {**old["rig"], "draws": "own"}}
+    assert settings_as_made(made) == made  # a file that says how it drew is read as it says
+    path = str(tmp_path / "old.hdf5")
+    with h5py.File(path, "w") as f:
+        f.create_group("data")
+        f.attrs["generation"] = json.dumps(old)
+    with EpisodeFile(path) as f:
+        assert f.settings["rig"]["draws"] == "scene"
