@@ -337,7 +337,8 @@ def table(args) -> str:
              f"as the policy table's <row>); {args.rollouts} test rollouts per bin, {args.horizon} steps at most.  ",
              f"Machine: {os.cpu_count()} CPU cores; written {datetime.date.today()}. Success (%) per camera bin, mean "
              f"± std over the seeds (the population std, here and below; n, a range where the bins have different "
-             f"numbers of seeds; – where a row was not scored in the bin); the wrist row sees no third-person camera, so its one rate stands in every bin. "
+             f"numbers of seeds; – where a row was not scored in the bin); the wrist row sees no third-person "
+             f"camera, so its one rate stands in every bin. "
              f"kept <bin>: the bin's success as a % of the same seed's training-sector success, mean ± std over the "
              f"seeds with some success there (the goal: ≥ 80 at beyond30, ≥ 50 at beyond60).", "",
              "| env | row | n | " + " | ".join(shown + [f"kept {b}" for b in ratios]) + " |",

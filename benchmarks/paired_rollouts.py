@@ -4,10 +4,10 @@ python benchmarks/paired_rollouts.py benchmarks/camera_table_runs/lift fixed_paa
 
 Runs of the same seed are tested on the same episodes (and, in a camera bin, from the same cameras), so the
 two rows' outcomes pair up; records that ran other episodes, other cameras (a fixed-camera row's bins lie past
-its one camera, a random row's past its sector) or another horizon are refused. Episodes both solve or both fail say nothing about which row is better; the
-discordant ones do: under "the rows are equally good" an episode solved by one row alone is as likely to be
-either's, so the count of row A's is Binomial(discordant, 1/2). Prints, per bin, each seed's counts and
-two-sided exact p, and all seeds pooled. Records older than per-episode ``successes`` give an episode's
+its one camera, a random row's past its sector) or another horizon are refused. Episodes both solve or both
+fail say nothing about which row is better; the discordant ones do: under "the rows are equally good" an
+episode solved by one row alone is as likely to be either's, so the count of row A's is Binomial(discordant,
+1/2). Prints, per bin, each seed's counts and two-sided exact p, and all seeds pooled. Records older than per-episode ``successes`` give an episode's
 success as ending before the horizon (a solved Lift episode ends at once), checked against the success rate.
 """
 from __future__ import annotations

@@ -269,7 +269,8 @@ def test_camera_table_gives_the_pose_aware_margin_over_the_same_row_on_the_seeds
     for row_name, without in (("random_paab_conv_both_arm", "random_baseline_conv_both"),
                               ("random_paat_detector_conv_both_arm_camera_frame", "random_baseline_conv_both"),
                               ("random_baseline_conv_both_arm_camera_frame", "random_baseline_conv_both"),
-                              ("random_paat_ft_paatcam", "random_baseline_ft"), ("random_resnet18_arm", "random_resnet18"),
+                              ("random_paat_ft_paatcam", "random_baseline_ft"),
+                              ("random_resnet18_arm", "random_resnet18"),
                               ("fixed_paat_conv_both", "fixed_baseline_conv_both"),
                               ("random_resnet18_extrinsics", None),  # the true camera: not found from the pose
                               ("fixed_resnet18_both", None), ("random_baseline_conv_both", None)):

@@ -717,7 +717,8 @@ def test_a_run_dir_holding_another_training_is_refused_before_its_files_are_rewr
     os.remove(run / "rollouts.json")  # as a run killed in its test rollouts: trained, not yet tested
     assert run_policy(first)["cam0"]["episodes"] == 1  # the same settings resume: tested, not trained again
     before, after = (torch.load(p, weights_only=True) for p in (io.BytesIO(saved["policy.pt"]), run / "policy.pt"))
-    assert before["epoch"] == after["epoch"] and all(torch.equal(v, after["model"][k]) for k, v in before["model"].items())
+    assert before["epoch"] == after["epoch"]
+    assert all(torch.equal(v, after["model"][k]) for k, v in before["model"].items())
     saved = {name: (run / name).read_bytes() for name in saved}
     os.remove(run / "rollouts.json")
     # other inputs (the camera's pose beside the image: another policy file) and another robomimic config
