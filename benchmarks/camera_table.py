@@ -102,7 +102,11 @@ ROWS: Dict[str, Tuple[str, List[str]]] = {
     # the number of cameras per demo, measured: the same training on demos seen from k cameras each
     **{f"random_baseline_conv_both_k{k}": ("random", policy_table.ROWS["baseline_conv_both"] + [RANDOM])
        for k in (1, 2, 8)},
+    # the same training on demos whose cameras are drawn apart from the scene (the table's demos drew the
+    # scene's numbers: envs.cameras.RIG_DRAWS), to measure what that cost
+    "random_baseline_conv_both_own_draws": ("random", policy_table.ROWS["baseline_conv_both"] + [RANDOM]),
 }
+OWN_DRAWS = "_own_draws"  # a random row so named trains on demos whose cameras drew their own numbers
 DEFAULT_ROWS = ["fixed_resnet18", "random_resnet18", "random_resnet18_arm", "random_paat_ft", "random_paat_ft_arm",
                 "wrist_resnet18"]
 
@@ -114,9 +118,11 @@ def cameras_per_demo(row: str) -> int:
 
 
 def data_key(row: str) -> str:
-    """Which demos the row trains on: ``fixed``, or ``random<k>``."""
-    kind = ROWS[row][0]
-    return f"random{cameras_per_demo(row)}" if kind == "random" else kind
+    """Which demos the row trains on: ``fixed``, or ``random<k>`` (``random<k>_own`` for its cameras drawn apart
+    from the scene)."""
+    if ROWS[row][0] != "random":
+        return ROWS[row][0]
+    return f"random{cameras_per_demo(row)}" + ("_own" if row.endswith(OWN_DRAWS) else "")
 
 
 def demos(args, rows: List[str]) -> Dict[str, str]:
@@ -125,19 +131,21 @@ def demos(args, rows: List[str]) -> Dict[str, str]:
     fixed = generate(args.env, args.episodes, args.image_size,
                      os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
     found = {"fixed": fixed}
-    for k in sorted({cameras_per_demo(r) for r in rows if ROWS[r][0] == "random"}):
-        found[f"random{k}"] = randomised(args, fixed, k)
+    for k, own in sorted({(cameras_per_demo(r), r.endswith(OWN_DRAWS)) for r in rows if ROWS[r][0] == "random"}):
+        found[f"random{k}" + ("_own" if own else "")] = randomised(args, fixed, k, own)
     return found
 
 
-def randomised(args, fixed: str, views: int) -> str:
+def randomised(args, fixed: str, views: int, own_draws: bool = False) -> str:
     """The fixed demos re-rendered from ``views`` cameras drawn per demo from the training sector, with the
     wrist camera for the both-camera rows and without the masks no policy reads (the same states;
-    ``envs.rerender`` resumes and skips a finished file)."""
-    out = os.path.join(args.data, f"{args.env}_policy{args.image_size}_sector{views}.hdf5")
+    ``envs.rerender`` resumes and skips a finished file). Its cameras draw the scene's numbers, as the fixed
+    demos' rig did, unless ``own_draws``."""
+    name = f"{args.env}_policy{args.image_size}_sector{views}" + ("_own" if own_draws else "")
+    out = os.path.join(args.data, name + ".hdf5")
     run_child([sys.executable, "-m", "envs.rerender", f"input={fixed}", f"out={out}", f"num_views={views}",
                "first_person=true", "masks=false", "rig.sampling=sectors", "rig.heldout_views=0",
-               "hydra/job_logging=disabled"])
+               *(["rig.draws=own"] if own_draws else []), "hydra/job_logging=disabled"])
     return out
 
 
@@ -330,7 +338,8 @@ def table(args) -> str:
     ratios = [b for b in GOAL_BINS if b in shown and "train" in shown]
     lines = [*command_lines(args, __file__),
              f"Budget: {args.episodes} demos at {args.image_size} px; random rows: the same demos re-rendered from "
-             f"{CAMERAS_PER_DEMO} cameras per demo (k of a row named _k<k>) drawn from the training sector; "
+             f"{CAMERAS_PER_DEMO} cameras per demo (k of a row named _k<k>) drawn from the training sector, with the "
+             f"scene's random numbers (their own for a row named {OWN_DRAWS}); "
              f"{args.image_epochs} epochs × {args.image_steps} steps of batch 16, the kept epoch the best of "
              f"{args.val_rollouts} validation rollouts every {args.val_every_image} epochs (from the training camera, "
              f"or a camera of the training sector), unless the row sets its own (a fixed_<row> or random_<row> trains "

@@ -178,14 +178,21 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     monkeypatch.setattr(alignment_table.subprocess, "run", lambda cmd, **kw: rendered.append(cmd))
     args.data = str(tmp_path)
     # one re-rendered file for each k the rows ask for (the both-camera rows with the wrist camera)
-    found = camera_table.demos(args, ["fixed_resnet18", "random_paat_conv_both", "random_baseline_conv_both_k2"])
-    assert sorted(found) == ["fixed", "random2", "random4"]
+    found = camera_table.demos(args, ["fixed_resnet18", "random_paat_conv_both", "random_baseline_conv_both_k2",
+                                      "random_baseline_conv_both_own_draws"])
+    assert sorted(found) == ["fixed", "random2", "random4", "random4_own"]
     assert found["random2"] == str(tmp_path / "lift_policy84_sector2.hdf5")
     assert found["random4"] == str(tmp_path / "lift_policy84_sector4.hdf5")
+    assert found["random4_own"] == str(tmp_path / "lift_policy84_sector4_own.hdf5")
     generated, *rerendered = rendered
     assert "envs.generate" in generated and f"out={found['fixed']}" in generated
-    assert [[o for o in cmd if o.startswith("num_views=")] for cmd in rerendered] == [["num_views=2"], ["num_views=4"]]
+    assert "rig.draws=scene" in generated  # the demos the table's recorded rows were measured on
+    assert [[o for o in cmd if o.startswith(("num_views=", "rig.draws="))] for cmd in rerendered] == [
+        ["num_views=2"], ["num_views=4"], ["num_views=4", "rig.draws=own"]]
     assert all("first_person=true" in cmd and f"input={found['fixed']}" in cmd for cmd in rerendered)
+    # the row trains on its own file, as the 4-camera rows are trained
+    camera_table.run(args, found, "random_baseline_conv_both_own_draws", 0)
+    assert f"data={found['random4_own']}" in rendered[-1] and "train_views=[cam0,cam1,cam2,cam3]" in rendered[-1]
 
 
 def finished_policy_table_run(tmp_path, row: str, seed: int, rollouts: dict, config: str, data: str = "fixed.hdf5"):
