@@ -40,10 +40,16 @@ def available_memory() -> Optional[int]:
     return None
 
 
+def recording_bytes(sim_cls, views: int, image_size: int) -> int:
+    """What the longest episode's frames take while recorded: per step and view an RGB uint8 image and the robot
+    and object bool masks."""
+    return sim_cls.max_steps * views * image_size * image_size * 5
+
+
 def check_memory(sim_cls, views: int, image_size: int, workers: int) -> None:
     """Refuse, with the numbers, settings whose episodes cannot be held in memory while recording
     (each worker holds its longest episode's images and masks, and the parent receives a copy)."""
-    per_episode = sim_cls.max_steps * views * image_size * image_size * 4  # RGB uint8 + bool mask
+    per_episode = recording_bytes(sim_cls, views, image_size)
     needed, available = per_episode * (workers + 1), available_memory()
     if available is not None and needed > 0.8 * available:
         raise ValueError(f"image_size={image_size} with {views} views needs up to {needed / 2**30:.1f} GiB to record "

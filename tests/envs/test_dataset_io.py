@@ -257,6 +257,19 @@ def test_merge_with_a_bad_input_writes_nothing(tmp_path, pick_file):
     assert not os.path.exists(merged) and not temps(tmp_path)
 
 
+def test_the_memory_estimate_counts_what_a_recorded_frame_holds():
+    from envs.cameras import RigConfig
+    from envs.generate import recording_bytes
+    from envs.pick import PickSimulator
+    from envs.recorder import record_episode
+
+    sim = PickSimulator()
+    episode = record_episode(sim, RigConfig(num_views=1), 0, 16, first_person=False)
+    sim.close()
+    frame = sum(v[0].nbytes for k, v in episode.obs.items() if k.startswith("cam0_") and k.endswith(("image", "mask")))
+    assert recording_bytes(PickSimulator, 1, 16) == PickSimulator.max_steps * frame
+
+
 def test_an_image_size_that_cannot_fit_in_memory_is_refused_up_front(tmp_path):
     with pytest.raises(ValueError, match=r"image_size=4000 .* needs up to [\d.]+ GiB .* available"):
         generate_dataset(out=str(tmp_path / "x.hdf5"), episodes=1, **{**SMALL, "image_size": 4000})
