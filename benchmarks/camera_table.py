@@ -131,8 +131,9 @@ def demos(args, rows: List[str]) -> Dict[str, str]:
     fixed = generate(args.env, args.episodes, args.image_size,
                      os.path.join(args.data, f"{args.env}_policy{args.image_size}.hdf5"), FIXED_CAMERA)
     found = {"fixed": fixed}
-    for k, own in sorted({(cameras_per_demo(r), r.endswith(OWN_DRAWS)) for r in rows if ROWS[r][0] == "random"}):
-        found[f"random{k}" + ("_own" if own else "")] = randomised(args, fixed, k, own)
+    wanted = {data_key(r): (cameras_per_demo(r), r.endswith(OWN_DRAWS)) for r in rows if ROWS[r][0] == "random"}
+    for key, (views, own_draws) in sorted(wanted.items()):
+        found[key] = randomised(args, fixed, views, own_draws)
     return found
 
 
