@@ -33,7 +33,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import h5py
 import numpy as np
 
-from .output_lock import OutputNotWritable, exclusive_output, is_write_error, not_writable
+from .output_lock import OutputNotWritable, exclusive_output, is_write_error, not_writable, unwritten_input
 
 FORMAT = "poseaware-episodes/1"
 SPLITS = ("train", "valid", "test")
@@ -591,10 +591,39 @@ def check_readable(demo: h5py.Group, path: str) -> None:
         read_dataset(dataset, path, ())
 
 
-def merge_files(inputs: Sequence[str], out: str) -> int:
+PLANNED = "planned_demos"  # file attribute: the demos a generated or re-rendered file was asked to hold
+
+
+def planned_demos(file: h5py.File) -> Optional[int]:
+    """How many demos the run that wrote ``file`` was asked to make (None for files made before it was kept)."""
+    value = file.attrs.get(PLANNED)
+    return None if value is None else int(json.loads(value))
+
+
+def check_every_shard(made: Sequence[tuple]) -> None:
+    """Refuse a merge of generated files missing a shard of their job array, or holding a shard that has not
+    made all its demos (stopped, or still to be resumed): either would merge short, silently. ``made`` holds
+    ``(path, settings, planned, held)`` per input."""
+    seen: Dict[int, set] = {}
+    for path, settings, planned, held in made:
+        seen.setdefault(settings.get("num_shards", 1), set()).add(settings.get("shard", 0))
+        if planned is not None and held < planned:
+            raise ValueError(f"{path!r} holds {held} of the {planned} demos its run was asked to make (stopped "
+                             f"before it finished): run its command again to finish it, or merge what there is "
+                             f"with partial=true")
+    for num_shards, shards in sorted(seen.items()):
+        missing = sorted(set(range(num_shards)) - shards)
+        if missing:
+            raise ValueError(f"shard {', '.join(map(str, missing))} of num_shards={num_shards} is not among the "
+                             f"inputs: give every shard's file, or merge what there is with partial=true")
+
+
+def merge_files(inputs: Sequence[str], out: str, partial: bool = False) -> int:
     """Merge episode files of one env into ``out``; returns the number of demos it holds.
 
-    Files made by ``envs.generate`` (shards) must share their settings; their demos are named by episode
+    Files made by ``envs.generate`` or ``envs.rerender`` (shards) must share their settings, and all be there,
+    each holding every demo it was asked to make (``partial=True`` merges what there is); a shard still being
+    written is refused, and no writer may start on an input during the merge. Their demos are named by episode
     index, so a demo two inputs hold is refused (overlapping shards), and one ``out`` already holds is kept
     (a merge resumes). Other files (robomimic's) must share ``env_args`` env_name and make a new ``out``;
     their demos are renumbered in input order when two inputs share a name. Every input and every dataset
@@ -604,12 +633,20 @@ def merge_files(inputs: Sequence[str], out: str) -> int:
         raise ValueError("merge needs at least one input file")
     if os.path.abspath(out) in map(os.path.abspath, inputs):
         raise ValueError(f"out={out!r} is also an input; merge into a new file")
+    with contextlib.ExitStack() as unwritten:
+        for path in inputs:
+            unwritten.enter_context(unwritten_input(path))
+        return _merge(inputs, out, partial)
+
+
+def _merge(inputs: Sequence[str], out: str, partial: bool) -> int:
     with EpisodeFile(inputs[0]) as first:
         settings = _unsharded(first.settings)
-        attrs = {k: v for k, v in first.file.attrs.items() if k not in ("format", "generation")}
+        attrs = {k: v for k, v in first.file.attrs.items() if k not in ("format", "generation", PLANNED)}
         env_args = first.file["data"].attrs.get("env_args", "{}")
         env_name = first.env_args.get("env_name")
     holder: Dict[str, str] = {}  # demo name -> the first input that holds it
+    made = []  # (path, settings, planned, held) of each input
     renumber = False
     for path in inputs:  # every input is checked before anything is written
         with EpisodeFile(path) as shard:
@@ -620,12 +657,15 @@ def merge_files(inputs: Sequence[str], out: str) -> int:
             if shard.env_args.get("env_name") != env_name:
                 raise ValueError(f"{path!r} holds {shard.env_args.get('env_name')!r} demos and {inputs[0]!r} "
                                  f"{env_name!r} (env_args env_name); files of different envs cannot be merged")
+            made.append((path, shard.settings, planned_demos(shard.file), len(shard.demos)))
             for name in shard.demos:
                 if name in holder and settings:
                     raise ValueError(f"data/{name} is in both {holder[name]!r} and {path!r}: generated demos are "
                                      f"named by episode index, so these inputs overlap; give each shard once")
                 renumber |= name in holder
                 holder.setdefault(name, path)
+    if settings and not partial:
+        check_every_shard(made)
     if not settings and os.path.exists(out):
         raise ValueError(f"{out!r} exists; files without generation settings (robomimic's) are merged into a new "
                          f"file: choose another out or delete it")

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from .cameras import RigConfig
 from .commands import demos_in, one_line_reports, shard_output, sigterm_as_interrupt, whole_number
-from .dataset_io import Episode, EpisodeWriter, demo_name, iter_demo_indices, landed_demos, shard_path
+from .dataset_io import PLANNED, Episode, EpisodeWriter, demo_name, iter_demo_indices, landed_demos, shard_path
 from .output_lock import OutputNotWritable
 from .recorder import episode_seed, planned_views, record_episode, rig_for
 from .registry import simulator_class, simulator_options
@@ -153,6 +153,7 @@ def generate_dataset(
     if sim_cls.keypoints_note:
         file_attrs["keypoints_note"] = sim_cls.keypoints_note
     wanted = len(iter_demo_indices((), episodes, shard, num_shards))
+    file_attrs[PLANNED] = wanted  # a merge refuses a shard that holds fewer
     landed = landed_demos(path, settings)
     if landed is not None and not iter_demo_indices(landed, episodes, shard, num_shards):
         return summary_of(path, 0, 0, 0, 0.0, wanted)  # finished (read unlocked): grids started together stop here

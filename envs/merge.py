@@ -1,4 +1,6 @@
-"""Merge generation shards: ``python -m envs.merge out=data/lift.hdf5 inputs='data/lift.shard*.hdf5'``."""
+"""Merge generation shards: ``python -m envs.merge out=data/lift.hdf5 inputs='data/lift.shard*.hdf5'``.
+
+Every shard of the job array must be there and finished; ``partial=true`` merges what there is."""
 from __future__ import annotations
 
 import glob
@@ -17,7 +19,7 @@ def main(cfg: DictConfig) -> None:
     with one_line_reports():  # an interrupted or refused merge writes nothing
         if not paths:
             raise FileNotFoundError(f"no shard files match {patterns}")
-        count = merge_files(paths, cfg.out)
+        count = merge_files(paths, cfg.out, partial=cfg.partial)
     print(f"merged {len(paths)} shards into {cfg.out}: {count} demos")
 
 

@@ -4,7 +4,8 @@ output that cannot be written (a read-only folder, a full disk) named in one lin
 The lock file records the holder's PID, so a second writer is refused with a message naming it. The
 kernel drops the lock when the holder exits, however it exits (SIGKILL and the OOM killer included), so
 a stale ``.lock`` file left behind never blocks the next run. Used by every command that writes an
-output a second run could also write: ``envs.generate``/``rerender``/``merge``, ``alignment.embed`` and
+output a second run could also write: ``envs.generate``/``rerender``/``merge`` (whose inputs are kept from
+writers by a shared lock: ``unwritten_input``), ``alignment.embed`` and
 the training run directories; ``claimed_output`` adds the overwrite check for commands that write one
 file (``alignment.evaluate``, ``recognition.evaluate``/``retrieve``).
 """
@@ -78,6 +79,32 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def unwritten_input(path: str) -> Iterator[None]:
+    """Keep writers of the input ``path`` out for the ``with`` block (a shared lock on its lock file), refusing at
+    once while one runs: a shard still being generated would otherwise be read part-way. An input whose folder
+    this user cannot write and which no run ever locked has no writer to keep out."""
+    lock = lock_path(path)
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        try:
+            fd = os.open(lock, os.O_RDONLY)  # flock needs no write access
+        except OSError:
+            yield
+            return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise OutputLocked(f"{path} is being written by another run (PID {holder}); wait for it to finish, "
+                               f"then read it") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def check_output(path: str, overwrite: bool) -> None:

@@ -134,6 +134,8 @@ def test_sharded_rerender_merges_into_the_unsharded_file(tmp_path):
     with EpisodeFile(shard_path(out, 0, 2)) as f:
         assert f.demos == ["demo_0", "demo_2"]
     merged = str(tmp_path / "merged.hdf5")
+    with pytest.raises(ValueError, match="shard 1 of num_shards=2 is not among"):  # re-rendered shards are checked too
+        merge_files([shard_path(out, 0, 2)], merged)
     assert merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3
     with EpisodeFile(whole) as a, EpisodeFile(merged) as b, EpisodeFile(data) as src:
         assert a.views == b.views and "cam2" in a.views and a.settings["rig"]["radius"] == src.settings["rig"]["radius"]

@@ -19,7 +19,7 @@ import pytest
 from envs import generate
 from envs.dataset_io import DatasetFormatError, EpisodeFile, EpisodeWriter, merge_files, shard_path
 from envs.generate import generate_dataset
-from envs.output_lock import OutputLocked, OutputNotWritable, exclusive_output
+from envs.output_lock import OutputLocked, OutputNotWritable, exclusive_output, unwritten_input
 from envs.preview import write_preview, write_video
 from envs.rerender import rerender_dataset
 from tests.envs.test_dataset_io import SMALL, temps, wait_for_demos
@@ -327,6 +327,41 @@ def test_merge_refuses_overlapping_generated_shards(tmp_path, shards):
     with pytest.raises(ValueError, match=r"data/demo_0 is in both .* overlap"):
         merge_files([shards[0], shards[1], again], str(tmp_path / "merged.hdf5"))
 
+
+
+def test_merge_refuses_a_missing_shard_unless_partial(tmp_path, shards):
+    out = str(tmp_path / "merged.hdf5")
+    with pytest.raises(ValueError, match=r"shard 1 of num_shards=2 is not among the inputs.*partial=true"):
+        merge_files([shards[0]], out)
+    assert not os.path.exists(out)
+    assert merge_files([shards[0]], out, partial=True) == 2
+
+
+def test_merge_refuses_a_shard_stopped_short_unless_partial(tmp_path, shards):
+    short = str(tmp_path / "pick.shard001-of-002.hdf5")
+    shutil.copyfile(shards[1], short)
+    with h5py.File(short, "a") as f:  # what a shard killed after its first demo holds
+        assert json.loads(f.attrs["planned_demos"]) == 2
+        del f["data/demo_3"]
+    out = str(tmp_path / "merged.hdf5")
+    with pytest.raises(ValueError, match=r"pick.shard001-of-002.hdf5' holds 1 of the 2 demos .* run its command "
+                                         r"again"):
+        merge_files([shards[0], short], out)
+    assert not os.path.exists(out)
+    assert merge_files([shards[0], short], out, partial=True) == 3
+
+
+def test_merge_refuses_a_shard_still_being_written_and_keeps_writers_out(tmp_path, shards):
+    out = str(tmp_path / "merged.hdf5")
+    with held_lock(shards[1]) as writer:
+        with pytest.raises(OutputLocked, match=f"pick.shard001-of-002.hdf5 is being written .*PID {writer.pid}"):
+            merge_files(shards, out)
+    assert not os.path.exists(out) and not temps(tmp_path)
+    with unwritten_input(shards[1]), pytest.raises(OutputLocked):  # a writer started during a merge
+        with exclusive_output(shards[1]):
+            pass
+    with unwritten_input(shards[1]), unwritten_input(shards[1]):  # readers do not keep each other out
+        pass
 
 # -- errors in one line ----------------------------------------------------------------------------------
 
