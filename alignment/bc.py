@@ -251,7 +251,9 @@ def _training_state(model) -> dict:
                 for k, v in things.items()}
 
     return {"model": model.serialize(), "optimizers": states(model.optimizers),
-            "lr_schedulers": states(model.lr_schedulers), "torch_rng": torch.get_rng_state()}
+            "lr_schedulers": states(model.lr_schedulers), "torch_rng": torch.get_rng_state(),
+            # dropout and random crops on a GPU draw from its own generators
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
 
 def _restore_training_state(model, state: dict) -> None:
@@ -267,6 +269,9 @@ def _restore_training_state(model, state: dict) -> None:
     restore(model.optimizers, state["optimizers"])
     restore(model.lr_schedulers, state["lr_schedulers"])
     torch.set_rng_state(state["torch_rng"])  # batches and crops are drawn from torch's generator
+    cuda_rng = state.get("cuda_rng", [])  # states saved before it was kept have none
+    if cuda_rng and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
 
 
 Validator = Callable[[object, int], float]  # (RolloutPolicy, epoch) -> success rate

@@ -406,6 +406,25 @@ def test_the_best_validated_epoch_is_kept_not_the_last_through_a_resume(pick, tm
     assert any(not torch.equal(value, weights[4][key]) for key, value in kept["model"].items())
 
 
+def test_a_resumed_gpu_training_restores_the_gpu_generators(monkeypatch):
+    from types import SimpleNamespace
+
+    from alignment import bc
+    saved, restored = [torch.tensor([7, 1], dtype=torch.uint8)], []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: saved)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    model = SimpleNamespace(serialize=dict, deserialize=lambda _: None, optimizers={}, lr_schedulers={})
+    state = bc._training_state(model)
+    bc._restore_training_state(model, state)
+    assert restored == [saved]
+    bc._restore_training_state(model, {k: v for k, v in state.items() if k != "cuda_rng"})  # saved before it was kept
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)  # resumed on another number of GPUs: left as seeded
+    bc._restore_training_state(model, state)
+    assert restored == [saved]
+
+
 def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path):
     from alignment.bc import train_bc
 
