@@ -52,6 +52,27 @@ def not_writable(output: str, err: OSError, kept: str = "") -> OutputNotWritable
                              f"choose an output in a folder you can write to")
 
 
+class LocksUnsupported(OSError):
+    """The output's filesystem refuses file locks."""
+
+
+def _lock(fd: int, operation: int, output: str) -> None:
+    """``flock`` without waiting; a filesystem that refuses locks (NFS without a lock daemon, Lustre mounted
+    without ``flock``) is named in one line, since one writer per output cannot be kept there."""
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise
+    except OSError as err:
+        if err.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
+            raise
+        folder = os.path.dirname(os.path.abspath(output))
+        raise LocksUnsupported(f"cannot lock {output}: the filesystem of {folder} does not support file "
+                               f"locks ({err.strerror}); write it on a local disk, or mount that "
+                               f"filesystem with locking (Lustre: -o flock; NFS: a running lock "
+                               f"daemon)") from None
+
+
 def lock_path(output: str) -> str:
     """The lock file beside ``output`` (for a directory, inside its parent, named after it)."""
     output = os.path.abspath(output.rstrip(os.sep))
@@ -69,7 +90,7 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
         raise not_writable(output, err) from None
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd, fcntl.LOCK_EX, output)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             raise OutputLocked(f"{output} is being written by another run (PID {holder}); wait for it to finish "
@@ -97,7 +118,7 @@ def unwritten_input(path: str) -> Iterator[None]:
             return
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            _lock(fd, fcntl.LOCK_SH, path)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             raise OutputLocked(f"{path} is being written by another run (PID {holder}); wait for it to finish, "

@@ -363,6 +363,18 @@ def test_merge_refuses_a_shard_still_being_written_and_keeps_writers_out(tmp_pat
     with unwritten_input(shards[1]), unwritten_input(shards[1]):  # readers do not keep each other out
         pass
 
+
+@pytest.mark.parametrize("lock", [exclusive_output, unwritten_input])
+def test_a_filesystem_without_locks_is_named(tmp_path, monkeypatch, lock):
+    def refused(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr("envs.output_lock.fcntl.flock", refused)
+    out = str(tmp_path / "out.hdf5")
+    with pytest.raises(OSError, match=rf"cannot lock {re.escape(out)}: the filesystem of {re.escape(str(tmp_path))} "
+                                      r"does not support file locks \(No locks available\); write it on a local disk"):
+        with lock(out):
+            pass
+
 # -- errors in one line ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
