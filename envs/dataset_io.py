@@ -308,6 +308,12 @@ def landed_demos(path: str, settings: dict) -> Optional[set]:
         return {demo_index(n) for n in existing.demos}
 
 
+def landed_plan(path: str) -> Optional[set]:
+    """``planned_demos`` of the file at ``path``, read without taking its lock."""
+    with EpisodeFile(path) as existing:
+        return planned_demos(existing.file)
+
+
 # Ctrl-C and SIGTERM stop a run as a KeyboardInterrupt. Raised in the middle of an HDF5 write or a commit, it
 # can leave h5py's objects half made (a file closed but not reopened), and the cleanup that keeps the finished
 # demos then fails ("Invalid identifier type"). Writes and commits hold these signals back until they end.
@@ -591,30 +597,52 @@ def check_readable(demo: h5py.Group, path: str) -> None:
         read_dataset(dataset, path, ())
 
 
-PLANNED = "planned_demos"  # file attribute: the demos a generated or re-rendered file was asked to hold
+PLANNED = "planned_demos"  # file attribute: the episode indices the whole job (every shard) was asked to make
 
 
-def planned_demos(file: h5py.File) -> Optional[int]:
-    """How many demos the run that wrote ``file`` was asked to make (None for files made before it was kept)."""
+def index_ranges(indices: Iterable[int]) -> List[List[int]]:
+    """Episode indices as ``[start, stop)`` ranges: a plan of any size stays a small attribute."""
+    ranges: List[List[int]] = []
+    for i in sorted(set(indices)):
+        if ranges and ranges[-1][1] == i:
+            ranges[-1][1] = i + 1
+        else:
+            ranges.append([i, i + 1])
+    return ranges
+
+
+def planned_demos(file: h5py.File) -> Optional[set]:
+    """The episode indices the job that wrote ``file`` was asked to make, in every shard (None for files made
+    before plans were kept, and robomimic's)."""
     value = file.attrs.get(PLANNED)
-    return None if value is None else int(json.loads(value))
+    return None if value is None else {i for start, stop in json.loads(value) for i in range(start, stop)}
 
 
 def check_every_shard(made: Sequence[tuple]) -> None:
-    """Refuse a merge of generated files missing a shard of their job array, or holding a shard that has not
-    made all its demos (stopped, or still to be resumed): either would merge short, silently. ``made`` holds
-    ``(path, settings, planned, held)`` per input."""
-    seen: Dict[int, set] = {}
-    for path, settings, planned, held in made:
-        seen.setdefault(settings.get("num_shards", 1), set()).add(settings.get("shard", 0))
-        if planned is not None and held < planned:
-            raise ValueError(f"{path!r} holds {held} of the {planned} demos its run was asked to make (stopped "
-                             f"before it finished): run its command again to finish it, or merge what there is "
-                             f"with partial=true")
-    for num_shards, shards in sorted(seen.items()):
-        missing = sorted(set(range(num_shards)) - shards)
-        if missing:
-            raise ValueError(f"shard {', '.join(map(str, missing))} of num_shards={num_shards} is not among the "
+    """Refuse a merge that would come out short, silently: a demo the inputs' jobs were asked to make that no
+    input holds (a shard missing, stopped before it finished, or still to run). Files made before plans were
+    kept are checked by their shard numbers only. ``made`` holds ``(settings, planned, held indices)`` per input."""
+    planned, held, unplanned = set(), set(), {}
+    for settings, plan, indices in made:
+        held |= indices
+        if plan is not None:
+            planned |= plan
+        elif settings.get("num_shards", 1) > 1:
+            unplanned.setdefault(settings["num_shards"], set()).add(settings["shard"])
+    missing = sorted(planned - held)
+    if missing:
+        shards = {n for s, p, _ in made if p is not None for n in [s.get("num_shards", 1)] if n > 1}
+        which = "; ".join(f"shard {', '.join(str(s) for s in sorted({i % n for i in missing}))} of num_shards={n}"
+                          for n in sorted(shards))
+        shown = ", ".join(demo_name(i) for i in missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise ValueError(f"{len(missing)} of the {len(planned)} demos the inputs' jobs were asked to make are in "
+                         f"none of them ({shown}{'; ' + which if which else ''}): a shard is missing, was stopped "
+                         f"before it finished or is still to run; give every shard's file, run the unfinished "
+                         f"ones again (they resume), or merge what there is with partial=true")
+    for num_shards, shards in sorted(unplanned.items()):
+        absent = sorted(set(range(num_shards)) - shards)
+        if absent:
+            raise ValueError(f"shard {', '.join(map(str, absent))} of num_shards={num_shards} is not among the "
                              f"inputs: give every shard's file, or merge what there is with partial=true")
 
 
@@ -643,10 +671,9 @@ def _merge(inputs: Sequence[str], out: str, partial: bool) -> int:
     with EpisodeFile(inputs[0]) as first:
         settings = _unsharded(first.settings)
         attrs = {k: v for k, v in first.file.attrs.items() if k not in ("format", "generation", PLANNED)}
-        env_args = first.file["data"].attrs.get("env_args", "{}")
-        env_name = first.env_args.get("env_name")
+    env_args, env_of, env_name = "{}", None, None  # of the first input with demos (a shard given none has none)
     holder: Dict[str, str] = {}  # demo name -> the first input that holds it
-    made = []  # (path, settings, planned, held) of each input
+    made = []  # (settings, planned, held indices) of each input
     renumber = False
     for path in inputs:  # every input is checked before anything is written
         with EpisodeFile(path) as shard:
@@ -654,10 +681,13 @@ def _merge(inputs: Sequence[str], out: str, partial: bool) -> int:
             if differ:
                 raise ValueError(f"{path!r} was generated with other settings than {inputs[0]!r} ({differ}); "
                                  f"cannot merge")
-            if shard.env_args.get("env_name") != env_name:
-                raise ValueError(f"{path!r} holds {shard.env_args.get('env_name')!r} demos and {inputs[0]!r} "
+            if shard.demos and env_of is None:
+                env_args, env_of, env_name = shard.file["data"].attrs.get("env_args", "{}"), path, \
+                    shard.env_args.get("env_name")
+            elif shard.demos and shard.env_args.get("env_name") != env_name:
+                raise ValueError(f"{path!r} holds {shard.env_args.get('env_name')!r} demos and {env_of!r} "
                                  f"{env_name!r} (env_args env_name); files of different envs cannot be merged")
-            made.append((path, shard.settings, planned_demos(shard.file), len(shard.demos)))
+            made.append((shard.settings, planned_demos(shard.file), {demo_index(n) for n in shard.demos}))
             for name in shard.demos:
                 if name in holder and settings:
                     raise ValueError(f"data/{name} is in both {holder[name]!r} and {path!r}: generated demos are "
@@ -666,6 +696,9 @@ def _merge(inputs: Sequence[str], out: str, partial: bool) -> int:
                 holder.setdefault(name, path)
     if settings and not partial:
         check_every_shard(made)
+    plans = [plan for _, plan, _ in made if plan is not None]
+    if plans:  # kept, so that a partial merge merged later with the rest is checked in turn
+        attrs[PLANNED] = json.dumps(index_ranges(set().union(*plans)))
     if not settings and os.path.exists(out):
         raise ValueError(f"{out!r} exists; files without generation settings (robomimic's) are merged into a new "
                          f"file: choose another out or delete it")

@@ -75,7 +75,7 @@ def _lock(fd: int, operation: int, output: str) -> None:
 
 def lock_path(output: str) -> str:
     """The lock file beside ``output`` (for a directory, inside its parent, named after it)."""
-    output = os.path.abspath(output.rstrip(os.sep))
+    output = os.path.realpath(output.rstrip(os.sep))  # one lock however the path is spelt (symlinks too)
     return os.path.join(os.path.dirname(output), f".{os.path.basename(output)}.lock")
 
 
@@ -92,6 +92,9 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
         try:
             _lock(fd, fcntl.LOCK_EX, output)
         except BlockingIOError:
+            if _readers_only(fd):
+                raise OutputLocked(f"{output} is being read by a merge; wait for it to finish or choose another "
+                                   f"{what}") from None
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             raise OutputLocked(f"{output} is being written by another run (PID {holder}); wait for it to finish "
                                f"or choose another {what}") from None
@@ -102,11 +105,22 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def _readers_only(fd: int) -> bool:
+    """Whether the lock an exclusive request was refused is held shared (by ``unwritten_input``), not by a writer."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
 @contextlib.contextmanager
 def unwritten_input(path: str) -> Iterator[None]:
     """Keep writers of the input ``path`` out for the ``with`` block (a shared lock on its lock file), refusing at
     once while one runs: a shard still being generated would otherwise be read part-way. An input whose folder
-    this user cannot write and which no run ever locked has no writer to keep out."""
+    this user cannot write and which no run ever locked, or on a filesystem without locks, has no writer that
+    could be kept out."""
     lock = lock_path(path)
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -114,18 +128,21 @@ def unwritten_input(path: str) -> Iterator[None]:
         try:
             fd = os.open(lock, os.O_RDONLY)  # flock needs no write access
         except OSError:
-            yield
-            return
+            fd = None
     try:
         try:
-            _lock(fd, fcntl.LOCK_SH, path)
+            if fd is not None:
+                _lock(fd, fcntl.LOCK_SH, path)
+        except LocksUnsupported:  # nor could a writer take one there
+            pass
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             raise OutputLocked(f"{path} is being written by another run (PID {holder}); wait for it to finish, "
                                f"then read it") from None
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def check_output(path: str, overwrite: bool) -> None:

@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from .cameras import make_rig
 from .commands import one_line_reports, shard_output, sigterm_as_interrupt, whole_number
-from .dataset_io import (PLANNED, Episode, EpisodeFile, EpisodeWriter, demo_index, iter_demo_indices, landed_demos,
-                         shard_path)
+from .dataset_io import (PLANNED, Episode, EpisodeFile, EpisodeWriter, demo_index, index_ranges, iter_demo_indices,
+                         landed_demos, shard_path)
 from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
                        terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
@@ -69,7 +69,7 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
         out = shard_path(out, shard, num_shards)
         attrs = {"keypoint_names": list(sim.keypoint_names),
                  "views": planned_views(type(sim), rig_cfg, first_person),
-                 PLANNED: sum(demo_index(d) in mine for d in src.demos)}  # a merge refuses a shard holding fewer
+                 PLANNED: index_ranges(map(demo_index, src.demos))}  # the whole job's, which a merge checks
         frames_total, made = 0, 0
         try:
             landed = landed_demos(out, settings)

@@ -1,5 +1,7 @@
 """Re-rendering, the gymnasium API and the preview video."""
 import hashlib
+import json
+import shutil
 
 import gymnasium
 import h5py
@@ -10,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 from hydra import compose, initialize_config_module
 
 import envs  # noqa: F401  (registers the gymnasium ids)
+from envs.commands import demos_in
 from envs.dataset_io import EpisodeFile, merge_files, shard_path
 from envs.generate import generate_dataset
 from envs.preview import write_preview
@@ -123,6 +126,19 @@ def test_rerender_with_the_same_settings_reproduces_the_file(env, tmp_path):
                 np.testing.assert_allclose(next_b[key][()], next_a[key][()], atol=1e-5, err_msg=f"{env} {key}")
 
 
+def test_a_rerender_plans_the_demos_its_input_holds(tmp_path):
+    data, gaps = str(tmp_path / "gen.hdf5"), str(tmp_path / "gaps.hdf5")
+    generate_dataset("pick", data, episodes=3, image_size=32, num_views=1, seed=3, progress=False)
+    shutil.copyfile(data, gaps)
+    with h5py.File(gaps, "a") as f:  # an input with a gap in its demo indices
+        del f["data/demo_1"]
+    out = str(tmp_path / "views.hdf5")
+    for shard in (0, 1):
+        rerender_dataset(gaps, out, progress=False, shard=shard, num_shards=2)
+    assert demos_in(shard_path(out, 1, 2)) == 0
+    assert merge_files([shard_path(out, s, 2) for s in (0, 1)], str(tmp_path / "merged.hdf5")) == 2
+
+
 def test_sharded_rerender_merges_into_the_unsharded_file(tmp_path):
     data = str(tmp_path / "gen.hdf5")
     generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, seed=3, progress=False)
@@ -134,8 +150,10 @@ def test_sharded_rerender_merges_into_the_unsharded_file(tmp_path):
     with EpisodeFile(shard_path(out, 0, 2)) as f:
         assert f.demos == ["demo_0", "demo_2"]
     merged = str(tmp_path / "merged.hdf5")
-    with pytest.raises(ValueError, match="shard 1 of num_shards=2 is not among"):  # re-rendered shards are checked too
-        merge_files([shard_path(out, 0, 2)], merged)
+    with EpisodeFile(shard_path(out, 0, 2)) as f:  # the whole job's plan: the input's demos
+        assert json.loads(f.file.attrs["planned_demos"]) == [[0, 3]]
+    with pytest.raises(ValueError, match=r"1 of the 3 demos .*\(demo_1; shard 1 of num_shards=2\)"):
+        merge_files([shard_path(out, 0, 2)], merged)  # re-rendered shards are checked too
     assert merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3
     with EpisodeFile(whole) as a, EpisodeFile(merged) as b, EpisodeFile(data) as src:
         assert a.views == b.views and "cam2" in a.views and a.settings["rig"]["radius"] == src.settings["rig"]["radius"]

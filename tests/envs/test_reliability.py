@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from envs import generate
+from envs.commands import demos_in
 from envs.dataset_io import DatasetFormatError, EpisodeFile, EpisodeWriter, merge_files, shard_path
 from envs.generate import generate_dataset
 from envs.output_lock import OutputLocked, OutputNotWritable, exclusive_output, unwritten_input
@@ -331,49 +332,108 @@ def test_merge_refuses_overlapping_generated_shards(tmp_path, shards):
 
 def test_merge_refuses_a_missing_shard_unless_partial(tmp_path, shards):
     out = str(tmp_path / "merged.hdf5")
-    with pytest.raises(ValueError, match=r"shard 1 of num_shards=2 is not among the inputs.*partial=true"):
+    with pytest.raises(ValueError, match=r"2 of the 4 demos the inputs' jobs were asked to make are in none of them "
+                                         r"\(demo_1, demo_3; shard 1 of num_shards=2\).*partial=true"):
         merge_files([shards[0]], out)
     assert not os.path.exists(out)
     assert merge_files([shards[0]], out, partial=True) == 2
+    # the partial merge keeps the plan: merged with the rest later, it is whole; given alone again, refused
+    assert merge_files([out, shards[1]], str(tmp_path / "whole.hdf5")) == 4
+    with pytest.raises(ValueError, match=r"2 of the 4 demos"):
+        merge_files([out], str(tmp_path / "again.hdf5"))
+    line = one_line_error(command("envs.merge", f"out={tmp_path / 'cli.hdf5'}", f"inputs={shards[0]}"))
+    assert "shard 1 of num_shards=2" in line
+    cli = command("envs.merge", f"out={tmp_path / 'cli.hdf5'}", f"inputs={shards[0]}", "partial=true")
+    assert cli.wait(timeout=120) == 0 and demos_in(str(tmp_path / "cli.hdf5")) == 2
 
 
 def test_merge_refuses_a_shard_stopped_short_unless_partial(tmp_path, shards):
     short = str(tmp_path / "pick.shard001-of-002.hdf5")
     shutil.copyfile(shards[1], short)
     with h5py.File(short, "a") as f:  # what a shard killed after its first demo holds
-        assert json.loads(f.attrs["planned_demos"]) == 2
+        assert json.loads(f.attrs["planned_demos"]) == [[0, 4]]
         del f["data/demo_3"]
     out = str(tmp_path / "merged.hdf5")
-    with pytest.raises(ValueError, match=r"pick.shard001-of-002.hdf5' holds 1 of the 2 demos .* run its command "
-                                         r"again"):
+    with pytest.raises(ValueError, match=r"1 of the 4 demos .* \(demo_3; shard 1 of num_shards=2\): .* run the "
+                                         r"unfinished ones again"):
         merge_files([shards[0], short], out)
     assert not os.path.exists(out)
     assert merge_files([shards[0], short], out, partial=True) == 3
 
 
-def test_merge_refuses_a_shard_still_being_written_and_keeps_writers_out(tmp_path, shards):
+def test_merge_refuses_a_shard_not_yet_run_again_with_more_episodes(tmp_path, shards):
+    # the job array resubmitted with episodes=6: shard 0 has run (its plan is 6 demos), shard 1 not yet
+    copies = [str(tmp_path / os.path.basename(p)) for p in shards]
+    for src, dst in zip(shards, copies):
+        shutil.copyfile(src, dst)
+    generate_dataset(out=str(tmp_path / "pick.hdf5"), episodes=6, shard=0, num_shards=2, **SMALL)
+    with pytest.raises(ValueError, match=r"1 of the 6 demos .* \(demo_5; shard 1 of num_shards=2\)"):
+        merge_files(copies, str(tmp_path / "merged.hdf5"))
+
+
+def test_a_shard_run_again_with_fewer_episodes_plans_fewer(tmp_path, shards):
+    # a run asked for 8 demos was killed after 4; asked again for 4, it is finished, and plans 4
+    copy = str(tmp_path / os.path.basename(shards[1]))
+    shutil.copyfile(shards[1], copy)
+    with h5py.File(copy, "a") as f:
+        f.attrs["planned_demos"] = json.dumps([[0, 8]])
+    summary = generate_dataset(out=str(tmp_path / "pick.hdf5"), episodes=4, shard=1, num_shards=2, **SMALL)
+    assert summary["episodes"] == 0 and summary["skipped_existing"] == 2
+    with h5py.File(copy, "r") as f:
+        assert json.loads(f.attrs["planned_demos"]) == [[0, 4]]
+
+
+def test_merge_takes_a_shard_asked_for_no_demos(tmp_path):
+    out = str(tmp_path / "pick.hdf5")
+    for shard in range(4):  # 3 episodes over 4 shards: the last makes none
+        generate_dataset(out=out, episodes=3, shard=shard, num_shards=4, **SMALL)
+    parts = [shard_path(out, s, 4) for s in range(4)]
+    assert demos_in(parts[3]) == 0
+    assert merge_files(parts, str(tmp_path / "merged.hdf5")) == 3
+    assert merge_files(parts[::-1], str(tmp_path / "reversed.hdf5")) == 3  # the empty shard first
+
+
+def test_merge_refuses_a_shard_still_being_written_and_keeps_writers_out(tmp_path, shards, monkeypatch):
     out = str(tmp_path / "merged.hdf5")
     with held_lock(shards[1]) as writer:
         with pytest.raises(OutputLocked, match=f"pick.shard001-of-002.hdf5 is being written .*PID {writer.pid}"):
             merge_files(shards, out)
     assert not os.path.exists(out) and not temps(tmp_path)
-    with unwritten_input(shards[1]), pytest.raises(OutputLocked):  # a writer started during a merge
-        with exclusive_output(shards[1]):
-            pass
+    refused = []
+
+    def a_writer_starts(demo, path):  # while the merge copies its demos
+        with pytest.raises(OutputLocked, match="is being read by a merge") as err:
+            with exclusive_output(shards[1]):
+                pass
+        refused.append(err)
+    monkeypatch.setattr("envs.dataset_io.check_readable", a_writer_starts)
+    assert merge_files(shards, out) == 4 and len(refused) == 4
     with unwritten_input(shards[1]), unwritten_input(shards[1]):  # readers do not keep each other out
         pass
 
 
-@pytest.mark.parametrize("lock", [exclusive_output, unwritten_input])
-def test_a_filesystem_without_locks_is_named(tmp_path, monkeypatch, lock):
+def test_a_lock_is_one_however_its_path_is_spelt(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "out.hdf5").write_bytes(b"")
+    os.symlink(real / "out.hdf5", tmp_path / "alias.hdf5")  # a shard given to a merge through a link
+    with exclusive_output(str(real / "out.hdf5")), pytest.raises(OutputLocked):
+        with unwritten_input(str(tmp_path / "alias.hdf5")):
+            pass
+
+
+def test_a_filesystem_without_locks_is_named_and_needs_none_to_read(tmp_path, monkeypatch):
     def refused(fd, operation):
         raise OSError(errno.ENOLCK, "No locks available")
     monkeypatch.setattr("envs.output_lock.fcntl.flock", refused)
     out = str(tmp_path / "out.hdf5")
     with pytest.raises(OSError, match=rf"cannot lock {re.escape(out)}: the filesystem of {re.escape(str(tmp_path))} "
                                       r"does not support file locks \(No locks available\); write it on a local disk"):
-        with lock(out):
+        with exclusive_output(out):
             pass
+    with unwritten_input(out):  # no writer could lock it there either: an input is read without
+        pass
+
 
 # -- errors in one line ----------------------------------------------------------------------------------
 
