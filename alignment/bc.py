@@ -278,9 +278,12 @@ Validator = Callable[[object, int], float]  # (RolloutPolicy, epoch) -> success 
 TRAINING_STATE = "training_state.pt"
 
 
-def resumable_state(config, out_dir: str, resume_key: Optional[Mapping] = None) -> Optional[dict]:
+def resumable_state(config, out_dir: str, resume_key: Optional[Mapping] = None,
+                    demos_digest: Optional[str] = None) -> Optional[dict]:
     """The training state ``out_dir`` holds to resume (None where it holds none), refused where it was made with
-    another config or other inputs: a caller checks it before it rewrites anything else in ``out_dir``."""
+    another config or other inputs, or on demos that have changed since (``demos_digest``, the demo file's
+    ``EpisodeFile.digest``; states saved before it was kept are not checked for it): a caller checks it before it
+    rewrites anything else in ``out_dir``."""
     state_path = os.path.join(out_dir, TRAINING_STATE)
     if not os.path.exists(state_path):
         return None
@@ -288,6 +291,10 @@ def resumable_state(config, out_dir: str, resume_key: Optional[Mapping] = None) 
     if state["config"] != config.dump() or state.get("resume_key") != _key_text(resume_key):
         raise ValueError(f"{out_dir} holds a policy training with another config or other inputs; run with "
                          f"overwrite=true to start again, or choose another run_dir")
+    if None not in (state.get("demos_digest"), demos_digest) and state["demos_digest"] != demos_digest:
+        raise ValueError(f"{out_dir} holds a policy training on demos that have changed since (made again with "
+                         f"other settings or episodes); run with overwrite=true to train again on them, or choose "
+                         f"another run_dir")
     return state
 
 
@@ -297,14 +304,15 @@ def _key_text(resume_key: Optional[Mapping]) -> str:
 
 def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] = None,
              validate: Optional[Validator] = None, validate_every: int = 0,
-             resume_key: Optional[Mapping] = None) -> Dict[str, object]:
+             resume_key: Optional[Mapping] = None, demos_digest: Optional[str] = None) -> Dict[str, object]:
     """Train robomimic BC as ``config`` says and save ``<out_dir>/policy.pt`` (atomically).
 
     With ``validate``, every ``validate_every`` epochs (and at the last) the policy is rolled out and the
     best-scoring epoch's policy is kept, as robomimic's ``scripts/train.py`` does with its rollouts;
     without, the last epoch's. ``<out_dir>/training_state.pt`` (model, optimisers, RNG, epoch) is written
     after every epoch with the best policy so far, so calling again with the same config and ``resume_key``
-    (what else decides the run: its data, encoder, validation, rollouts) resumes where it stopped. Returns
+    (what else decides the run: its data, encoder, validation, rollouts), on the same demos (``demos_digest``),
+    resumes where it stopped. Returns
     the last epoch's log, every epoch's (``history``), the validation history, the kept epoch and
     ``seconds``, the wall-clock of every epoch run (in all sessions, where it resumed); ``training_curve.png``
     plots the losses and the validation success."""
@@ -343,7 +351,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     record = {"epoch": 0, "validation": [], "best": None, "log": {}, "history": [], "seconds": 0.0}
     key = _key_text(resume_key)
     best_policy: Optional[dict] = None  # the kept epoch's policy file, also in the state, so policy.pt follows it
-    state = resumable_state(config, out_dir, resume_key)
+    state = resumable_state(config, out_dir, resume_key, demos_digest)
     if state is not None:
         _restore_training_state(model, state)
         record, best_policy = json.loads(state["record"]), state.get("best_policy")
@@ -377,8 +385,9 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
         # wall-clock of training and validation, summed over every session that ran it
         record["seconds"] = record.get("seconds", 0.0) + time.time() - epoch_started
         atomic_write(state_path, lambda tmp: torch.save({**_training_state(model), "config": config_json,
-                                                         "resume_key": key, "best_policy": best_policy,
-                                                         "record": json.dumps(record)}, tmp))
+                                                         "resume_key": key, "demos_digest": demos_digest,
+                                                         "best_policy": best_policy, "record": json.dumps(record)},
+                                                        tmp))
         if best_policy is not None and best_policy["epoch"] == epoch:
             atomic_write(policy_path, lambda tmp: torch.save(best_policy, tmp))
         atomic_write_text(progress_path, json.dumps(record, indent=2))

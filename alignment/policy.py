@@ -182,6 +182,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         if len(third) == 1 and third[0] in views:
             warn_if_training_camera_moves(f, third[0], train_views)
         low_dim = sorted(f.low_dim_obs(f.demos[0]))
+        digest = f.digest()  # the demos as they are now: a resumed training must have been on these
     check_views_exist(cfg.data, views, [*cameras, *train_views, *cfg.eval_views])
     if settings.get("seed") in (ROLLOUT_SEED + cfg.seed, VALIDATION_SEED + cfg.seed):
         raise ValueError(f"{cfg.data} was generated with seed={settings['seed']}, whose episodes are this policy's "
@@ -207,7 +208,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         clear_run_dir(run_dir, POLICY_RUN_ENTRIES)
     os.makedirs(run_dir, exist_ok=True)
     # a run_dir holding another training is refused before its data file and config.yaml are rewritten
-    resumable_state(config, run_dir, resume_key(cfg))
+    resumable_state(config, run_dir, resume_key(cfg), digest)
     if cfg.obs == "embedding":
         embedded = os.path.join(run_dir, "embedded.hdf5")
         if os.path.exists(embedded):  # this run's own intermediate, left by a kill
@@ -247,7 +248,7 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
                                               "backbone": cfg.backbone if cameras else None},
                       validate=validate if cfg.validation.every else None, validate_every=cfg.validation.every,
-                      resume_key=resume_key(cfg))
+                      resume_key=resume_key(cfg), demos_digest=digest)
     policy, saved = load_bc(os.path.join(run_dir, "policy.pt"))
     progress = os.path.join(run_dir, TEST_PROGRESS)
     asked = {"kept_epoch": saved["epoch"], "rollouts_per_view": cfg.rollouts, "horizon": cfg.horizon}

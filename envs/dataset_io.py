@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -161,6 +162,15 @@ class EpisodeFile:
 
     def close(self) -> None:
         self.file.close()
+
+    def digest(self) -> str:
+        """What the demos are, without reading their arrays: how they were made (settings, env), which demos and
+        how long each. A file made again in place with other settings or episodes digests otherwise, while the
+        same settings make the same demos (generation is seeded), so a resumed training can tell. Cheap."""
+        data = self.file["data"]
+        made = {"generation": self.file.attrs.get("generation", ""), "env_args": self.env_args,
+                "demos": [[n, int(data[n].attrs.get("num_samples", -1))] for n in self.demos]}
+        return hashlib.sha256(json.dumps(made, sort_keys=True, default=str).encode()).hexdigest()
 
     def split(self, name: str) -> List[str]:
         if name not in SPLITS:

@@ -340,7 +340,10 @@ def test_a_saved_image_policy_reloads_without_its_init_checkpoint_with_its_fine_
     run_policy(image_policy_config(data, run, "backbone=paab", f"init={init}", "rollouts=1"))
     os.remove(init)  # the policy file holds the fine-tuned weights
     first, _ = load_bc(str(run / "policy.pt"))
-    trained = torch.load(run / "training_state.pt", weights_only=True)["model"]  # the model as training left it
+    state = torch.load(run / "training_state.pt", weights_only=True)
+    trained = state["model"]  # the model as training left it
+    with EpisodeFile(data) as demos:  # what a resume checks the demos against
+        assert state["demos_digest"] == demos.digest()
     for key, value in first.policy.nets.state_dict().items():
         torch.testing.assert_close(value, trained[key], rtol=0, atol=0)
     (backbone,) = backbones(first)
@@ -426,7 +429,7 @@ def test_a_resumed_gpu_training_restores_the_gpu_generators(monkeypatch):
 
 
 def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path):
-    from alignment.bc import train_bc
+    from alignment.bc import resumable_state, train_bc
 
     config = pose_policy_config(pick, tmp_path, "paab")
     with config.values_unlocked():
@@ -464,6 +467,17 @@ def test_an_interrupted_policy_training_resumes_where_it_stopped(pick, tmp_path)
         config.train.batch_size = 2
     with pytest.raises(ValueError, match="another config"):
         train_bc(config, str(tmp_path / "run"), progress=False)
+    with config.values_unlocked():
+        config.train.batch_size = 4
+    # the demos' digest: a state saved before it was kept resumes on any; one saved with it, on the same demos only
+    state_path = tmp_path / "run" / "training_state.pt"
+    assert resumable_state(config, str(tmp_path / "run"), None, "now") is not None
+    torch.save({**torch.load(state_path, weights_only=True), "demos_digest": "then"}, state_path)
+    assert resumable_state(config, str(tmp_path / "run"), None, "then") is not None
+    with pytest.raises(ValueError, match="on demos that have changed since .* overwrite=true"):
+        resumable_state(config, str(tmp_path / "run"), None, "now")
+    with pytest.raises(ValueError, match="on demos that have changed since"):
+        train_bc(config, str(tmp_path / "run"), progress=False, demos_digest="now")
 
 
 def test_bad_image_policy_input_is_named(pick, tmp_path):

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -25,6 +26,18 @@ def pick_file(tmp_path_factory):
     summary = generate_dataset(out=path, episodes=3, **SMALL)
     assert summary["episodes"] == 3 and summary["success_rate"] == 1.0
     return path
+
+
+def test_a_digest_tells_demos_made_again_otherwise(tmp_path, pick_file):
+    copy, other = str(tmp_path / "copy.hdf5"), str(tmp_path / "other.hdf5")
+    shutil.copyfile(pick_file, copy)
+    with EpisodeFile(pick_file) as a, EpisodeFile(copy) as b:
+        assert a.digest() == b.digest()  # where the file lies is not what it holds
+    with h5py.File(copy, "a") as f:
+        del f["data/demo_2"]
+    generate_dataset(out=other, episodes=3, **{**SMALL, "seed": 1})
+    with EpisodeFile(pick_file) as a, EpisodeFile(copy) as fewer, EpisodeFile(other) as reseeded:
+        assert len({a.digest(), fewer.digest(), reseeded.digest()}) == 3
 
 
 def test_layout_and_attributes(pick_file):
