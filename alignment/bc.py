@@ -20,6 +20,7 @@ import io
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -302,6 +303,28 @@ def _key_text(resume_key: Optional[Mapping]) -> str:
     return json.dumps(dict(resume_key or {}), sort_keys=True, default=str)
 
 
+def constant_action_dims(data: str) -> List[int]:
+    """The action dimensions that hold one value at every step of every demo in ``data`` (a scripted demo's
+    rotation, say)."""
+    import h5py
+
+    with h5py.File(data, "r") as f:
+        actions = np.concatenate([f[f"data/{demo}/actions"][()] for demo in f["data"]])
+    return [i for i in range(actions.shape[1]) if np.all(actions[:, i] == actions[0, i])]
+
+
+def warn_if_gmm_cannot_fit(gmm: bool, data: str) -> None:
+    """robomimic's GMM head maximises a likelihood that has no bound on an action dimension that never changes
+    (its std falls to ``min_std``): measured on the scripted Lift demos, whose rotations are all zero, it learnt
+    a policy that ignores its observations (0%). Said before training, with the remedy."""
+    dims = constant_action_dims(data) if gmm else []
+    if dims:
+        warnings.warn(f"robomimic's GMM head (algo.gmm.enabled) on demos whose action dimensions {dims} never change "
+                      f"({data}): its likelihood grows without bound as their std shrinks, and on such demos it was "
+                      f"measured to learn a policy that ignores its observations (benchmarks/RESULTS.md); train the "
+                      f"default MLP head instead, or demos whose every action dimension varies", stacklevel=2)
+
+
 def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] = None,
              validate: Optional[Validator] = None, validate_every: int = 0,
              resume_key: Optional[Mapping] = None, demos_digest: Optional[str] = None) -> Dict[str, object]:
@@ -322,6 +345,7 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
 
     os.makedirs(out_dir, exist_ok=True)
     data, batch_size = config.train.data, config.train.batch_size
+    warn_if_gmm_cannot_fit(config.algo.gmm.enabled, data)
     torch.manual_seed(config.train.seed)
     np.random.seed(config.train.seed)
     with contextlib.redirect_stdout(io.StringIO()):

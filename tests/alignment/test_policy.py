@@ -409,6 +409,25 @@ def test_the_best_validated_epoch_is_kept_not_the_last_through_a_resume(pick, tm
     assert any(not torch.equal(value, weights[4][key]) for key, value in kept["model"].items())
 
 
+def test_the_gmm_head_is_warned_off_demos_with_an_action_that_never_changes(tmp_path):
+    from alignment.bc import warn_if_gmm_cannot_fit
+    data = str(tmp_path / "demos.hdf5")
+    rng = np.random.default_rng(0)
+    with h5py.File(data, "w") as f:
+        for demo in ("demo_0", "demo_1"):  # dimension 1 is zero throughout, as a scripted demo's rotation
+            actions = rng.uniform(-1, 1, (5, 3))
+            actions[:, 1] = 0
+            f[f"data/{demo}/actions"] = actions
+    with pytest.warns(UserWarning, match=r"action dimensions \[1\] never change .* default MLP head"):
+        warn_if_gmm_cannot_fit(True, data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_gmm_cannot_fit(False, data)  # the MLP head fits such demos
+        with h5py.File(data, "a") as f:
+            f["data/demo_1/actions"][0, 1] = 0.5  # one step that differs: every dimension varies
+        warn_if_gmm_cannot_fit(True, data)
+
+
 def test_a_resumed_gpu_training_restores_the_gpu_generators(monkeypatch):
     from types import SimpleNamespace
 
