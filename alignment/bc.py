@@ -335,10 +335,9 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     without, the last epoch's. ``<out_dir>/training_state.pt`` (model, optimisers, RNG, epoch) is written
     after every epoch with the best policy so far, so calling again with the same config and ``resume_key``
     (what else decides the run: its data, encoder, validation, rollouts), on the same demos (``demos_digest``),
-    resumes where it stopped. Returns
-    the last epoch's log, every epoch's (``history``), the validation history, the kept epoch and
-    ``seconds``, the wall-clock of every epoch run (in all sessions, where it resumed); ``training_curve.png``
-    plots the losses and the validation success."""
+    resumes where it stopped. Returns the last epoch's log, every epoch's (``history``), the validation history,
+    the kept epoch and ``seconds``, the wall-clock of every epoch run (in all sessions, where it resumed);
+    ``training_curve.png`` plots the losses and the validation success."""
     import robomimic.utils.file_utils as FileUtils
     import robomimic.utils.obs_utils as ObsUtils
     import robomimic.utils.train_utils as TrainUtils

@@ -631,7 +631,7 @@ def planned_demos(file: h5py.File) -> Optional[set]:
 def check_every_shard(made: Sequence[tuple]) -> None:
     """Refuse a merge that would come out short, silently: a demo the inputs' jobs were asked to make that no
     input holds (a shard missing, stopped before it finished, or still to run). Files made before plans were
-    kept are checked by their shard numbers only. ``made`` holds ``(settings, planned, held indices)`` per input."""
+    kept are checked by their shard numbers only. ``made``: ``(settings, planned, held indices)`` per input."""
     planned, held, unplanned = set(), set(), {}
     for settings, plan, indices in made:
         held |= indices
@@ -641,9 +641,9 @@ def check_every_shard(made: Sequence[tuple]) -> None:
             unplanned.setdefault(settings["num_shards"], set()).add(settings["shard"])
     missing = sorted(planned - held)
     if missing:
-        shards = {n for s, p, _ in made if p is not None for n in [s.get("num_shards", 1)] if n > 1}
-        which = "; ".join(f"shard {', '.join(str(s) for s in sorted({i % n for i in missing}))} of num_shards={n}"
-                          for n in sorted(shards))
+        arrays = sorted({s["num_shards"] for s, plan, _ in made if plan is not None and s.get("num_shards", 1) > 1})
+        which = "; ".join(f"shard {', '.join(map(str, sorted({i % n for i in missing})))} of num_shards={n}"
+                          for n in arrays)
         shown = ", ".join(demo_name(i) for i in missing[:4]) + (", ..." if len(missing) > 4 else "")
         raise ValueError(f"{len(missing)} of the {len(planned)} demos the inputs' jobs were asked to make are in "
                          f"none of them ({shown}{'; ' + which if which else ''}): a shard is missing, was stopped "
