@@ -172,6 +172,9 @@ def run_policy(cfg: DictConfig) -> Dict[str, dict]:
 def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
+    if cfg.validation.every and cfg.validation.rollouts < 1:
+        raise ValueError(f"validation.every={cfg.validation.every} needs validation.rollouts >= 1, got "
+                         f"{cfg.validation.rollouts}; give rollouts to validate with, or validation.every=0")
     train_views, cameras = list(cfg.train_views), list(cfg.cameras) if cfg.obs == "image" else []
     if cfg.eval_views is None:  # resolved here, so config.yaml says which views were tested
         cfg.eval_views = default_eval_views(cameras)
@@ -238,12 +241,17 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     atomic_write_text(os.path.join(run_dir, "config.yaml"), OmegaConf.to_yaml(cfg, resolve=True))
 
     # camera-randomised training is validated from cameras drawn across its training sector (the ``train`` bin),
-    # as it is tested, not from the one camera whose name it trains under
-    validation_view = "train" if pooled else home
+    # as it is tested, not from the one camera whose name it trains under; a policy on the embeddings of several
+    # training cameras, from each of them, the rollouts shared out
+    validation_views = ["train"] if pooled else list(dict.fromkeys(train_views)) if cfg.obs == "embedding" else [home]
 
     def validate(policy, epoch: int) -> float:
-        return run_rollouts(policy, view=validation_view, count=cfg.validation.rollouts, seed=cfg.seed, video_dir=None,
-                            videos=0, base_seed=VALIDATION_SEED, **rollout_args).success_rate
+        total, count = cfg.validation.rollouts, len(validation_views)
+        shares = [total // count + (i < total % count) for i in range(count)]
+        successes = sum(run_rollouts(policy, view=view, count=share, seed=cfg.seed, video_dir=None, videos=0,
+                                     base_seed=VALIDATION_SEED, **rollout_args).success_rate * share
+                        for view, share in zip(validation_views, shares) if share)
+        return successes / total
 
     record = train_bc(config, run_dir, extra={"checkpoint": cfg.checkpoint, "obs": cfg.obs, "cameras": cameras,
                                               "backbone": cfg.backbone if cameras else None},

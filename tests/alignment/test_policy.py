@@ -87,6 +87,25 @@ def test_a_policy_on_two_training_cameras_sees_each_demo_from_both(pick, tmp_pat
         assert train == {f"demo_{2 * int(d.split('_')[1]) + j}" for d in source_train for j in (0, 1)}
 
 
+def test_a_policy_on_two_training_cameras_is_validated_from_both(pick, tmp_path, monkeypatch):
+    import alignment.policy as policy_module
+    data, checkpoints = pick
+    asked, real = [], policy_module.run_rollouts
+
+    def recorded(policy, view, count, **kwargs):
+        asked.append((view, count, kwargs.get("base_seed")))
+        return real(policy, view=view, count=count, **kwargs)
+
+    monkeypatch.setattr(policy_module, "run_rollouts", recorded)
+    run_policy(policy_config(data, tmp_path / "two", f"checkpoint={checkpoints['paab']}", "train_views=[cam0,cam1]",
+                             "eval_views=[held0]", "rollouts=1", "videos=0", "validation.every=1",
+                             "validation.rollouts=3"))
+    validation = [a for a in asked if a[2] == policy_module.VALIDATION_SEED]
+    assert validation == [("cam0", 2, policy_module.VALIDATION_SEED), ("cam1", 1, policy_module.VALIDATION_SEED)]
+    with pytest.raises(ValueError, match=r"validation.every=1 needs validation.rollouts >= 1, got 0"):
+        run_policy(policy_config(data, tmp_path / "none", "obs=proprio", "validation.every=1", "validation.rollouts=0"))
+
+
 def test_a_policy_without_vision_encodes_nothing(pick, tmp_path):
     data, _ = pick
     results = run_policy(policy_config(data, tmp_path / "proprio", "obs=proprio", "videos=0", "bc.normalize_obs=true"))
