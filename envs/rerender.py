@@ -22,7 +22,7 @@ from tqdm import tqdm
 from .cameras import make_rig
 from .commands import one_line_reports, shard_output, sigterm_as_interrupt, whole_number
 from .dataset_io import (PLANNED, Episode, EpisodeFile, EpisodeWriter, demo_index, index_ranges, iter_demo_indices,
-                         landed_demos, shard_path)
+                         landed_demos, landed_plan, shard_path)
 from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
                        terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
@@ -65,16 +65,18 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                     "num_views": rig_cfg.num_views, "first_person": bool(first_person), "seed": seed,
                     "rig": rig_cfg.to_json(), "shard": shard, "num_shards": num_shards, **sim_kwargs,
                     **({} if masks else {"masks": False})}  # files made before the option resume unchanged
-        mine = set(iter_demo_indices((), max(map(demo_index, src.demos), default=-1) + 1, shard, num_shards))
+        planned = {demo_index(d) for d in src.demos}
+        mine = planned & set(iter_demo_indices((), max(planned, default=-1) + 1, shard, num_shards))  # this shard's
         out = shard_path(out, shard, num_shards)
         attrs = {"keypoint_names": list(sim.keypoint_names),
                  "views": planned_views(type(sim), rig_cfg, first_person),
-                 PLANNED: index_ranges(map(demo_index, src.demos))}  # the whole job's, which a merge checks
+                 PLANNED: index_ranges(planned)}  # the whole job's (every demo of the input), which a merge checks
         frames_total, made = 0, 0
         try:
             landed = landed_demos(out, settings)
-            if landed is not None and not {demo_index(d) for d in src.demos} & mine - landed:
-                # finished, seen unlocked: no lock to race for, no copy of the output
+            # finished (seen unlocked: no lock to race for, no copy of the output) unless its plan is another
+            # input's, one that has lost demos since: the writer below writes this one's
+            if landed is not None and not mine - landed and landed_plan(out) in (None, planned):
                 return {"path": out, "demos": 0, "frames": 0, "skipped_existing": len(mine & landed)}
             with sigterm_as_interrupt(), EpisodeWriter(out, settings, attrs) as writer:
                 writer.set_env_args(src.file["data"].attrs.get("env_args", "{}"))

@@ -139,6 +139,18 @@ def test_a_rerender_plans_the_demos_its_input_holds(tmp_path):
     assert merge_files([shard_path(out, s, 2) for s in (0, 1)], str(tmp_path / "merged.hdf5")) == 2
 
 
+def test_a_rerender_of_an_input_that_lost_demos_plans_what_it_holds(tmp_path):
+    data, out = str(tmp_path / "gen.hdf5"), str(tmp_path / "views.hdf5")
+    generate_dataset("pick", data, episodes=3, image_size=32, num_views=1, seed=3, progress=False)
+    rerender_dataset(data, out, progress=False)
+    with h5py.File(data, "a") as f:  # the input pruned in place after its re-render
+        del f["data/demo_1"]
+    summary = rerender_dataset(data, out, progress=False)
+    assert summary["demos"] == 0 and summary["skipped_existing"] == 2  # nothing rendered again
+    with h5py.File(out) as f:  # else a merge would ask for demo_1, which no re-render can make now
+        assert json.loads(f.attrs["planned_demos"]) == [[0, 1], [2, 3]]
+
+
 def test_sharded_rerender_merges_into_the_unsharded_file(tmp_path):
     data = str(tmp_path / "gen.hdf5")
     generate_dataset("pick", data, episodes=3, image_size=32, num_views=2, seed=3, progress=False)
