@@ -46,37 +46,59 @@ def dodge(index: int, count: int, width: float = 6.0) -> float:
     return (index - (count - 1) / 2) * min(1.0, width / max(count, 1))
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def row_style(index: int) -> Dict[str, str]:
+    """A row's colour and line style: ten colours, then the same colours dashed, dotted…, so that no two of up to
+    40 rows look alike."""
+    return {"color": f"C{index % 10}", "linestyle": LINE_STYLES[index // 10 % len(LINE_STYLES)]}
+
+
 def plot_success_by_angle(rows: Mapping[str, Mapping[str, float]], path: str, title: str = "",
-                          spread: Optional[Mapping[str, Mapping[str, float]]] = None) -> None:
+                          spread: Optional[Mapping[str, Mapping[str, float]]] = None,
+                          panels: Optional[Mapping[str, Sequence[str]]] = None) -> None:
     """``rows``: ``{row: {bin: success rate}}`` -> one line per row over the azimuth bins (``train``,
     ``beyond15`` …), the elevation bins as separate markers at their distance, each row shifted by ``dodge``;
-    ``spread``: the same layout's error bars (the std over seeds, as a rate), where a row has several; written
-    atomically."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    elevations = set()
-    for index, (row, rates) in enumerate(rows.items()):
-        color, bars = f"C{index % 10}", (spread or {}).get(row, {})
-        shift = dodge(index, len(rows))
-        azimuth = sorted((bin_distance(b), 100 * r, 100 * bars.get(b, 0.0)) for b, r in rates.items()
-                         if b in EVAL_BINS and EVAL_BINS[b].elevation_past == 0)
-        x, y, err = np.array(azimuth, dtype=float).reshape(-1, 3).T
-        ax.errorbar(x + shift, y, yerr=err if bars else None, fmt="o-", color=color, label=row, capsize=3)
-        for b, r in rates.items():
-            if b in EVAL_BINS and EVAL_BINS[b].elevation_past:
-                ax.errorbar(bin_distance(b) + shift, 100 * r, yerr=100 * bars[b] if b in bars else None,
-                            fmt=elevation_marker(b), color=color, fillstyle="none", markersize=9, capsize=3)
-                elevations.add(b)
-    for b in sorted(elevations):  # one key entry per elevation bin, in the rows' own colours on the plot
-        ax.errorbar([], [], fmt=elevation_marker(b), color="black", fillstyle="none", markersize=9,
-                    label=f"{b}: {bin_distance(b):g}° {'above' if above(b) else 'below'}")
-    ax.set_xlabel("evaluation camera: degrees past the training cameras")
-    ax.set_ylabel("success (%)")
-    ax.set_ylim(-3, 103)
-    ax.set_xticks([0, 15, 30, 45, 60])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the lines, never over them
+    ``spread``: the same layout's error bars (the std over seeds, as a rate), where a row has several;
+    ``panels``: ``{panel title: rows}``, side by side sharing the axes (a row may stand in several, a reference
+    say, in the same style in each); one panel of every row without. Written atomically."""
+    panels = panels or {"": list(rows)}
+    unknown = sorted({r for names in panels.values() for r in names} - set(rows))
+    if unknown:
+        raise ValueError(f"panels name rows with no rates: {', '.join(unknown)}")
+    styles = {row: row_style(i) for i, row in enumerate(rows)}
+    entries = max(len(names) for names in panels.values()) + 2  # the legend under each panel: room for it
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1, 3.6 + 0.17 * entries), sharey=True,
+                             squeeze=False)
+    for ax, (panel, names) in zip(axes[0], panels.items()):
+        elevations = set()
+        for index, row in enumerate(names):
+            rates, bars, style = rows[row], (spread or {}).get(row, {}), styles[row]
+            shift = dodge(index, len(names))
+            azimuth = sorted((bin_distance(b), 100 * r, 100 * bars.get(b, 0.0)) for b, r in rates.items()
+                             if b in EVAL_BINS and EVAL_BINS[b].elevation_past == 0)
+            x, y, err = np.array(azimuth, dtype=float).reshape(-1, 3).T
+            ax.errorbar(x + shift, y, yerr=err if bars else None, fmt="o", label=row, capsize=3, **style)
+            for b, r in rates.items():
+                if b in EVAL_BINS and EVAL_BINS[b].elevation_past:
+                    ax.errorbar(bin_distance(b) + shift, 100 * r, yerr=100 * bars[b] if b in bars else None,
+                                fmt=elevation_marker(b), color=style["color"], fillstyle="none", markersize=9,
+                                capsize=3)
+                    elevations.add(b)
+        for b in sorted(elevations):  # one key entry per elevation bin, in the rows' own colours on the plot
+            ax.errorbar([], [], fmt=elevation_marker(b), color="black", fillstyle="none", markersize=9,
+                        label=f"{b}: {bin_distance(b):g}° {'above' if above(b) else 'below'}")
+        ax.set_xlabel("evaluation camera: degrees past the training cameras")
+        ax.set_ylim(-3, 103)
+        ax.set_xticks([0, 15, 30, 45, 60])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))  # under the lines, never over
+        if panel:
+            ax.set_title(panel, fontsize=9)
+    axes[0][0].set_ylabel("success (%)")
     if title:
-        ax.set_title(title, fontsize=9)
+        fig.suptitle(title, fontsize=10)
     save_figure(fig, path)
 
 

@@ -75,6 +75,7 @@ GOAL_SEEDS = 3  # the headline's
 IMAGE = ["obs=image", "cameras=[cam0]"]
 RANDOM = "RANDOM_VIEWS"  # replaced by train_views=[cam0,...] of the randomised file
 BOTH, WRIST_ONLY = "cameras=[cam0,first_person]", "cameras=[first_person]"
+KINDS = {"fixed": "trained from one fixed camera", "random": "trained on camera-randomised demos"}  # plot panels
 CAMERAS_PER_DEMO = 4  # of a random row, unless its name ends in _k<k>
 # fixed-camera rows trained exactly as the policy table's row of the same name less ``fixed_`` (so its finished
 # run of the seed is scored rather than trained again): robomimic's ResNet18 from cam0, and with the wrist camera
@@ -353,7 +354,7 @@ def table(args) -> str:
              f"seeds with some success there (the goal: ≥ 80 at beyond30, ≥ 50 at beyond60).", "",
              "| env | row | n | " + " | ".join(shown + [f"kept {b}" for b in ratios]) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in shown + ratios) + " |"]
-    means, spread = {}, {}
+    means, spread, panels = {}, {}, {title: [] for title in KINDS.values()}
     for env_args, row, by_seed in rates:
         # the wrist camera's one rate stands in every bin
         by_seed = {s: {b: r[FIRST_PERSON] for b in shown} if FIRST_PERSON in r else r for s, r in by_seed.items()}
@@ -368,12 +369,14 @@ def table(args) -> str:
         label = f"{row if len(envs) == 1 else f'{env_args.env} {row}'} (n={n})"
         means[label] = {b: float(np.mean(v)) / 100 for b, v in found.items()}
         spread[label] = {b: float(np.std(v)) / 100 for b, v in found.items() if len(v) > 1}
+        for kind in (KINDS if WRIST_ONLY in ROWS[row][1] else [ROWS[row][0]]):  # the wrist row: the reference in both
+            panels[KINDS[kind]].append(label)
     lines += margin_lines(rates)
     # the plot beside the table it draws: not over the committed one where this table would not replace it
     if means and not dropped_rows("\n".join(lines), args):
         names = ", ".join(a.env for a in envs)
         plot_success_by_angle(means, args.plot, title=f"{names}: success by camera angle (mean ± std over n seeds)",
-                              spread=spread)
+                              spread=spread, panels={title: rows for title, rows in panels.items() if rows})
     if means:
         lines.append(f"\n![success by angle]({os.path.relpath(args.plot, os.path.dirname(args.results))})")
     return "\n".join(lines)

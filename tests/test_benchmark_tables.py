@@ -138,6 +138,12 @@ def test_camera_table_reports_success_per_bin_over_seeds_the_wrist_row_in_every_
     assert row(text, "fixed_resnet18")[2:] == ["2", "75 ± 25", "25 ± 25", "–", "50 ± 50"]  # 0 of 100, 50 of 50
     assert row(text, "wrist_resnet18")[2:] == ["1", "75 ± 0", "75 ± 0", "75 ± 0", "100 ± 0"]
     assert os.path.getsize(tmp_path / "angle.png") > 1000 and "angle.png" in text
+    drawn = []  # one panel per way of training, the wrist row the reference in both
+    monkeypatch.setattr(camera_table, "plot_success_by_angle", lambda *a, **kw: drawn.append(kw["panels"]))
+    camera_table.table(args)
+    assert drawn == [{camera_table.KINDS["fixed"]: ["lift fixed_resnet18 (n=2)", "lift wrist_resnet18 (n=1)",
+                                                    "can fixed_resnet18 (n=1)"],
+                      camera_table.KINDS["random"]: ["lift random_resnet18 (n=1–2)", "lift wrist_resnet18 (n=1)"]}]
     # a table that would drop committed runs not on this machine is not written, nor is its plot drawn over theirs
     (tmp_path / "camera_table.md").write_text("| lift | fixed_paat_conv_both | 3 | 87 ± 14 |\n")
     (tmp_path / "angle.png").write_bytes(b"committed")

@@ -1,15 +1,16 @@
 """The success-by-angle plot draws what it is given: each row's rates at their bins' distances, and the seed
 spread as error bars only where it is given."""
 import numpy as np
+import pytest
 
 from alignment import policy_plots
 
 
-def drawn_figure(monkeypatch, rows, spread=None):
+def drawn_figure(monkeypatch, rows, spread=None, panels=None):
     saved = []
     monkeypatch.setattr(policy_plots, "save_figure", lambda fig, path: saved.append(fig))
-    policy_plots.plot_success_by_angle(rows, "unused.png", spread=spread)
-    return saved[0].axes[0]
+    policy_plots.plot_success_by_angle(rows, "unused.png", spread=spread, panels=panels)
+    return saved[0].axes[0] if panels is None else saved[0].axes
 
 
 def bars(container) -> list:
@@ -47,3 +48,21 @@ def test_rows_are_dodged_within_a_few_degrees_however_many_there_are():
 def test_success_by_angle_without_a_spread_draws_no_error_bars(monkeypatch):
     ax = drawn_figure(monkeypatch, {"row": {"train": 0.5, "beyond15": 0.25}})
     assert all(bars(c) == [] for c in ax.containers)
+
+
+def test_panels_show_their_rows_each_row_in_one_style_wherever_it_stands(monkeypatch):
+    rows = {f"row{i}": {"train": 0.5, "beyond30": i / 20} for i in range(12)}
+    panels = {"fixed": ["row0", "row11"], "random": [f"row{i}" for i in range(1, 12)]}
+    fixed, random = drawn_figure(monkeypatch, rows, panels=panels)
+    assert [ax.get_title() for ax in (fixed, random)] == ["fixed", "random"]
+
+    def styles(ax):
+        return {c.get_label(): (c.lines[0].get_color(), c.lines[0].get_linestyle()) for c in ax.containers
+                if c.get_label() in rows}
+    assert list(styles(fixed)) == panels["fixed"] and list(styles(random)) == panels["random"]
+    assert styles(fixed)["row11"] == styles(random)["row11"]  # the same row looks the same in both panels
+    everywhere = {**styles(fixed), **styles(random)}
+    assert len(set(everywhere.values())) == 12  # the 11th row on is dashed: no two rows look alike
+    assert everywhere["row0"][0] == everywhere["row10"][0] and everywhere["row10"][1] == "--"
+    with pytest.raises(ValueError, match="panels name rows with no rates: row99"):
+        drawn_figure(monkeypatch, rows, panels={"fixed": ["row99"]})
