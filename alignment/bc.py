@@ -420,6 +420,20 @@ def train_bc(config, out_dir: str, progress: bool = True, extra: Optional[Dict] 
     return record
 
 
+def batch_actions(policy, obs: Mapping[str, np.ndarray], batch: int = 64) -> np.ndarray:
+    """The actions of a ``load_bc`` policy's network for ``(N, ...)`` raw observations (images as stored,
+    uint8 HWC), ``batch`` at a time, without its rollout's per-step state: for looking at many frames at once."""
+    import robomimic.utils.obs_utils as ObsUtils
+
+    net, count, actions = policy.policy.nets["policy"], len(next(iter(obs.values()))), []
+    for start in range(0, count, batch):
+        raw = {k: torch.as_tensor(np.asarray(v[start:start + batch])) for k, v in obs.items()}
+        part = ObsUtils.process_obs_dict(raw)
+        with torch.no_grad():
+            actions.append(net(obs_dict={k: v.float() for k, v in part.items()}).cpu().numpy())
+    return np.concatenate(actions)
+
+
 def load_bc(path: str):
     """A saved policy as robomimic's ``RolloutPolicy`` and the saved dict. The backbone's weights come from
     the file: an ``alignment.train`` checkpoint it was fine-tuned from is not needed any more."""
