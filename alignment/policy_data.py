@@ -33,6 +33,18 @@ EMBEDDING_KEY = "embedding"
 COPIED = ("actions", "rewards", "dones")
 
 
+def copies_by_demo(data: h5py.Group) -> Dict[str, Dict[str, str]]:
+    """A policy file's copies, ``{source demo: {camera that filled the slot: copy}}``, read from each copy's
+    ``source`` attribute ("<demo> with <slot> from <camera>", or "<demo> from <camera>" for pooled embeddings); a
+    demo that was not copied stands under camera ""."""
+    found: Dict[str, Dict[str, str]] = {}
+    for name in data:
+        source = str(data[name].attrs.get("source", name))
+        demo, _, camera = source.partition(" from ")
+        found.setdefault(demo.partition(" with ")[0], {})[camera] = name
+    return found
+
+
 def copy_low_dim(source: h5py.Group, target: h5py.Group, low_dim_keys: Sequence[str]) -> h5py.Group:
     """A demo's actions, rewards, dones and low-dim ``obs``/``next_obs`` into ``target``."""
     target.attrs["num_samples"] = source.attrs["num_samples"]

@@ -13,10 +13,9 @@ input moves 0 under (a) by construction: the check that (a) swaps nothing else.
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import h5py
 import numpy as np
@@ -24,13 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from alignment.bc import batch_actions, load_bc  # noqa: E402
-
-def copies_of_each_demo(data: h5py.Group) -> List[List[str]]:
-    """The demo groups of one source demo seen from different cameras (``source``: "<demo> with <slot> from <cam>")."""
-    by_demo: Dict[str, List[str]] = collections.defaultdict(list)
-    for name in data:
-        by_demo[str(data[name].attrs.get("source", name)).split(" with ")[0]].append(name)
-    return [names for names in by_demo.values() if len(names) > 1]
+from alignment.policy_data import copies_by_demo  # noqa: E402
 
 
 def policy_actions(policy, observations: Sequence[Dict[str, np.ndarray]]) -> np.ndarray:
@@ -45,7 +38,7 @@ def sensitivity(run: str, samples: int, seed: int) -> Dict[str, float]:
     first, pose_swapped, camera_swapped, next_step = [], [], [], []
     with h5py.File(os.path.join(run, "policy_data.hdf5"), "r") as f:
         data = f["data"]
-        groups = copies_of_each_demo(data)
+        groups = [list(copies.values()) for copies in copies_by_demo(data).values() if len(copies) > 1]
         if not groups:
             raise ValueError(f"{run}: its policy_data.hdf5 holds no demo seen from two cameras; give a "
                              f"camera-randomised run (several train_views)")

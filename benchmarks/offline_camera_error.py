@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from alignment.backbone import POSE_IMAGE  # noqa: E402
 from alignment.bc import batch_actions, load_bc  # noqa: E402
 from alignment.camera_input import DemoCameraPoses, load_camera_input  # noqa: E402
-from alignment.policy_data import write_policy_images  # noqa: E402
+from alignment.policy_data import copies_by_demo, write_policy_images  # noqa: E402
 from envs.cameras import FIRST_PERSON  # noqa: E402
 from envs.dataset_io import EpisodeFile, demo_index  # noqa: E402
 
@@ -55,14 +55,12 @@ def action_errors(policy, group: h5py.Group, keys: Sequence[str]) -> np.ndarray:
 
 
 def copies_by_camera(data: h5py.Group, demos: Sequence[str]) -> Dict[str, List[str]]:
-    """The copies of ``demos`` in a policy file, by the camera that filled the slot (its ``source`` attribute:
-    "<demo> with <slot> from <camera>")."""
-    wanted, found = set(demos), {}
-    for name in data:
-        source = str(data[name].attrs.get("source", ""))
-        demo, _, camera = source.partition(" with ")
-        if demo in wanted:
-            found.setdefault(camera.split(" from ")[-1], []).append(name)
+    """The copies of ``demos`` in a policy file, by the camera that filled the slot."""
+    found: Dict[str, List[str]] = {}
+    for demo, copies in copies_by_demo(data).items():
+        if demo in demos:
+            for camera, name in copies.items():
+                found.setdefault(camera, []).append(name)
     return found
 
 
@@ -96,7 +94,7 @@ def errors_of_run(run: str, source: str, views: Sequence[str], demos: int,
     for part, path in (("training", os.path.join(run, "policy_data.hdf5")), ("other", other)):
         with h5py.File(path, "r") as f:
             groups = copies_by_camera(f["data"], names)
-            if not groups:
+            if "" in groups or not groups:
                 raise ValueError(f"{path} names no camera per copy; give a camera-randomised run (several "
                                  f"train_views)")
             found[part] = {camera: np.concatenate([action_errors(policy, f["data"][n], keys) for n in copies])

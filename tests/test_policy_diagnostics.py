@@ -10,6 +10,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from alignment.policy import run_policy
+from alignment.policy_data import copies_by_demo
 from envs.generate import generate_dataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
@@ -49,6 +50,15 @@ def test_the_runs_own_demos_as_the_other_cameras_give_its_training_errors_back(r
     generate_dataset("pick", fewer, episodes=2, image_size=32, num_views=2, progress=False)
     with pytest.raises(ValueError, match="does not hold the run's demos demo_0…demo_2"):
         offline_camera_error.errors_of_run(made["posed"], fewer, ["cam0"], 3, str(tmp_path))
+
+
+def test_a_policy_files_copies_are_found_by_demo_and_camera(runs):
+    data, made = runs
+    with h5py.File(os.path.join(made["plain"], "policy_data.hdf5")) as f:
+        assert copies_by_demo(f["data"]) == {f"demo_{i}": {"cam0": f"demo_{2 * i}", "cam1": f"demo_{2 * i + 1}"}
+                                             for i in range(3)}
+    with h5py.File(data) as f:  # demos never copied stand alone
+        assert copies_by_demo(f["data"]) == {f"demo_{i}": {"": f"demo_{i}"} for i in range(3)}
 
 
 def test_only_a_policy_with_a_pose_input_moves_when_only_its_pose_is_swapped(runs):
