@@ -16,7 +16,7 @@ import errno
 import fcntl
 import os
 import shutil
-from typing import Iterator
+from typing import Iterator, List
 
 # What a failed write says when the folder or the disk is the problem, not the program.
 WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -93,8 +93,9 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
             _lock(fd, fcntl.LOCK_EX, output)
         except BlockingIOError:
             if _readers_only(fd):
-                raise OutputLocked(f"{output} is being read by a merge; wait for it to finish or choose another "
-                                   f"{what}") from None
+                readers = ", ".join(map(str, lock_holders(fd)))
+                raise OutputLocked(f"{output} is being read by a merge{f' (PID {readers})' if readers else ''}; wait "
+                                   f"for it to finish or choose another {what}") from None
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             raise OutputLocked(f"{output} is being written by another run (PID {holder}); wait for it to finish "
                                f"or choose another {what}") from None
@@ -103,6 +104,22 @@ def exclusive_output(output: str, what: str = "output") -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def lock_holders(fd: int, locks: str = "/proc/locks") -> List[int]:
+    """The PIDs holding ``flock`` locks on the file open at ``fd``, as Linux lists them in ``/proc/locks`` (a
+    merge's shared locks write no PID into the lock file: there may be several); empty where it is not listed
+    (another OS, a lock taken on another NFS client)."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open(locks) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    # "1: FLOCK  ADVISORY  READ 30706 fe:00:5530462 0 EOF" (blocked requests start "1: -> FLOCK ...")
+    return sorted({int(fields[4]) for fields in (line.split() for line in lines)
+                   if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == inode})
 
 
 def _readers_only(fd: int) -> bool:

@@ -20,7 +20,7 @@ from envs import generate
 from envs.commands import demos_in
 from envs.dataset_io import DatasetFormatError, EpisodeFile, EpisodeWriter, merge_files, shard_path
 from envs.generate import generate_dataset
-from envs.output_lock import OutputLocked, OutputNotWritable, exclusive_output, unwritten_input
+from envs.output_lock import OutputLocked, OutputNotWritable, exclusive_output, lock_holders, unwritten_input
 from envs.preview import write_preview, write_video
 from envs.rerender import rerender_dataset
 from tests.envs.test_dataset_io import SMALL, temps, wait_for_demos
@@ -402,7 +402,7 @@ def test_merge_refuses_a_shard_still_being_written_and_keeps_writers_out(tmp_pat
     refused = []
 
     def a_writer_starts(demo, path):  # while the merge copies its demos
-        with pytest.raises(OutputLocked, match="is being read by a merge") as err:
+        with pytest.raises(OutputLocked, match=rf"is being read by a merge \(PID {os.getpid()}\)") as err:
             with exclusive_output(shards[1]):
                 pass
         refused.append(err)
@@ -410,6 +410,25 @@ def test_merge_refuses_a_shard_still_being_written_and_keeps_writers_out(tmp_pat
     assert merge_files(shards, out) == 4 and len(refused) == 4
     with unwritten_input(shards[1]), unwritten_input(shards[1]):  # readers do not keep each other out
         pass
+
+
+def test_lock_holders_are_read_from_the_kernels_list_for_this_file_only(tmp_path):
+    path = tmp_path / "out.hdf5.lock"
+    path.write_text("")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        mine = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        listed = tmp_path / "locks"
+        listed.write_text(f"1: FLOCK  ADVISORY  READ 101 {mine} 0 EOF\n"
+                          f"2: FLOCK  ADVISORY  READ 77 {mine} 0 EOF\n"
+                          f"2: -> FLOCK  ADVISORY  WRITE 55 {mine} 0 EOF\n"  # waiting, not holding
+                          f"3: POSIX  ADVISORY  WRITE 66 {mine} 0 EOF\n"  # fcntl's own locks: not ours
+                          f"4: FLOCK  ADVISORY  WRITE 88 {mine}0 0 EOF\n")  # another inode
+        assert lock_holders(fd, str(listed)) == [77, 101]
+        assert lock_holders(fd, str(tmp_path / "absent")) == []  # not Linux: no PIDs, still a refusal
+    finally:
+        os.close(fd)
 
 
 def test_a_lock_is_one_however_its_path_is_spelt(tmp_path):
