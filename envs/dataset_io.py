@@ -306,22 +306,19 @@ def settings_differences(existing: dict, asked: dict) -> str:
     return ", ".join(f"{k}: file has {existing.get(k)!r}, asked {asked.get(k)!r}" for k in differ)
 
 
-def landed_demos(path: str, settings: dict) -> Optional[set]:
-    """The demo indices ``path`` holds, read without taking its lock; None where it does not exist or was made
-    with other settings (the writer then refuses it, naming them). Safe beside a writer, which lands whole
-    files by rename: a command whose demos are all here is finished, and need neither lock nor copy."""
+def finished_output(path: str, settings: dict, mine: set, planned: set) -> Optional[set]:
+    """The demo indices ``path`` holds where it is finished: made with ``settings``, holding every demo of ``mine``
+    (this command's), and planned as ``planned`` (the whole job's) or made before plans were kept. None where the
+    command has work to do: no file, other settings (the writer then refuses them, naming them), demos missing,
+    or another plan (the writer rewrites it). Read once without taking the lock: safe beside a writer, which lands
+    whole files by rename, so commands started together on a finished output need neither lock nor copy."""
     if not os.path.isfile(path):
         return None
     with EpisodeFile(path) as existing:
         if settings_differences(existing.settings, json.loads(json.dumps(settings))):
             return None
-        return {demo_index(n) for n in existing.demos}
-
-
-def landed_plan(path: str) -> Optional[set]:
-    """``planned_demos`` of the file at ``path``, read without taking its lock."""
-    with EpisodeFile(path) as existing:
-        return planned_demos(existing.file)
+        held, plan = {demo_index(n) for n in existing.demos}, planned_demos(existing.file)
+    return held if mine <= held and plan in (None, planned) else None
 
 
 # Ctrl-C and SIGTERM stop a run as a KeyboardInterrupt. Raised in the middle of an HDF5 write or a commit, it

@@ -13,8 +13,8 @@ from tqdm import tqdm
 
 from .cameras import RigConfig
 from .commands import demos_in, one_line_reports, shard_output, sigterm_as_interrupt, whole_number
-from .dataset_io import (PLANNED, Episode, EpisodeWriter, demo_name, index_ranges, iter_demo_indices, landed_demos,
-                         landed_plan, shard_path)
+from .dataset_io import (PLANNED, Episode, EpisodeWriter, demo_name, finished_output, index_ranges,
+                         iter_demo_indices, shard_path)
 from .output_lock import OutputNotWritable
 from .recorder import episode_seed, planned_views, record_episode, rig_for
 from .registry import simulator_class, simulator_options
@@ -155,9 +155,8 @@ def generate_dataset(
         file_attrs["keypoints_note"] = sim_cls.keypoints_note
     wanted = len(iter_demo_indices((), episodes, shard, num_shards))
     file_attrs[PLANNED] = index_ranges(range(episodes))  # the whole job's, which a merge checks it holds
-    landed = landed_demos(path, settings)
-    if landed is not None and not iter_demo_indices(landed, episodes, shard, num_shards) \
-            and landed_plan(path) in (None, set(range(episodes))):  # another plan is written below
+    if finished_output(path, settings, set(iter_demo_indices((), episodes, shard, num_shards)),
+                       set(range(episodes))) is not None:
         return summary_of(path, 0, 0, 0, 0.0, wanted)  # finished (read unlocked): grids started together stop here
     start = time.time()
     successes = frames = made = 0

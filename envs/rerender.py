@@ -21,8 +21,8 @@ from tqdm import tqdm
 
 from .cameras import make_rig
 from .commands import one_line_reports, shard_output, sigterm_as_interrupt, whole_number
-from .dataset_io import (PLANNED, Episode, EpisodeFile, EpisodeWriter, demo_index, index_ranges, iter_demo_indices,
-                         landed_demos, landed_plan, shard_path)
+from .dataset_io import (PLANNED, Episode, EpisodeFile, EpisodeWriter, demo_index, finished_output, index_ranges,
+                         iter_demo_indices, shard_path)
 from .recorder import (cameras_of, episode_seed, next_observations, observe, planned_views, rig_for, stack,
                        terminal_dones, views_now)
 from .registry import ROBOMIMIC_ENV_NAMES, make_simulator, simulator_options
@@ -73,11 +73,9 @@ def rerender_dataset(input: str, out: str, num_views: Optional[int] = None, imag
                  PLANNED: index_ranges(planned)}  # the whole job's (every demo of the input), which a merge checks
         frames_total, made = 0, 0
         try:
-            landed = landed_demos(out, settings)
-            # finished (seen unlocked: no lock to race for, no copy of the output) unless its plan is another
-            # input's, one that has lost demos since: the writer below writes this one's
-            if landed is not None and not mine - landed and landed_plan(out) in (None, planned):
-                return {"path": out, "demos": 0, "frames": 0, "skipped_existing": len(mine & landed)}
+            # not finished where its plan is another input's, one that has lost demos since: rewritten below
+            if finished_output(out, settings, mine, planned) is not None:
+                return {"path": out, "demos": 0, "frames": 0, "skipped_existing": len(mine)}
             with sigterm_as_interrupt(), EpisodeWriter(out, settings, attrs) as writer:
                 writer.set_env_args(src.file["data"].attrs.get("env_args", "{}"))
                 for name in tqdm([d for d in src.demos if demo_index(d) in mine], desc="re-render", unit="demo",
