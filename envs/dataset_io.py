@@ -293,10 +293,14 @@ def land_dir(tmp: str, path: str) -> None:
 
 def settings_as_made(settings: dict) -> dict:
     """A file's stored generation settings, with the keys added since at the values its making had: a rig
-    stored without ``draws`` drew its cameras from the scene's numbers (``envs.cameras.RIG_DRAWS``)."""
+    stored without ``draws`` drew its cameras from the scene's numbers (``envs.cameras.RIG_DRAWS``). A file
+    without a shard (a merge of a job's shards) is the whole job, as the same command run unsharded makes it,
+    so that command finds it finished (or resumes it) rather than refusing it."""
     rig = settings.get("rig")
     if isinstance(rig, dict) and "draws" not in rig:
-        return {**settings, "rig": {**rig, "draws": "scene"}}
+        settings = {**settings, "rig": {**rig, "draws": "scene"}}
+    if settings and "num_shards" not in settings:
+        settings = {**settings, "shard": 0, "num_shards": 1}
     return settings
 
 

@@ -171,6 +171,9 @@ def test_sharded_rerender_merges_into_the_unsharded_file(tmp_path):
         assert a.views == b.views and "cam2" in a.views and a.settings["rig"]["radius"] == src.settings["rig"]["radius"]
         for demo in a.demos:
             np.testing.assert_array_equal(a.view_obs(demo, "cam2", "image"), b.view_obs(demo, "cam2", "image"))
+    # the merge is the whole job: the same command run unsharded (a grid's) finds it finished
+    again = rerender_dataset(data, merged, num_views=3, rig_overrides=rig, progress=False)
+    assert (again["skipped_existing"], again["frames"]) == (3, 0)
 
 
 def test_the_documented_rig_overrides_compose_for_generate_and_rerender():

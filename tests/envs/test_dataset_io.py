@@ -157,6 +157,8 @@ def test_shards_and_merge_equal_a_single_run(tmp_path, pick_file):
             assert m.file.attrs[key] == single.file.attrs[key], key
         assert m.env_args == single.env_args
         np.testing.assert_array_equal(m.obs("demo_1", "cam1_keypoints"), single.obs("demo_1", "cam1_keypoints"))
+    # the merge is the whole job: the same command run unsharded (a grid's) finds it finished
+    assert generate_dataset(out=merged, episodes=3, **SMALL)["skipped_existing"] == 3
 
 
 def test_existing_output_with_other_settings_is_refused(pick_file):
