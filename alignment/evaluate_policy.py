@@ -15,7 +15,7 @@ from typing import Dict
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from envs.commands import one_line_errors
+from envs.commands import one_line_errors, whole_number
 from envs.dataset_io import EpisodeFile
 from envs.output_lock import exclusive_output
 from poseaware.inputs import default_device
@@ -35,6 +35,7 @@ def evaluate_policy(cfg: DictConfig) -> Dict[str, dict]:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found: run_dir must be a finished alignment.policy run (its "
                                     f"config.yaml and policy.pt)")
+    whole_number("rollout_workers", cfg.rollout_workers, 1)
     run = with_later_keys(OmegaConf.load(config_path))
     if cfg.horizon is not None:
         run.horizon = cfg.horizon
@@ -74,7 +75,8 @@ def _evaluate(cfg: DictConfig, run: DictConfig, policy_path: str, out: str) -> D
         atomic_write_text(out, json.dumps({**asked, "rollouts": results}, indent=2))
 
     results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, run.seed, rollout_args,
-                            os.path.splitext(out)[0] + "_videos", cfg.videos, done=done, after_each=save)
+                            os.path.splitext(out)[0] + "_videos", cfg.videos, done=done, after_each=save,
+                            workers=cfg.rollout_workers, policy_path=policy_path)
     results = finished_views(results)  # a view left in progress by an earlier call is not one of these
     plot_by_angle(run, results, os.path.splitext(out)[0] + "_by_angle.png", cfg.run_dir)
     return results

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from envs.commands import one_line_errors
+from envs.commands import one_line_errors, whole_number
 from envs.cameras import FIRST_PERSON
 from envs.dataset_io import EpisodeFile
 from poseaware.inputs import default_device
@@ -48,6 +48,7 @@ from .policy_data import (EMBEDDING_KEY, image_file_settings, policy_images_made
 from .policy_plots import angle_rates, plot_success_by_angle
 from .rollout import (ROLLOUT_SEED, VALIDATION_SEED, RolloutResult, camera_map, default_eval_views, home_camera,
                       run_rollouts)
+from .rollout_workers import rollouts_in_workers
 
 
 # envs.generate overrides for policy demos: one fixed training camera, as robomimic's agentview
@@ -172,6 +173,7 @@ def run_policy(cfg: DictConfig) -> Dict[str, dict]:
 def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
     if os.path.exists(os.path.join(run_dir, "rollouts.json")) and not cfg.overwrite:
         raise FileExistsError(f"{run_dir} already holds a policy run; choose another run_dir or overwrite=true")
+    whole_number("rollout_workers", cfg.rollout_workers, 1)  # said now, not after training
     if cfg.validation.every and cfg.validation.rollouts < 1:
         raise ValueError(f"validation.every={cfg.validation.every} needs validation.rollouts >= 1, got "
                          f"{cfg.validation.rollouts}; give rollouts to validate with, or validation.every=0")
@@ -270,7 +272,8 @@ def _run_policy(cfg: DictConfig, run_dir: str) -> Dict[str, dict]:
         atomic_write_text(progress, json.dumps({**asked, "rollouts": results, "seconds": tested()}))
 
     results = test_rollouts(policy, cfg.eval_views, cfg.rollouts, cfg.seed, rollout_args,
-                            os.path.join(run_dir, "videos"), cfg.videos, done=done, after_each=save)
+                            os.path.join(run_dir, "videos"), cfg.videos, done=done, after_each=save,
+                            workers=cfg.rollout_workers, policy_path=os.path.join(run_dir, "policy.pt"))
     atomic_write_text(os.path.join(run_dir, "rollouts.json"), json.dumps(
         {"rollouts": results, "train": record, "kept_epoch": saved["epoch"], "obs": cfg.obs, "keys": inputs.keys,
          "cameras": cameras, "backbone": cfg.backbone if cameras else None, "init": cfg.init if cameras else None,
@@ -346,13 +349,20 @@ def rollout_context(cfg: DictConfig, settings: dict, keypoint_names: Sequence[st
 
 def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_args: dict, video_dir: Optional[str],
                   videos: int, done: Optional[Dict[str, dict]] = None,
-                  after_each: Optional[Callable[[Dict[str, dict]], None]] = None) -> Dict[str, dict]:
+                  after_each: Optional[Callable[[Dict[str, dict]], None]] = None,
+                  workers: int = 1, policy_path: Optional[str] = None) -> Dict[str, dict]:
     """``count`` seeded test rollouts from each of ``views`` (cameras or bins). ``done``: what an interrupted
     call saved: finished views are kept as they are, a view in progress (``{"partial": ...}``) continues from
-    its next episode. ``after_each`` is given the results so far after every episode (to save them)."""
+    its next episode. ``after_each`` is given the results so far after every episode (to save them).
+    ``workers`` > 1 rolls views out side by side, each worker loading the policy from ``policy_path``
+    (``alignment.rollout_workers``): the same episodes as one process at this process's torch threads."""
     # a view left in progress and not asked for now is dropped: only finished views are kept as they are
     results = {v: r for v, r in (done or {}).items() if PARTIAL not in r or v in views}
     pixels = rollout_args["encoder"] is not None or bool(rollout_args["cameras"])
+    todo = [v for v in views if v not in finished_views(results)]
+    if workers > 1 and pixels and len(todo) > 1:
+        rollouts_side_by_side(todo, count, seed, rollout_args, video_dir, videos, results, after_each, workers,
+                              policy_path)
     for view in views:
         if view in results and PARTIAL not in results[view]:
             continue
@@ -370,13 +380,46 @@ def test_rollouts(policy, views: Sequence[str], count: int, seed: int, rollout_a
             r = run_rollouts(policy, view=view, count=count, seed=seed, progress=True, video_dir=video_dir,
                              videos=videos, done=partial, after_episode=save_episode if after_each else None,
                              **rollout_args)
-            results[view] = {"success_rate": r.success_rate, "episodes": len(r.successes), "successes": r.successes,
-                             "steps": r.steps, "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
-                             **({"cameras": r.cameras} if r.cameras else {})}
-            print(f"{view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
+            results[view] = view_summary(r)
         if after_each is not None:
             after_each(results)
     return results
+
+
+def view_summary(r: RolloutResult) -> dict:
+    """A view's finished test rollouts as saved, said in one line."""
+    print(f"{r.view}: success {r.success_rate:.0%} over {len(r.successes)} rollouts")
+    return {"success_rate": r.success_rate, "episodes": len(r.successes), "successes": r.successes,
+            "steps": r.steps, "frames_encoded": r.frames_encoded, "episode_seeds": r.seeds,
+            **({"cameras": r.cameras} if r.cameras else {})}
+
+
+def rollouts_side_by_side(views: Sequence[str], count: int, seed: int, rollout_args: dict, video_dir: Optional[str],
+                          videos: int, results: Dict[str, dict], after_each: Optional[Callable[[Dict[str, dict]], None]],
+                          workers: int, policy_path: Optional[str]) -> None:
+    """``test_rollouts``' views rolled out in ``workers`` processes, ``results`` filled in (and saved through
+    ``after_each``) as their episodes end."""
+    from tqdm import tqdm
+
+    if policy_path is None:
+        raise ValueError("rollouts in several workers load the policy from its file: give policy_path")
+    done = {v: RolloutResult(**results[v][PARTIAL]) for v in views if v in results}
+    bar = tqdm(total=count * len(views), initial=sum(len(r.successes) for r in done.values()),
+               desc=f"rollouts ({len(views)} views, {workers} workers)", unit="episode")
+
+    def progress(view: str, r: RolloutResult) -> None:  # one call per episode
+        bar.update()
+        results[view] = {PARTIAL: asdict(r)}
+        if after_each is not None:
+            after_each(results)
+
+    with bar:
+        finished = rollouts_in_workers(policy_path, views, workers, done, progress, threads=torch.get_num_threads(),
+                                       count=count, seed=seed, video_dir=video_dir, videos=videos, **rollout_args)
+    for view, r in finished.items():
+        results[view] = view_summary(r)
+    if after_each is not None:
+        after_each(results)
 
 
 def finished_views(results: Dict[str, dict]) -> Dict[str, dict]:

@@ -199,7 +199,8 @@ def score_bins(args, row: str, seed: int, source: str, data: str) -> None:
     if scored_bins:
         run_logged([sys.executable, "-m", "alignment.evaluate_policy", f"run_dir={source}",
                     f"eval_views=[{','.join(scored_bins)}]", f"rollouts={args.rollouts}", f"horizon={args.horizon}",
-                    f"out={evaluation}", "hydra/job_logging=disabled"], target, args.threads)
+                    f"out={evaluation}", f"rollout_workers={args.rollout_workers}", "hydra/job_logging=disabled"],
+                   target, args.threads)
         with open(evaluation) as g:  # a bin an earlier call left unfinished is not scored
             scored.update(finished_views(json.load(g)["rollouts"]))
     bins = {b: scored[b] for b in BINS if b in scored}
@@ -246,7 +247,7 @@ def run(args, data: Dict[str, str], row: str, seed: int) -> None:
         score_bins(args, row, seed, source, data[data_key(row)])
         return
     views = "train_views=[" + ",".join(f"cam{i}" for i in range(cameras_per_demo(row))) + "]"
-    overrides = [views if o == RANDOM else o for o in overrides]
+    overrides = [views if o == RANDOM else o for o in overrides] + [f"rollout_workers={args.rollout_workers}"]
     policy_table.train_and_test(args, data[data_key(row)], row, seed, overrides,
                                 [FIRST_PERSON] if wrist else args.bins)
 
@@ -393,6 +394,9 @@ def main() -> None:
     p.add_argument("--fixed-from", default="runs/policy_table",
                    help="a fixed_<row> scores the policy table's finished <row> run of the seed rather than "
                         "training it again ('' to train it here)")
+    p.add_argument("--rollout-workers", type=int, default=1,
+                   help="a run's bins rolled out side by side, one process (and simulator) each, each with "
+                        "--threads torch threads: the same episodes, sooner where cores are free")
     add_grid_arguments(p, "camera_table")
     args = p.parse_args()
     # the low-dim budget is policy_table's interface; no row here is low-dim

@@ -106,7 +106,7 @@ def camera_table_args(tmp_path, **changes) -> argparse.Namespace:
     values = dict(runs=str(tmp_path / "runs"), record=str(tmp_path / "record"), encoders=str(tmp_path / "encoders"),
                   env="lift", episodes=10, image_size=84, bins=["train", "beyond30", "elev+15"],
                   image_epochs=2, image_steps=3, state_epochs=None, state_steps=None, val_every_state=None,
-                  val_rollouts=2, val_every_image=1, horizon=9, rollouts=4, threads=1, table_only=True,
+                  val_rollouts=2, val_every_image=1, horizon=9, rollouts=4, threads=1, rollout_workers=1, table_only=True,
                   plot=str(tmp_path / "angle.png"), results=str(tmp_path / "RESULTS.md"), fixed_from="",
                   out=str(tmp_path / "camera_table.md"), marker="camera_table")
     values.update(changes)
@@ -173,11 +173,13 @@ def test_camera_table_runs_train_on_the_randomised_views_and_test_in_every_bin(t
     camera_table.run(args, data, "wrist_baseline_conv", 0)  # the both-camera DeiT's training, the wrist camera alone
     for expected in ("data=fixed.hdf5", "cameras=[first_person]", "encoder.stem=conv", "eval_views=[first_person]"):
         assert expected in launched[-1], expected
+    args.rollout_workers = 3  # its bins rolled out side by side
     camera_table.run(args, data, "random_paat_conv_both", 0)  # third-person + wrist, the third-person randomised
     for expected in ("data=random.hdf5", "cameras=[cam0,first_person]", "train_views=[cam0,cam1,cam2,cam3]",
-                     "encoder.stem=conv", "eval_views=[train,beyond30,elev+15]"):
+                     "encoder.stem=conv", "eval_views=[train,beyond30,elev+15]", "rollout_workers=3"):
         assert expected in launched[-1], expected
     # the cameras-per-demo measurement: the same training on demos seen from k = 2 cameras each
+    args.rollout_workers = 1
     camera_table.run(args, data, "random_baseline_conv_both_k2", 0)
     assert "data=random2.hdf5" in launched[-1] and "train_views=[cam0,cam1]" in launched[-1]
     rendered = []
@@ -299,7 +301,7 @@ def test_camera_tables_fixed_row_scores_the_policy_tables_finished_run_instead_o
     launched = fake_evaluations(monkeypatch, 0.5)
     camera_table.run(args, {"fixed": "fixed.hdf5"}, "fixed_resnet18", 0)
     assert launched[0][2] == "alignment.evaluate_policy" and f"run_dir={source}" in launched[0]
-    assert "rollouts=4" in launched[0] and "horizon=9" in launched[0]
+    assert "rollouts=4" in launched[0] and "horizon=9" in launched[0] and "rollout_workers=1" in launched[0]
     cells = row(camera_table.table(args), "fixed_resnet18")
     assert cells[2:] == ["1", "50 ± 0", "50 ± 0", "50 ± 0", "100 ± 0"]
     recorded = json.load(open(tmp_path / "record" / "lift" / "fixed_resnet18" / "seed0" / "rollouts.json"))

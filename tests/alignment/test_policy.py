@@ -630,6 +630,42 @@ def test_a_policy_is_scored_from_cameras_drawn_by_angle_past_its_training_camera
         run_policy(image_policy_config(data, tmp_path / "bad", "backbone=baseline", "eval_views=[beyond99]"))
 
 
+def test_views_rolled_out_side_by_side_are_the_same_episodes_and_resume_where_they_stopped(pick, tmp_path):
+    from alignment.evaluate_policy import evaluate_policy
+    from alignment.rollout_workers import rollouts_in_workers
+
+    data, _ = pick
+    run = tmp_path / "workers"
+    views = "eval_views=[train,beyond30,cam0]"
+    alone = run_policy(image_policy_config(data, run, "backbone=baseline", views, "rollouts=2", "horizon=6"))
+
+    def evaluation(out, *overrides):
+        with initialize_config_module("configs", version_base="1.3"):
+            return evaluate_policy(compose("evaluate_policy", overrides=[f"run_dir={run}", "rollouts=2", views,
+                                                                         f"out={out}", *overrides]))
+
+    side_by_side = evaluation(tmp_path / "two.json", "rollout_workers=2")
+    assert side_by_side == alone  # seeds, cameras, steps and outcomes: the one process's episodes
+    # killed with beyond30 one episode in and cam0 not started: the next call continues them (a made-up first
+    # outcome that no rerun would give shows the episode was kept, not played again)
+    saved = json.load(open(tmp_path / "two.json"))
+    first = {k: v[:1] if isinstance(v, list) else v for k, v in saved["rollouts"]["beyond30"].items()
+             if k in ("successes", "steps", "episode_seeds", "cameras", "frames_encoded")}
+    made_up = not first["successes"][0]
+    saved["rollouts"]["beyond30"] = {"partial": {"view": "beyond30", "successes": [made_up], "steps": first["steps"],
+                                                 "seeds": first["episode_seeds"], "cameras": first["cameras"],
+                                                 "frames_encoded": first["frames_encoded"]}}
+    del saved["rollouts"]["cam0"]
+    (tmp_path / "two.json").write_text(json.dumps(saved))
+    resumed = evaluation(tmp_path / "two.json", "rollout_workers=2")
+    assert resumed["beyond30"]["successes"] == [made_up] + alone["beyond30"]["successes"][1:]
+    assert resumed["cam0"] == alone["cam0"] and resumed["train"] == alone["train"]
+    with pytest.raises(ValueError, match="rollout_workers must be a whole number >= 1, got 0"):
+        evaluation(tmp_path / "zero.json", "rollout_workers=0")
+    with pytest.raises(ValueError, match="is not a policy saved by alignment.policy"):  # a worker's error, raised here
+        rollouts_in_workers(str(tmp_path / "two.json"), ["cam0", "train"], 2, {}, lambda view, r: None)
+
+
 def test_the_backbone_feature_map_is_the_token_grid_row_by_row():
     from alignment.backbone import PoseAwareViTConv
 

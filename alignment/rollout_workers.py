@@ -1,0 +1,74 @@
+"""Test rollouts of several views side by side, one process per view (``rollout_workers=N``).
+
+A rollout's cost is the simulator's renders, one core each, so views (camera bins) scored in separate
+processes finish about N times sooner on N free cores. Each worker loads the policy from its file and runs
+``run_rollouts`` for one view exactly as the single process does (the same seeds and cameras, the same torch
+thread count: the same episodes); its progress comes back after every episode, so the caller saves it and an
+interrupted call resumes each view at its next episode. Workers are spawned (not forked), so none inherits
+the parent's GL context or torch thread pool.
+"""
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import queue as queue_module
+from dataclasses import asdict
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+
+from .rollout import RolloutResult
+
+ProgressFn = Callable[[str, RolloutResult], None]
+
+
+def _view_in_worker(policy_path: str, view: str, threads: int, done: Optional[dict], progress, kwargs: dict) -> dict:
+    from .bc import load_bc
+    from .rollout import run_rollouts
+
+    torch.set_num_threads(threads)
+    policy, _ = load_bc(policy_path)
+    result = run_rollouts(policy, view=view, done=RolloutResult(**done) if done else None,
+                          after_episode=lambda r: progress.put((view, asdict(r))), **kwargs)
+    return asdict(result)
+
+
+def rollouts_in_workers(policy_path: str, views: Sequence[str], workers: int, done: Dict[str, RolloutResult],
+                        on_progress: ProgressFn, threads: int = 1, **kwargs) -> Dict[str, RolloutResult]:
+    """``run_rollouts(policy, view=v, **kwargs)`` for each of ``views`` in up to ``workers`` processes, the
+    policy loaded from ``policy_path`` in each with ``threads`` torch threads; ``done[v]``: an interrupted
+    view's episodes, continued. ``on_progress(view, result)`` is called in this process after every episode
+    of a view still running. Returns every view's result."""
+    context = multiprocessing.get_context("spawn")
+    finished: Dict[str, RolloutResult] = {}
+    with context.Manager() as manager:
+        progress = manager.Queue()
+
+        def drain() -> None:
+            while True:
+                try:
+                    view, result = progress.get_nowait()
+                except queue_module.Empty:
+                    return
+                if view not in finished:  # a late report of a view already returned is older than its result
+                    on_progress(view, RolloutResult(**result))
+
+        with futures.ProcessPoolExecutor(min(workers, len(views)), mp_context=context) as pool:
+            running = {pool.submit(_view_in_worker, policy_path, view, threads,
+                                   asdict(done[view]) if view in done else None, progress, kwargs): view
+                       for view in views}
+            try:
+                while running:
+                    ended, _ = futures.wait(running, timeout=1.0, return_when=futures.FIRST_COMPLETED)
+                    drain()
+                    for future in ended:
+                        finished[running.pop(future)] = RolloutResult(**future.result())
+            except futures.process.BrokenProcessPool:
+                raise RuntimeError(f"a rollout worker died (killed, or out of memory) while scoring "
+                                   f"{', '.join(running.values())}; the episodes finished so far are saved: run the "
+                                   f"same command again to continue, or with fewer rollout_workers") from None
+            except BaseException:  # a worker's error, or Ctrl-C: the other views stop too (they resume later)
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    process.terminate()
+                raise
+    return {view: finished[view] for view in views}
