@@ -51,6 +51,10 @@ class CameraPoseInput:
         self.source, self.detector, self.max_frames = source, detector, max_frames
         self.tracker: Optional[ArmCameraTracker] = None
 
+    def __getstate__(self) -> dict:
+        # sent to rollout workers without the episode's tracker (it holds a simulator; each episode starts anew)
+        return {**self.__dict__, "tracker": None}
+
     def start(self, sim: Simulator, intrinsics: np.ndarray, image_width: int) -> None:
         """A new episode: ``sim`` gives forward kinematics, ``intrinsics`` are the camera's (3, 3) for images
         ``image_width`` pixels wide."""

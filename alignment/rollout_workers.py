@@ -26,14 +26,16 @@ _worker: dict = {}  # a worker's queue back to the parent, and the parent's PID
 
 def _start_worker(progress, parent: int, threads: int) -> None:
     torch.set_num_threads(threads)
+    progress.cancel_join_thread()  # reports the parent no longer reads (its views ended) never hold up an exit
     _worker.update(progress=progress, parent=parent)
 
 
 def _report(view: str, result: RolloutResult) -> None:
-    """After every episode: the result so far to the parent, or, where the parent is gone (killed), an end to
-    rolling out for nobody."""
+    """After every episode: the result so far to the parent, or, where the parent is gone (killed), the end of
+    this process (an exception would only end the task: the pool's loop would wait for the next one forever)."""
     if os.getppid() != _worker["parent"]:
-        raise SystemExit(f"rollouts of {view}: the process that started them is gone")
+        print(f"rollouts of {view}: the process that started them is gone; stopping", flush=True)
+        os._exit(1)
     _worker["progress"].put((view, asdict(result)))
 
 

@@ -293,14 +293,10 @@ def land_dir(tmp: str, path: str) -> None:
 
 def settings_as_made(settings: dict) -> dict:
     """A file's stored generation settings, with the keys added since at the values its making had: a rig
-    stored without ``draws`` drew its cameras from the scene's numbers (``envs.cameras.RIG_DRAWS``). A file
-    without a shard (a merge of a job's shards) is the whole job, as the same command run unsharded makes it,
-    so that command finds it finished (or resumes it) rather than refusing it."""
+    stored without ``draws`` drew its cameras from the scene's numbers (``envs.cameras.RIG_DRAWS``)."""
     rig = settings.get("rig")
     if isinstance(rig, dict) and "draws" not in rig:
-        settings = {**settings, "rig": {**rig, "draws": "scene"}}
-    if settings and "num_shards" not in settings:
-        settings = {**settings, "shard": 0, "num_shards": 1}
+        return {**settings, "rig": {**rig, "draws": "scene"}}
     return settings
 
 
@@ -713,7 +709,10 @@ def _merge(inputs: Sequence[str], out: str, partial: bool) -> int:
     if not settings and os.path.exists(out):
         raise ValueError(f"{out!r} exists; files without generation settings (robomimic's) are merged into a new "
                          f"file: choose another out or delete it")
-    with EpisodeWriter(out, settings, attrs, commit_seconds=float("inf")) as writer:
+    # the merge of a job's shards is the whole job: stored as the same command run unsharded stores it, so that
+    # command finds it finished (or resumes it) rather than refusing it
+    whole = {**settings, "shard": 0, "num_shards": 1} if settings else settings
+    with EpisodeWriter(out, whole, attrs, commit_seconds=float("inf")) as writer:
         try:
             writer.set_env_args(env_args)
             count = 0

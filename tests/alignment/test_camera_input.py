@@ -240,6 +240,16 @@ def test_paat_keypoints_as_the_camera_source_run_end_to_end(pick, tmp_path):
         evaluation()
 
 
+def test_a_camera_input_goes_to_rollout_workers_without_its_episodes_tracker():
+    import pickle
+    import threading
+
+    source = CameraPoseInput("arm", max_frames=8)
+    source.tracker = threading.Lock()  # as a tracker holding a robosuite simulator, which does not pickle
+    sent = pickle.loads(pickle.dumps(source))
+    assert (sent.source, sent.max_frames, sent.tracker) == ("arm", 8, None) and source.tracker is not None
+
+
 def test_an_oracle_input_needs_no_simulator_and_follows_the_extrinsics():
     extrinsics = np.eye(4)
     extrinsics[:3, 3] = [0.0, 0.0, 2.0]  # a camera at (0, 0, -2) looking down +z

@@ -150,7 +150,8 @@ def test_shards_and_merge_equal_a_single_run(tmp_path, pick_file):
     with EpisodeFile(shard_path(out, 0, 2)) as f:
         assert f.demos == ["demo_0", "demo_2"]
     merged = str(tmp_path / "merged.hdf5")
-    assert dataset_io.merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3
+    assert dataset_io.merge_files([shard_path(out, 0, 2)], merged, partial=True) == 2
+    assert dataset_io.merge_files([shard_path(out, s, 2) for s in (0, 1)], merged) == 3  # into it: the rest joins
     with EpisodeFile(merged) as m, EpisodeFile(pick_file) as single:
         assert m.demos == single.demos and m.split("test") == single.split("test")
         for key in ("keypoint_names", "views", "cameras"):
