@@ -395,8 +395,9 @@ def view_summary(r: RolloutResult) -> dict:
 
 
 def rollouts_side_by_side(views: Sequence[str], count: int, seed: int, rollout_args: dict, video_dir: Optional[str],
-                          videos: int, results: Dict[str, dict], after_each: Optional[Callable[[Dict[str, dict]], None]],
-                          workers: int, policy_path: Optional[str]) -> None:
+                          videos: int, results: Dict[str, dict],
+                          after_each: Optional[Callable[[Dict[str, dict]], None]], workers: int,
+                          policy_path: Optional[str]) -> None:
     """``test_rollouts``' views rolled out in ``workers`` processes, ``results`` filled in (and saved through
     ``after_each``) as their episodes end."""
     from tqdm import tqdm

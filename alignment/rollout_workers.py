@@ -3,9 +3,10 @@
 A rollout's cost is mostly the simulator's renders, on one core, so views (camera bins) scored in separate
 processes put free cores to work. Each worker loads the policy from its file and runs ``run_rollouts`` for
 one view exactly as the single process does (the same seeds and cameras, the same torch thread count: the
-same episodes); its progress comes back after every episode, so the caller saves it and an interrupted call
-resumes each view at its next episode. Workers are spawned (not forked), so none inherits the parent's GL
-context or torch thread pool; one whose parent is killed stops after its episode.
+same episodes, for a deterministic policy such as robomimic's BC; a GMM head samples from torch's generator,
+which each worker starts afresh); its progress comes back after every episode, so the caller saves it and an
+interrupted call resumes each view at its next episode. Workers are spawned (not forked), so none inherits
+the parent's GL context or torch thread pool; one whose parent is killed stops after its episode.
 """
 from __future__ import annotations
 
