@@ -6,7 +6,7 @@ one view exactly as the single process does (the same seeds and cameras, the sam
 same episodes, for a deterministic policy such as robomimic's BC; a GMM head samples from torch's generator,
 which each worker starts afresh); its progress comes back after every episode, so the caller saves it and an
 interrupted call resumes each view at its next episode. Workers are spawned (not forked), so none inherits
-the parent's GL context or torch thread pool; one whose parent is killed stops after its episode.
+the parent's GL context or torch thread pool; one whose parent is killed stops within a second.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 import queue as queue_module
+import threading
+import time
 from dataclasses import asdict
 from typing import Callable, Dict, Optional, Sequence
 
@@ -22,21 +24,26 @@ import torch
 from .rollout import RolloutResult
 
 ProgressFn = Callable[[str, RolloutResult], None]
-_worker: dict = {}  # a worker's queue back to the parent, and the parent's PID
+_worker: dict = {}  # a worker's queue back to the parent
 
 
 def _start_worker(progress, parent: int, threads: int) -> None:
     torch.set_num_threads(threads)
     progress.cancel_join_thread()  # reports the parent no longer reads (its views ended) never hold up an exit
-    _worker.update(progress=progress, parent=parent)
+    _worker.update(progress=progress)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int, every: float = 1.0) -> None:
+    """A worker whose parent is gone (killed outright: it could not stop its workers) ends within ``every``
+    seconds rather than rolling out for nobody; the process ends at once (an exception would only end a task)."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    print("rollout worker: the process that started it is gone; stopping", flush=True)
+    os._exit(1)
 
 
 def _report(view: str, result: RolloutResult) -> None:
-    """After every episode: the result so far to the parent, or, where the parent is gone (killed), the end of
-    this process (an exception would only end the task: the pool's loop would wait for the next one forever)."""
-    if os.getppid() != _worker["parent"]:
-        print(f"rollouts of {view}: the process that started them is gone; stopping", flush=True)
-        os._exit(1)
     _worker["progress"].put((view, asdict(result)))
 
 

@@ -668,26 +668,21 @@ def test_views_rolled_out_side_by_side_are_the_same_episodes_and_resume_where_th
         rollouts_in_workers(str(tmp_path / "two.json"), ["cam0", "train"], 2, {}, lambda view, r: None)
 
 
-def test_a_rollout_worker_whose_parent_is_gone_stops_after_its_episode(monkeypatch):
-    import queue
-
+def test_a_rollout_worker_whose_parent_is_gone_stops_at_once(monkeypatch):
     import alignment.rollout_workers as workers
-    from alignment.rollout import RolloutResult
 
-    sent = queue.Queue()
-    monkeypatch.setattr(workers, "_worker", {"progress": sent, "parent": os.getppid()})
-    workers._report("train", RolloutResult("train", [True], [5]))
-    assert sent.get_nowait() == ("train", {"view": "train", "successes": [True], "steps": [5], "frames_encoded": 0,
-                                           "seeds": [], "cameras": []})
-    monkeypatch.setattr(workers, "_worker", {"progress": sent, "parent": os.getppid() + 1})  # another parent now
+    parents = iter([7, 7, 1])  # the parent's PID, then init's: the parent was killed
+    polls = []
+    monkeypatch.setattr(workers.os, "getppid", lambda: polls.append(1) or next(parents))
+    monkeypatch.setattr(workers.time, "sleep", lambda seconds: None)
 
     def exit_now(code):  # os._exit: the process ends (an exception would leave the pool's loop waiting)
         raise SystemExit(code)
 
     monkeypatch.setattr(workers.os, "_exit", exit_now)
     with pytest.raises(SystemExit):
-        workers._report("train", RolloutResult("train", [True, False], [5, 9]))
-    assert sent.empty()
+        workers._exit_when_orphaned(7)
+    assert len(polls) == 3  # it watched while the parent lived
 
 
 def test_the_backbone_feature_map_is_the_token_grid_row_by_row():
